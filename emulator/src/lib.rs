@@ -1,0 +1,1 @@
+//! Microsoft Graph emulator (skeleton; built out by issue 3).
