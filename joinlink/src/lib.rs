@@ -1,0 +1,1 @@
+//! Join-link detection (skeleton; built out by issue 6).
