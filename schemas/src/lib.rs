@@ -1,1 +1,15 @@
-//! hcal-schemas
+//! What hcal's data looks like: the log's events and their versions, the
+//! aggregates with their pure fold, sealed values, and the codec. No I/O.
+
+pub mod aggregate;
+pub mod codec;
+pub mod events;
+pub mod sealed;
+pub mod stream;
+pub mod time;
+
+pub use aggregate::{Aggregate, AnyState};
+pub use events::{EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
+pub use sealed::{KeyLookup, KeyRef, Opened, Reveal, SealError, Sealed, Sealer, SecretKey, Shown};
+pub use stream::{MailboxKey, OrgId, StreamId, StreamKind};
+pub use time::Timestamp;

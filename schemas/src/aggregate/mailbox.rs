@@ -1,0 +1,467 @@
+//! The mailbox aggregate: one mailbox's meetings within its window (series
+//! occurrences expanded), join-detail and OBTP progress, automatic replies,
+//! presence, locale and sync cursor.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Aggregate;
+use crate::events::EventMeta;
+use crate::events::mailbox::*;
+use crate::sealed::{Reveal, SealError, Sealed, Shown};
+use crate::stream::StreamId;
+use crate::time::Timestamp;
+
+/// The span of time a mailbox keeps meetings for (default 7 days back to 31
+/// ahead; the actor chooses and records it with each sync cursor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+impl Window {
+    pub const DEFAULT_BACK_DAYS: i64 = 7;
+    pub const DEFAULT_AHEAD_DAYS: i64 = 31;
+
+    pub fn around(now: Timestamp, back_days: i64, ahead_days: i64) -> Self {
+        Self {
+            start: now.plus_days(-back_days),
+            end: now.plus_days(ahead_days),
+        }
+    }
+
+    /// Whether a meeting `[start, end)` overlaps the window.
+    pub fn overlaps(&self, start: Timestamp, end: Timestamp) -> bool {
+        start < self.end && end > self.start
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinState {
+    Requested {
+        keyword: String,
+        action: JoinAction,
+        at: Timestamp,
+    },
+    Patched {
+        meeting_id: String,
+        block_hash: String,
+        change_key: String,
+        at: Timestamp,
+    },
+    Failed {
+        code: String,
+        attempt: u32,
+        retry_at: Option<Timestamp>,
+        at: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObtpState {
+    pub show_from: Timestamp,
+    pub until: Timestamp,
+    pub delivered: Option<Timestamp>,
+    pub withdrawn: Option<(ObtpWithdrawReason, Timestamp)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoReplies {
+    pub status: AutoReplyStatus,
+    pub scheduled_start: Option<Timestamp>,
+    pub scheduled_end: Option<Timestamp>,
+    pub internal_message: Sealed<String>,
+    pub external_message: Sealed<String>,
+    pub changed_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncCursor {
+    pub delta_link: Sealed<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailboxState {
+    pub version: u64,
+    /// Keyed by Graph event id; series masters, occurrences and exceptions alike.
+    pub meetings: BTreeMap<String, MeetingRecord>,
+    pub window: Option<Window>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub auto_replies: Option<AutoReplies>,
+    pub presence: Option<(Presence, Timestamp)>,
+    pub cursor: Option<SyncCursor>,
+    pub join: BTreeMap<String, JoinState>,
+    pub obtp: BTreeMap<String, ObtpState>,
+}
+
+impl MailboxState {
+    /// Whether `record` should replace what the state holds for its id: never
+    /// let an older Graph state overwrite a newer one.
+    pub fn is_newer(&self, record: &MeetingRecord) -> bool {
+        match self.meetings.get(&record.id) {
+            None => true,
+            Some(old) => {
+                record.last_modified > old.last_modified
+                    || (record.last_modified == old.last_modified && record.change_key != old.change_key)
+            }
+        }
+    }
+
+    fn in_window(&self, m: &MeetingRecord) -> bool {
+        m.kind == EventKind::SeriesMaster || self.window.is_none_or(|w| w.overlaps(m.start, m.end))
+    }
+
+    fn upsert(&mut self, m: &MeetingRecord) {
+        if !self.is_newer(m) {
+            return;
+        }
+        if self.in_window(m) {
+            self.meetings.insert(m.id.clone(), m.clone());
+        } else {
+            self.forget(&m.id);
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.meetings.remove(id);
+        self.join.remove(id);
+        self.obtp.remove(id);
+    }
+
+    fn evict_outside_window(&mut self) {
+        let gone: Vec<String> = self
+            .meetings
+            .values()
+            .filter(|m| !self.in_window(m))
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            self.forget(&id);
+        }
+    }
+
+    /// Meetings a person would see in a list: no series masters, sorted by start.
+    pub fn listed(&self) -> Vec<&MeetingRecord> {
+        let mut v: Vec<&MeetingRecord> = self
+            .meetings
+            .values()
+            .filter(|m| m.kind != EventKind::SeriesMaster)
+            .collect();
+        v.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+        v
+    }
+}
+
+impl Aggregate for MailboxState {
+    type Event = MailboxEvent;
+    type View = MailboxView;
+
+    fn apply(mut self, meta: &EventMeta, event: &MailboxEvent) -> Self {
+        self.version = meta.version;
+        match event {
+            MailboxEvent::CalendarEventUpserted(e) => self.upsert(&e.meeting),
+            MailboxEvent::CalendarEventDeleted(e) => {
+                let occurrences: Vec<String> = self
+                    .meetings
+                    .values()
+                    .filter(|m| m.series_master_id.as_deref() == Some(e.event_id.as_str()))
+                    .map(|m| m.id.clone())
+                    .collect();
+                for id in occurrences {
+                    self.forget(&id);
+                }
+                self.forget(&e.event_id);
+            }
+            MailboxEvent::InstancesRefreshed(e) => {
+                let replaced: Vec<String> = self
+                    .meetings
+                    .values()
+                    .filter(|m| {
+                        m.series_master_id.as_deref() == Some(e.series_master_id.as_str())
+                            && m.start >= e.from
+                            && m.start < e.to
+                    })
+                    .map(|m| m.id.clone())
+                    .collect();
+                for id in replaced {
+                    if !e.instances.iter().any(|i| i.id == id) {
+                        self.forget(&id);
+                    }
+                }
+                for m in &e.instances {
+                    self.upsert(m);
+                }
+            }
+            MailboxEvent::JoinDetailsRequested(e) => {
+                self.join.insert(
+                    e.event_id.clone(),
+                    JoinState::Requested {
+                        keyword: e.keyword.clone(),
+                        action: e.action,
+                        at: meta.at,
+                    },
+                );
+            }
+            MailboxEvent::JoinDetailsPatched(e) => {
+                self.join.insert(
+                    e.event_id.clone(),
+                    JoinState::Patched {
+                        meeting_id: e.meeting_id.clone(),
+                        block_hash: e.block_hash.clone(),
+                        change_key: e.change_key.clone(),
+                        at: meta.at,
+                    },
+                );
+            }
+            MailboxEvent::JoinDetailsFailed(e) => {
+                self.join.insert(
+                    e.event_id.clone(),
+                    JoinState::Failed {
+                        code: e.code.clone(),
+                        attempt: e.attempt,
+                        retry_at: e.retry_at,
+                        at: meta.at,
+                    },
+                );
+            }
+            MailboxEvent::ObtpScheduled(e) => {
+                self.obtp.insert(
+                    e.event_id.clone(),
+                    ObtpState {
+                        show_from: e.show_from,
+                        until: e.until,
+                        delivered: None,
+                        withdrawn: None,
+                    },
+                );
+            }
+            MailboxEvent::ObtpDelivered(e) => {
+                if let Some(o) = self.obtp.get_mut(&e.event_id) {
+                    o.delivered = Some(meta.at);
+                }
+            }
+            MailboxEvent::ObtpWithdrawn(e) => {
+                if let Some(o) = self.obtp.get_mut(&e.event_id) {
+                    o.withdrawn = Some((e.reason, meta.at));
+                }
+            }
+            MailboxEvent::AutomaticRepliesChanged(e) => {
+                self.auto_replies = Some(AutoReplies {
+                    status: e.status,
+                    scheduled_start: e.scheduled_start,
+                    scheduled_end: e.scheduled_end,
+                    internal_message: e.internal_message.clone(),
+                    external_message: e.external_message.clone(),
+                    changed_at: meta.at,
+                });
+            }
+            MailboxEvent::PresenceChanged(e) => self.presence = Some((e.presence, meta.at)),
+            MailboxEvent::LocaleChanged(e) => {
+                self.locale = Some(e.locale.clone());
+                self.time_zone = e.time_zone.clone();
+            }
+            MailboxEvent::SyncCursorAdvanced(e) => {
+                self.cursor = Some(SyncCursor {
+                    delta_link: e.delta_link.clone(),
+                    at: meta.at,
+                });
+                self.window = Some(Window {
+                    start: e.window_start,
+                    end: e.window_end,
+                });
+                self.evict_outside_window();
+            }
+        }
+        self
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView, SealError> {
+        let mut meetings: Vec<&MeetingRecord> = self.meetings.values().collect();
+        meetings.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+        let meetings = meetings
+            .into_iter()
+            .map(|m| {
+                Ok(MeetingView {
+                    id: m.id.clone(),
+                    kind: m.kind,
+                    series_master_id: m.series_master_id.clone(),
+                    start: m.start.to_rfc3339(),
+                    end: m.end.to_rfc3339(),
+                    is_all_day: m.is_all_day,
+                    is_cancelled: m.is_cancelled,
+                    is_organizer: m.is_organizer,
+                    sensitivity: m.sensitivity,
+                    change_key: m.change_key.clone(),
+                    last_modified: m.last_modified.to_rfc3339(),
+                    join_explanation: m.join_explanation.clone(),
+                    content: reveal.show(&m.content, stream, MeetingRecord::CONTENT_FIELD)?,
+                })
+            })
+            .collect::<Result<_, SealError>>()?;
+        let auto_replies = match &self.auto_replies {
+            None => None,
+            Some(a) => Some(AutoRepliesView {
+                status: a.status,
+                scheduled_start: a.scheduled_start.map(Timestamp::to_rfc3339),
+                scheduled_end: a.scheduled_end.map(Timestamp::to_rfc3339),
+                internal_message: reveal.show(&a.internal_message, stream, AUTO_REPLY_INTERNAL_FIELD)?,
+                external_message: reveal.show(&a.external_message, stream, AUTO_REPLY_EXTERNAL_FIELD)?,
+                changed_at: a.changed_at.to_rfc3339(),
+            }),
+        };
+        let sync_cursor = match &self.cursor {
+            None => None,
+            Some(c) => Some(CursorView {
+                delta_link: reveal.show(&c.delta_link, stream, SYNC_CURSOR_FIELD)?,
+                at: c.at.to_rfc3339(),
+            }),
+        };
+        Ok(MailboxView {
+            version: self.version,
+            window: self.window.map(|w| (w.start.to_rfc3339(), w.end.to_rfc3339())),
+            locale: self.locale.clone(),
+            time_zone: self.time_zone.clone(),
+            presence: self.presence.map(|(p, at)| (p, at.to_rfc3339())),
+            auto_replies,
+            sync_cursor,
+            meetings,
+            join: self
+                .join
+                .iter()
+                .map(|(id, j)| (id.clone(), JoinView::from(j)))
+                .collect(),
+            obtp: self
+                .obtp
+                .iter()
+                .map(|(id, o)| {
+                    (
+                        id.clone(),
+                        ObtpView {
+                            show_from: o.show_from.to_rfc3339(),
+                            until: o.until.to_rfc3339(),
+                            delivered: o.delivered.map(Timestamp::to_rfc3339),
+                            withdrawn: o.withdrawn.map(|(r, at)| (r, at.to_rfc3339())),
+                        },
+                    )
+                })
+                .collect(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MailboxView {
+    pub version: u64,
+    pub window: Option<(String, String)>,
+    pub locale: Option<String>,
+    pub time_zone: Option<String>,
+    pub presence: Option<(Presence, String)>,
+    pub auto_replies: Option<AutoRepliesView>,
+    pub sync_cursor: Option<CursorView>,
+    pub meetings: Vec<MeetingView>,
+    pub join: BTreeMap<String, JoinView>,
+    pub obtp: BTreeMap<String, ObtpView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeetingView {
+    pub id: String,
+    pub kind: EventKind,
+    pub series_master_id: Option<String>,
+    pub start: String,
+    pub end: String,
+    pub is_all_day: bool,
+    pub is_cancelled: bool,
+    pub is_organizer: bool,
+    pub sensitivity: Sensitivity,
+    pub change_key: String,
+    pub last_modified: String,
+    pub join_explanation: Option<String>,
+    pub content: Shown<MeetingContent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AutoRepliesView {
+    pub status: AutoReplyStatus,
+    pub scheduled_start: Option<String>,
+    pub scheduled_end: Option<String>,
+    pub internal_message: Shown<String>,
+    pub external_message: Shown<String>,
+    pub changed_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CursorView {
+    pub delta_link: Shown<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum JoinView {
+    Requested {
+        keyword: String,
+        action: JoinAction,
+        at: String,
+    },
+    Patched {
+        meeting_id: String,
+        block_hash: String,
+        at: String,
+    },
+    Failed {
+        code: String,
+        attempt: u32,
+        retry_at: Option<String>,
+        at: String,
+    },
+}
+
+impl From<&JoinState> for JoinView {
+    fn from(j: &JoinState) -> Self {
+        match j {
+            JoinState::Requested { keyword, action, at } => JoinView::Requested {
+                keyword: keyword.clone(),
+                action: *action,
+                at: at.to_rfc3339(),
+            },
+            JoinState::Patched {
+                meeting_id,
+                block_hash,
+                at,
+                ..
+            } => JoinView::Patched {
+                meeting_id: meeting_id.clone(),
+                block_hash: block_hash.clone(),
+                at: at.to_rfc3339(),
+            },
+            JoinState::Failed {
+                code,
+                attempt,
+                retry_at,
+                at,
+            } => JoinView::Failed {
+                code: code.clone(),
+                attempt: *attempt,
+                retry_at: retry_at.map(Timestamp::to_rfc3339),
+                at: at.to_rfc3339(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObtpView {
+    pub show_from: String,
+    pub until: String,
+    pub delivered: Option<String>,
+    pub withdrawn: Option<(ObtpWithdrawReason, String)>,
+}

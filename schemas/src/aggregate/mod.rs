@@ -1,0 +1,130 @@
+//! Aggregates: the state each stream folds to, with the pure fold
+//! `apply(state, event) -> state` that replay and the live node share.
+
+pub mod mailbox;
+pub mod subscriptions;
+pub mod tenant;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::codec;
+use crate::events::{EventDecodeError, EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
+use crate::sealed::{Reveal, SealError};
+use crate::stream::{StreamId, StreamKind};
+
+pub use mailbox::{MailboxState, Window};
+pub use subscriptions::SubscriptionsState;
+pub use tenant::TenantState;
+
+/// A stream's state and how events change it.
+pub trait Aggregate: Default + Clone + Send + 'static {
+    type Event: EventFamily;
+    type View: Serialize;
+
+    /// The pure fold. Never fails: an event the state cannot use is ignored,
+    /// so replay of any log the node wrote is total.
+    fn apply(self, meta: &EventMeta, event: &Self::Event) -> Self;
+
+    /// Stream version the state reflects (0 = empty).
+    fn version(&self) -> u64;
+
+    /// What an admin (and the digest) sees of the state; sealed content is
+    /// opened or redacted as `reveal` says.
+    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<Self::View, SealError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    #[error("view does not serialise: {0}")]
+    Serialize(String),
+}
+
+impl From<crate::codec::CodecError> for ViewError {
+    fn from(e: crate::codec::CodecError) -> Self {
+        ViewError::Serialize(e.to_string())
+    }
+}
+
+/// The state of any stream, so replay can fold a mixed log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyState {
+    Tenant(TenantState),
+    Subscriptions(SubscriptionsState),
+    Mailbox(MailboxState),
+}
+
+impl AnyState {
+    pub fn empty(kind: StreamKind) -> Self {
+        match kind {
+            StreamKind::Tenant => AnyState::Tenant(TenantState::default()),
+            StreamKind::Subscriptions => AnyState::Subscriptions(SubscriptionsState::default()),
+            StreamKind::Mailbox => AnyState::Mailbox(MailboxState::default()),
+        }
+    }
+
+    /// Decodes one stored event (upcasting old versions) and folds it in.
+    pub fn apply_stored(
+        self,
+        meta: &EventMeta,
+        type_name: &str,
+        schema_version: u16,
+        payload: &[u8],
+    ) -> Result<Self, EventDecodeError> {
+        Ok(match self {
+            AnyState::Tenant(s) => {
+                AnyState::Tenant(s.apply(meta, &TenantEvent::decode(type_name, schema_version, payload)?))
+            }
+            AnyState::Subscriptions(s) => {
+                AnyState::Subscriptions(s.apply(meta, &SubscriptionEvent::decode(type_name, schema_version, payload)?))
+            }
+            AnyState::Mailbox(s) => {
+                AnyState::Mailbox(s.apply(meta, &MailboxEvent::decode(type_name, schema_version, payload)?))
+            }
+        })
+    }
+
+    pub fn version(&self) -> u64 {
+        match self {
+            AnyState::Tenant(s) => s.version(),
+            AnyState::Subscriptions(s) => s.version(),
+            AnyState::Mailbox(s) => s.version(),
+        }
+    }
+
+    /// The view as JSON (for `hcal inspect` and the admin API).
+    pub fn view_json(&self, stream: &StreamId, reveal: &Reveal) -> Result<serde_json::Value, ViewError> {
+        let value = match self {
+            AnyState::Tenant(s) => serde_json::to_value(s.view(stream, reveal)?),
+            AnyState::Subscriptions(s) => serde_json::to_value(s.view(stream, reveal)?),
+            AnyState::Mailbox(s) => serde_json::to_value(s.view(stream, reveal)?),
+        };
+        value.map_err(|e| ViewError::Serialize(e.to_string()))
+    }
+
+    fn view_bytes(&self, stream: &StreamId, reveal: &Reveal) -> Result<Vec<u8>, ViewError> {
+        Ok(match self {
+            AnyState::Tenant(s) => codec::encode(&s.view(stream, reveal)?)?,
+            AnyState::Subscriptions(s) => codec::encode(&s.view(stream, reveal)?)?,
+            AnyState::Mailbox(s) => codec::encode(&s.view(stream, reveal)?)?,
+        })
+    }
+}
+
+/// A stable hash of a set of states, content opened with `reveal` (so that a
+/// wrong key changes it). The same states give the same digest, whatever the
+/// order they were built in.
+pub fn digest(states: &BTreeMap<StreamId, AnyState>, reveal: &Reveal) -> Result<String, ViewError> {
+    let mut hasher = blake3::Hasher::new();
+    for (stream, state) in states {
+        let bytes = state.view_bytes(stream, reveal)?;
+        hasher.update(&(stream.as_str().len() as u64).to_le_bytes());
+        hasher.update(stream.as_str().as_bytes());
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}

@@ -1,0 +1,143 @@
+//! The subscriptions aggregate: what hcal believes about its Graph
+//! subscriptions of one organisation, and which mailboxes need a resync.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::Aggregate;
+use crate::events::EventMeta;
+use crate::events::subscription::*;
+use crate::sealed::{Reveal, SealError, Sealed, Shown};
+use crate::stream::{MailboxKey, StreamId};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionEntry {
+    pub mailbox: MailboxKey,
+    pub resource: String,
+    pub expires_at: Timestamp,
+    pub client_state: Sealed<String>,
+    pub created_at: Timestamp,
+    pub last_renewed: Option<Timestamp>,
+    pub reauthorization_requested: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubscriptionsState {
+    pub version: u64,
+    pub subscriptions: BTreeMap<String, SubscriptionEntry>,
+    /// Mailboxes with a gap in their notifications, and since when.
+    pub resync_needed: BTreeMap<MailboxKey, Timestamp>,
+    /// Mailboxes that had a subscription removed (so a new one needs a resync).
+    pub ever_subscribed: BTreeSet<MailboxKey>,
+}
+
+impl SubscriptionsState {
+    pub fn for_mailbox(&self, mailbox: &MailboxKey) -> Option<(&String, &SubscriptionEntry)> {
+        self.subscriptions.iter().find(|(_, s)| &s.mailbox == mailbox)
+    }
+}
+
+impl Aggregate for SubscriptionsState {
+    type Event = SubscriptionEvent;
+    type View = SubscriptionsView;
+
+    fn apply(mut self, meta: &EventMeta, event: &SubscriptionEvent) -> Self {
+        self.version = meta.version;
+        match event {
+            SubscriptionEvent::SubscriptionCreated(e) => {
+                // A mailbox subscribed again after losing a subscription has a gap.
+                if !self.ever_subscribed.insert(e.mailbox.clone()) {
+                    self.resync_needed.entry(e.mailbox.clone()).or_insert(meta.at);
+                }
+                self.subscriptions.insert(
+                    e.subscription_id.clone(),
+                    SubscriptionEntry {
+                        mailbox: e.mailbox.clone(),
+                        resource: e.resource.clone(),
+                        expires_at: e.expires_at,
+                        client_state: e.client_state.clone(),
+                        created_at: meta.at,
+                        last_renewed: None,
+                        reauthorization_requested: None,
+                    },
+                );
+            }
+            SubscriptionEvent::SubscriptionRenewed(e) => {
+                if let Some(s) = self.subscriptions.get_mut(&e.subscription_id) {
+                    s.expires_at = e.expires_at;
+                    s.last_renewed = Some(meta.at);
+                    s.reauthorization_requested = None;
+                }
+            }
+            SubscriptionEvent::SubscriptionRemoved(e) => {
+                self.subscriptions.remove(&e.subscription_id);
+            }
+            SubscriptionEvent::ReauthorizationRequested(e) => {
+                if let Some(s) = self.subscriptions.get_mut(&e.subscription_id) {
+                    s.reauthorization_requested.get_or_insert(meta.at);
+                }
+            }
+            SubscriptionEvent::Reauthorized(e) => {
+                if let Some(s) = self.subscriptions.get_mut(&e.subscription_id) {
+                    s.reauthorization_requested = None;
+                }
+            }
+            SubscriptionEvent::NotificationsMissed(e) => {
+                self.resync_needed.entry(e.mailbox.clone()).or_insert(meta.at);
+            }
+            SubscriptionEvent::Resynced(e) => {
+                self.resync_needed.remove(&e.mailbox);
+            }
+        }
+        self
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<SubscriptionsView, SealError> {
+        let subscriptions = self
+            .subscriptions
+            .iter()
+            .map(|(id, s)| {
+                Ok(SubscriptionView {
+                    id: id.clone(),
+                    mailbox: s.mailbox.to_string(),
+                    resource: s.resource.clone(),
+                    expires_at: s.expires_at.to_rfc3339(),
+                    client_state: reveal.show(&s.client_state, stream, CLIENT_STATE_FIELD)?,
+                    created_at: s.created_at.to_rfc3339(),
+                    last_renewed: s.last_renewed.map(Timestamp::to_rfc3339),
+                    reauthorization_requested: s.reauthorization_requested.map(Timestamp::to_rfc3339),
+                })
+            })
+            .collect::<Result<_, SealError>>()?;
+        Ok(SubscriptionsView {
+            version: self.version,
+            subscriptions,
+            resync_needed: self.resync_needed.keys().map(|k| k.to_string()).collect(),
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionsView {
+    pub version: u64,
+    pub subscriptions: Vec<SubscriptionView>,
+    pub resync_needed: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub mailbox: String,
+    pub resource: String,
+    pub expires_at: String,
+    pub client_state: Shown<String>,
+    pub created_at: String,
+    pub last_renewed: Option<String>,
+    pub reauthorization_requested: Option<String>,
+}

@@ -1,0 +1,267 @@
+//! The tenant aggregate: an organisation's provisioning state and its users.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Aggregate;
+use crate::events::EventMeta;
+use crate::events::tenant::*;
+use crate::sealed::{Reveal, SealError, Sealed, Shown};
+use crate::stream::{MailboxKey, StreamId};
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Consent {
+    #[default]
+    NotStarted,
+    Pending,
+    Granted {
+        tenant_id: String,
+        at: Timestamp,
+    },
+    Failed {
+        error: String,
+        description: String,
+        at: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResult {
+    pub address: Sealed<String>,
+    pub ok: bool,
+    pub checks: Vec<PermissionCheck>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    pub address: Sealed<String>,
+    pub kind: MailboxKind,
+    pub enabled: bool,
+    pub status: UserStatus,
+    pub status_changed_at: Timestamp,
+    pub graph_user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TenantState {
+    pub version: u64,
+    /// Digests of consent `state` values handed out and not yet used, with expiry.
+    pub pending_setups: BTreeMap<String, Timestamp>,
+    pub consent: Consent,
+    pub last_test: Option<TestResult>,
+    pub users: BTreeMap<MailboxKey, UserEntry>,
+}
+
+impl TenantState {
+    pub fn tenant_id(&self) -> Option<&str> {
+        match &self.consent {
+            Consent::Granted { tenant_id, .. } => Some(tenant_id),
+            _ => None,
+        }
+    }
+
+    pub fn enabled_users(&self) -> impl Iterator<Item = (&MailboxKey, &UserEntry)> {
+        self.users.iter().filter(|(_, u)| u.enabled)
+    }
+}
+
+impl Aggregate for TenantState {
+    type Event = TenantEvent;
+    type View = TenantView;
+
+    fn apply(mut self, meta: &EventMeta, event: &TenantEvent) -> Self {
+        self.version = meta.version;
+        match event {
+            TenantEvent::SetupStarted(e) => {
+                self.pending_setups.insert(e.state_digest.clone(), e.expires_at);
+                if !matches!(self.consent, Consent::Granted { .. }) {
+                    self.consent = Consent::Pending;
+                }
+            }
+            TenantEvent::ConsentGranted(e) => {
+                self.pending_setups.remove(&e.state_digest);
+                self.consent = Consent::Granted {
+                    tenant_id: e.tenant_id.clone(),
+                    at: meta.at,
+                };
+            }
+            TenantEvent::ConsentFailed(e) => {
+                if !matches!(self.consent, Consent::Granted { .. }) {
+                    self.consent = Consent::Failed {
+                        error: e.error.clone(),
+                        description: e.description.clone(),
+                        at: meta.at,
+                    };
+                }
+            }
+            TenantEvent::TestMailboxChecked(e) => {
+                self.last_test = Some(TestResult {
+                    address: e.address.clone(),
+                    ok: e.ok,
+                    checks: e.checks.clone(),
+                    at: meta.at,
+                });
+            }
+            TenantEvent::UserEnabled(e) => {
+                let entry = self.users.entry(e.mailbox.clone()).or_insert_with(|| UserEntry {
+                    address: e.address.clone(),
+                    kind: e.kind,
+                    enabled: true,
+                    status: UserStatus::Pending,
+                    status_changed_at: meta.at,
+                    graph_user_id: None,
+                });
+                entry.address = e.address.clone();
+                entry.kind = e.kind;
+                if !entry.enabled {
+                    entry.enabled = true;
+                    entry.status = UserStatus::Pending;
+                    entry.status_changed_at = meta.at;
+                }
+            }
+            TenantEvent::UserDisabled(e) => {
+                if let Some(u) = self.users.get_mut(&e.mailbox) {
+                    u.enabled = false;
+                    u.status_changed_at = meta.at;
+                }
+            }
+            TenantEvent::UserStatusChanged(e) => {
+                if let Some(u) = self.users.get_mut(&e.mailbox) {
+                    if u.status != e.status {
+                        u.status = e.status.clone();
+                        u.status_changed_at = meta.at;
+                    }
+                    if e.graph_user_id.is_some() {
+                        u.graph_user_id = e.graph_user_id.clone();
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<TenantView, SealError> {
+        let consent = match &self.consent {
+            Consent::NotStarted => ConsentView {
+                state: "not_started",
+                tenant_id: None,
+                error: None,
+                at: None,
+            },
+            Consent::Pending => ConsentView {
+                state: "pending",
+                tenant_id: None,
+                error: None,
+                at: None,
+            },
+            Consent::Granted { tenant_id, at } => ConsentView {
+                state: "granted",
+                tenant_id: Some(tenant_id.clone()),
+                error: None,
+                at: Some(at.to_rfc3339()),
+            },
+            Consent::Failed { error, description, at } => ConsentView {
+                state: "failed",
+                tenant_id: None,
+                error: Some(format!("{error}: {description}")),
+                at: Some(at.to_rfc3339()),
+            },
+        };
+        let last_test = match &self.last_test {
+            None => None,
+            Some(t) => Some(TestView {
+                address: reveal.show(&t.address, stream, TEST_ADDRESS_FIELD)?,
+                ok: t.ok,
+                checks: t
+                    .checks
+                    .iter()
+                    .map(|c| {
+                        Ok(CheckView {
+                            name: c.name.clone(),
+                            ok: c.ok,
+                            error_code: c.error_code.clone(),
+                            error_message: match &c.error_message {
+                                Some(m) => Some(reveal.show(m, stream, CHECK_MESSAGE_FIELD)?),
+                                None => None,
+                            },
+                        })
+                    })
+                    .collect::<Result<_, SealError>>()?,
+                at: t.at.to_rfc3339(),
+            }),
+        };
+        let users = self
+            .users
+            .iter()
+            .map(|(key, u)| {
+                Ok(UserView {
+                    mailbox: key.to_string(),
+                    address: reveal.show(&u.address, stream, USER_ADDRESS_FIELD)?,
+                    kind: u.kind,
+                    enabled: u.enabled,
+                    status: u.status.clone(),
+                    status_changed_at: u.status_changed_at.to_rfc3339(),
+                    graph_user_id: u.graph_user_id.clone(),
+                })
+            })
+            .collect::<Result<_, SealError>>()?;
+        Ok(TenantView {
+            version: self.version,
+            pending_setups: self.pending_setups.len(),
+            consent,
+            last_test,
+            users,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantView {
+    pub version: u64,
+    pub pending_setups: usize,
+    pub consent: ConsentView,
+    pub last_test: Option<TestView>,
+    pub users: Vec<UserView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConsentView {
+    pub state: &'static str,
+    pub tenant_id: Option<String>,
+    pub error: Option<String>,
+    pub at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TestView {
+    pub address: Shown<String>,
+    pub ok: bool,
+    pub checks: Vec<CheckView>,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CheckView {
+    pub name: String,
+    pub ok: bool,
+    pub error_code: Option<String>,
+    pub error_message: Option<Shown<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    pub mailbox: String,
+    pub address: Shown<String>,
+    pub kind: MailboxKind,
+    pub enabled: bool,
+    pub status: UserStatus,
+    pub status_changed_at: String,
+    pub graph_user_id: Option<String>,
+}

@@ -1,0 +1,268 @@
+//! Events of one mailbox's stream (`mbx:{org}:{key}`): its calendar, join
+//! details, OBTP, automatic replies, presence, locale and sync cursor.
+
+use serde::{Deserialize, Serialize};
+
+use super::event_family;
+use super::legacy::upcast_mailbox;
+use crate::sealed::Sealed;
+use crate::time::Timestamp;
+
+event_family! {
+    /// Everything that happens to one mailbox.
+    MailboxEvent, upcast = upcast_mailbox, {
+        CalendarEventUpserted = ("mailbox.calendar_event_upserted", 2),
+        CalendarEventDeleted = ("mailbox.calendar_event_deleted", 1),
+        InstancesRefreshed = ("mailbox.instances_refreshed", 1),
+        JoinDetailsRequested = ("mailbox.join_details_requested", 1),
+        JoinDetailsPatched = ("mailbox.join_details_patched", 1),
+        JoinDetailsFailed = ("mailbox.join_details_failed", 1),
+        ObtpScheduled = ("mailbox.obtp_scheduled", 1),
+        ObtpDelivered = ("mailbox.obtp_delivered", 1),
+        ObtpWithdrawn = ("mailbox.obtp_withdrawn", 1),
+        AutomaticRepliesChanged = ("mailbox.automatic_replies_changed", 1),
+        PresenceChanged = ("mailbox.presence_changed", 1),
+        LocaleChanged = ("mailbox.locale_changed", 1),
+        SyncCursorAdvanced = ("mailbox.sync_cursor_advanced", 1),
+    }
+}
+
+/// Field names binding the mailbox stream's sealed values to their place.
+pub const AUTO_REPLY_INTERNAL_FIELD: &str = "auto_reply.internal_message";
+pub const AUTO_REPLY_EXTERNAL_FIELD: &str = "auto_reply.external_message";
+pub const SYNC_CURSOR_FIELD: &str = "sync.delta_link";
+
+/// Graph's `event.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    SingleInstance,
+    Occurrence,
+    Exception,
+    SeriesMaster,
+}
+
+/// Graph's `event.sensitivity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Sensitivity {
+    #[default]
+    Normal,
+    Personal,
+    Private,
+    Confidential,
+}
+
+impl Sensitivity {
+    /// Private and confidential meetings show a masked subject.
+    pub fn masks_subject(self) -> bool {
+        matches!(self, Sensitivity::Private | Sensitivity::Confidential)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttendeeKind {
+    Required,
+    Optional,
+    Resource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    None,
+    Organizer,
+    TentativelyAccepted,
+    Accepted,
+    Declined,
+    NotResponded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attendee {
+    pub person: Person,
+    pub kind: AttendeeKind,
+    pub response: Response,
+}
+
+/// Where a meeting is joined, and how hcal knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinTarget {
+    /// Snake-case service id (`teams`, `zoom`, `webex`, `sip`, ...).
+    pub provider: String,
+    pub uri: String,
+    /// `online_meeting`, `location`, `body` or `rule:<name>`.
+    pub source: String,
+}
+
+/// A scheduling keyword found in the location (`@webex`, `@meet:space`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeywordUse {
+    pub keyword: String,
+    pub modifier: Option<String>,
+}
+
+/// The sensitive part of a meeting, sealed as one value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingContent {
+    pub subject: String,
+    /// `location.displayName` first, then every `locations[].displayName`.
+    pub locations: Vec<String>,
+    pub organizer: Option<Person>,
+    pub attendees: Vec<Attendee>,
+    pub join: Option<JoinTarget>,
+    pub keyword: Option<KeywordUse>,
+}
+
+/// One calendar item as the mailbox holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeetingRecord {
+    /// Graph event id.
+    pub id: String,
+    pub kind: EventKind,
+    pub series_master_id: Option<String>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub is_all_day: bool,
+    pub is_cancelled: bool,
+    pub is_organizer: bool,
+    pub sensitivity: Sensitivity,
+    pub change_key: String,
+    pub last_modified: Timestamp,
+    /// Why the meeting has (or lacks) a join target: a stable snake_case
+    /// code, not sensitive (`teams_link_in_body`, `no_link`, ...).
+    pub join_explanation: Option<String>,
+    pub content: Sealed<MeetingContent>,
+}
+
+impl MeetingRecord {
+    /// The field name that binds `content` to its place.
+    pub const CONTENT_FIELD: &'static str = "meeting.content";
+}
+
+/// A calendar item was created or changed (current schema: v2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarEventUpserted {
+    pub meeting: MeetingRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalendarEventDeleted {
+    pub event_id: String,
+}
+
+/// The occurrences and exceptions of a series within `[from, to)`, as Graph's
+/// `instances` returned them; they replace what the mailbox held there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancesRefreshed {
+    pub series_master_id: String,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub instances: Vec<MeetingRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinAction {
+    PersonalRoom,
+    Space,
+    OneTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinDetailsRequested {
+    pub event_id: String,
+    pub keyword: String,
+    pub action: JoinAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinDetailsPatched {
+    pub event_id: String,
+    /// The provider's meeting id.
+    pub meeting_id: String,
+    /// Hash of the join block written, to recognise it later.
+    pub block_hash: String,
+    /// The event's changeKey after the PATCH (so its echo is recognised).
+    pub change_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinDetailsFailed {
+    pub event_id: String,
+    /// Graph's `error.code`, or the provider's.
+    pub code: String,
+    pub attempt: u32,
+    pub retry_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObtpScheduled {
+    pub event_id: String,
+    pub show_from: Timestamp,
+    pub until: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObtpDelivered {
+    pub event_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObtpWithdrawReason {
+    Cancelled,
+    Moved,
+    Ended,
+    NoJoinTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObtpWithdrawn {
+    pub event_id: String,
+    pub reason: ObtpWithdrawReason,
+}
+
+/// Graph's `automaticRepliesSetting.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AutoReplyStatus {
+    Disabled,
+    AlwaysEnabled,
+    Scheduled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomaticRepliesChanged {
+    pub status: AutoReplyStatus,
+    pub scheduled_start: Option<Timestamp>,
+    pub scheduled_end: Option<Timestamp>,
+    pub internal_message: Sealed<String>,
+    pub external_message: Sealed<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Presence {
+    Available,
+    OutOfOffice,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceChanged {
+    pub presence: Presence,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocaleChanged {
+    pub locale: String,
+    pub time_zone: Option<String>,
+}
+
+/// A calendarView delta round completed: the cursor to continue from, and the
+/// window it covers (meetings outside it are dropped from state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCursorAdvanced {
+    pub delta_link: Sealed<String>,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+}

@@ -1,0 +1,396 @@
+//! Sealed values: meeting content that is never stored or logged in plaintext.
+//!
+//! A [`Sealed<T>`] is XChaCha20-Poly1305 ciphertext of the codec encoding of a
+//! `T`, under the data key of one stream, with a random 24-byte nonce. The
+//! associated data binds it to its stream, its field and its key generation,
+//! so a ciphertext copied into another stream or field does not open. Debug
+//! and Display print `<sealed>`; serde writes only key reference, nonce and
+//! ciphertext.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::codec::{self, CodecError};
+use crate::stream::StreamId;
+
+const NONCE_LEN: usize = 24;
+const KEY_REF_LEN: usize = 4;
+const TAG_LEN: usize = 16;
+
+/// A 256-bit symmetric key. Zeroized on drop; Debug never shows it.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn generate() -> Self {
+        let mut k = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut k);
+        Self(k)
+    }
+
+    pub fn expose(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Encrypts `plaintext` under this key with a fresh random nonce:
+    /// `nonce || ciphertext || tag`.
+    pub fn encrypt(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        self.encrypt_into(aad, plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    fn encrypt_into(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .map_err(|_| SealError::Encrypt)?;
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(())
+    }
+
+    /// Opens what [`SecretKey::encrypt`] produced.
+    pub fn decrypt(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(SealError::Truncated);
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let cipher = XChaCha20Poly1305::new((&self.0).into());
+        cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+            .map_err(|_| SealError::Authentication)
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<key>")
+    }
+}
+
+/// Which generation of a stream's data key sealed a value. Generations grow
+/// when the tenant key rotates; old ones stay readable until erased.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct KeyRef(pub u32);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("encryption failed")]
+    Encrypt,
+    #[error("sealed value is truncated")]
+    Truncated,
+    #[error("sealed value does not authenticate (wrong key, stream or field, or tampered)")]
+    Authentication,
+    #[error("sealed plaintext does not decode: {0}")]
+    Codec(#[from] CodecError),
+    #[error("key lookup failed: {0}")]
+    Key(String),
+}
+
+/// Where sealed values find their data keys. `Ok(None)` means the key was
+/// destroyed: the stream was erased (crypto-shredding).
+pub trait KeyLookup {
+    fn data_key(&self, stream: &StreamId, key: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError>;
+}
+
+/// Seals values for one stream under its current data key.
+pub struct Sealer<'a> {
+    stream: &'a StreamId,
+    key_ref: KeyRef,
+    key: &'a SecretKey,
+}
+
+impl<'a> Sealer<'a> {
+    pub fn new(stream: &'a StreamId, key_ref: KeyRef, key: &'a SecretKey) -> Self {
+        Self { stream, key_ref, key }
+    }
+
+    pub fn stream(&self) -> &StreamId {
+        self.stream
+    }
+
+    pub fn seal<T: Serialize>(&self, field: &'static str, value: &T) -> Result<Sealed<T>, SealError> {
+        let plaintext = codec::encode(value)?;
+        let aad = associated_data(self.stream, field, self.key_ref);
+        let mut blob = Vec::with_capacity(KEY_REF_LEN + NONCE_LEN + plaintext.len() + TAG_LEN);
+        blob.extend_from_slice(&self.key_ref.0.to_le_bytes());
+        self.key.encrypt_into(&aad, &plaintext, &mut blob)?;
+        Ok(Sealed {
+            blob: blob.into_boxed_slice(),
+            _t: PhantomData,
+        })
+    }
+}
+
+fn associated_data(stream: &StreamId, field: &str, key: KeyRef) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(stream.as_str().len() + field.len() + 6);
+    aad.extend_from_slice(stream.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(field.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&key.0.to_le_bytes());
+    aad
+}
+
+/// A value of type `T` that exists only as ciphertext.
+pub struct Sealed<T> {
+    /// `key_ref (u32 LE) || nonce || ciphertext || tag`, in one allocation.
+    blob: Box<[u8]>,
+    _t: PhantomData<fn() -> T>,
+}
+
+/// The result of opening a sealed value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened<T> {
+    Plain(T),
+    /// The data key is gone: the stream was erased.
+    Erased,
+}
+
+impl<T> Sealed<T> {
+    pub fn key_ref(&self) -> KeyRef {
+        let mut b = [0u8; KEY_REF_LEN];
+        b.copy_from_slice(&self.blob[..KEY_REF_LEN]);
+        KeyRef(u32::from_le_bytes(b))
+    }
+
+    /// Bytes this value occupies on the heap (for memory accounting).
+    pub fn heap_len(&self) -> usize {
+        self.blob.len()
+    }
+
+    fn from_blob(blob: Box<[u8]>) -> Result<Self, SealError> {
+        if blob.len() < KEY_REF_LEN + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Truncated);
+        }
+        Ok(Self { blob, _t: PhantomData })
+    }
+}
+
+impl<T: DeserializeOwned> Sealed<T> {
+    pub fn open(&self, keys: &dyn KeyLookup, stream: &StreamId, field: &'static str) -> Result<Opened<T>, SealError> {
+        let key_ref = self.key_ref();
+        let Some(key) = keys.data_key(stream, key_ref)? else {
+            return Ok(Opened::Erased);
+        };
+        let aad = associated_data(stream, field, key_ref);
+        let plaintext = key.decrypt(&aad, &self.blob[KEY_REF_LEN..])?;
+        Ok(Opened::Plain(codec::decode(&plaintext)?))
+    }
+}
+
+impl<T> Clone for Sealed<T> {
+    fn clone(&self) -> Self {
+        Self {
+            blob: self.blob.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T> PartialEq for Sealed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.blob == other.blob
+    }
+}
+
+impl<T> Eq for Sealed<T> {}
+
+impl<T> fmt::Debug for Sealed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<sealed>")
+    }
+}
+
+impl<T> fmt::Display for Sealed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<sealed>")
+    }
+}
+
+impl<T> Serialize for Sealed<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.blob)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Sealed<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Box<[u8]>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("sealed bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(v.into())
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                Ok(v.into_boxed_slice())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out.into_boxed_slice())
+            }
+        }
+        let blob = d.deserialize_bytes(V)?;
+        Sealed::from_blob(blob).map_err(D::Error::custom)
+    }
+}
+
+/// How a sealed value appears in a view: its plaintext, or why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shown<T> {
+    Value(T),
+    Redacted,
+    Erased,
+}
+
+impl<T: Serialize> Serialize for Shown<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Shown::Value(v) => v.serialize(s),
+            Shown::Redacted => s.serialize_str("<redacted>"),
+            Shown::Erased => s.serialize_str("<erased>"),
+        }
+    }
+}
+
+/// How views open sealed values: with keys (revealed), or not at all.
+pub enum Reveal<'a> {
+    Redacted,
+    With(&'a dyn KeyLookup),
+}
+
+impl Reveal<'_> {
+    pub fn show<T: DeserializeOwned>(
+        &self,
+        sealed: &Sealed<T>,
+        stream: &StreamId,
+        field: &'static str,
+    ) -> Result<Shown<T>, SealError> {
+        match self {
+            Reveal::Redacted => Ok(Shown::Redacted),
+            Reveal::With(keys) => Ok(match sealed.open(*keys, stream, field)? {
+                Opened::Plain(v) => Shown::Value(v),
+                Opened::Erased => Shown::Erased,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    struct OneKey(Option<Arc<SecretKey>>);
+    impl KeyLookup for OneKey {
+        fn data_key(&self, _: &StreamId, _: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn stream(s: &str) -> StreamId {
+        StreamId::parse(s).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn seal_open_round_trip(text in ".{0,200}", generation in 0u32..5) {
+            let key = Arc::new(SecretKey::generate());
+            let s = stream("org:acme");
+            let sealed = Sealer::new(&s, KeyRef(generation), &key).seal("subject", &text).unwrap();
+            prop_assert_eq!(sealed.key_ref(), KeyRef(generation));
+            let back = sealed.open(&OneKey(Some(key)), &s, "subject").unwrap();
+            prop_assert_eq!(back, Opened::Plain(text));
+        }
+
+        #[test]
+        fn serde_round_trip_keeps_ciphertext(text in ".{0,64}") {
+            let key = SecretKey::generate();
+            let s = stream("org:acme");
+            let sealed = Sealer::new(&s, KeyRef(0), &key).seal("subject", &text).unwrap();
+            let bytes = codec::encode(&sealed).unwrap();
+            let back: Sealed<String> = codec::decode(&bytes).unwrap();
+            prop_assert_eq!(back, sealed);
+        }
+    }
+
+    #[test]
+    fn binds_stream_and_field() {
+        let key = Arc::new(SecretKey::generate());
+        let a = stream("org:acme");
+        let b = stream("org:globex");
+        let sealed = Sealer::new(&a, KeyRef(0), &key)
+            .seal("subject", &"Board meeting".to_string())
+            .unwrap();
+        let keys = OneKey(Some(key));
+        assert!(matches!(
+            sealed.open(&keys, &b, "subject"),
+            Err(SealError::Authentication)
+        ));
+        assert!(matches!(
+            sealed.open(&keys, &a, "location"),
+            Err(SealError::Authentication)
+        ));
+        assert_eq!(
+            sealed.open(&keys, &a, "subject").unwrap(),
+            Opened::Plain("Board meeting".to_string())
+        );
+    }
+
+    #[test]
+    fn erased_key_opens_as_erased_and_wrong_key_fails() {
+        let key = SecretKey::generate();
+        let s = stream("org:acme");
+        let sealed = Sealer::new(&s, KeyRef(0), &key)
+            .seal("subject", &"x".to_string())
+            .unwrap();
+        assert_eq!(sealed.open(&OneKey(None), &s, "subject").unwrap(), Opened::Erased);
+        let other = OneKey(Some(Arc::new(SecretKey::generate())));
+        assert!(matches!(
+            sealed.open(&other, &s, "subject"),
+            Err(SealError::Authentication)
+        ));
+    }
+
+    #[test]
+    fn debug_display_and_serde_show_no_plaintext() {
+        let key = SecretKey::generate();
+        let s = stream("org:acme");
+        let secret = "Quarterly layoffs with dana@contoso.example".to_string();
+        let sealed = Sealer::new(&s, KeyRef(0), &key).seal("subject", &secret).unwrap();
+        assert_eq!(format!("{sealed:?}"), "<sealed>");
+        assert_eq!(format!("{sealed}"), "<sealed>");
+        assert_eq!(format!("{key:?}"), "<key>");
+        let bytes = codec::encode(&sealed).unwrap();
+        assert!(!bytes.windows(9).any(|w| w == b"Quarterly"));
+        let json = serde_json::to_string(&sealed).unwrap();
+        assert!(!json.contains("Quarterly"));
+    }
+
+    #[test]
+    fn truncated_blob_is_refused() {
+        let bytes = codec::encode(&vec![1u8, 2, 3]).unwrap();
+        assert!(codec::decode::<Sealed<String>>(&bytes).is_err());
+    }
+}

@@ -1,0 +1,242 @@
+//! The fold as a user of the meeting list would notice it: what a mailbox
+//! shows after a sequence of calendar changes.
+
+use std::sync::Arc;
+
+use hcal_schemas::aggregate::mailbox::MailboxState;
+use hcal_schemas::aggregate::tenant::{Consent, TenantState};
+use hcal_schemas::events::mailbox::*;
+use hcal_schemas::events::tenant::*;
+use hcal_schemas::*;
+
+struct Keys(Arc<SecretKey>);
+impl KeyLookup for Keys {
+    fn data_key(&self, _: &StreamId, _: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError> {
+        Ok(Some(self.0.clone()))
+    }
+}
+
+fn stream() -> StreamId {
+    StreamId::mailbox(
+        &OrgId::new("acme").unwrap(),
+        &MailboxKey::parse(&"ab".repeat(16)).unwrap(),
+    )
+}
+
+const H: i64 = 3_600_000;
+
+fn meeting(key: &SecretKey, id: &str, start_h: i64, modified: i64, subject: &str) -> MeetingRecord {
+    let s = stream();
+    let content = MeetingContent {
+        subject: subject.into(),
+        locations: vec![],
+        organizer: None,
+        attendees: vec![],
+        join: None,
+        keyword: None,
+    };
+    MeetingRecord {
+        id: id.into(),
+        kind: EventKind::SingleInstance,
+        series_master_id: None,
+        start: Timestamp(start_h * H),
+        end: Timestamp(start_h * H + H),
+        is_all_day: false,
+        is_cancelled: false,
+        is_organizer: true,
+        sensitivity: Sensitivity::Normal,
+        change_key: format!("ck-{modified}"),
+        last_modified: Timestamp(modified),
+        join_explanation: None,
+        content: Sealer::new(&s, KeyRef(0), key)
+            .seal(MeetingRecord::CONTENT_FIELD, &content)
+            .unwrap(),
+    }
+}
+
+fn fold(events: &[MailboxEvent]) -> MailboxState {
+    events.iter().enumerate().fold(MailboxState::default(), |s, (i, e)| {
+        s.apply(
+            &EventMeta {
+                version: i as u64 + 1,
+                at: Timestamp(i as i64),
+            },
+            e,
+        )
+    })
+}
+
+fn subject(state: &MailboxState, keys: &Keys, id: &str) -> String {
+    match state.meetings[id]
+        .content
+        .open(keys, &stream(), MeetingRecord::CONTENT_FIELD)
+        .unwrap()
+    {
+        Opened::Plain(c) => c.subject,
+        Opened::Erased => panic!("erased"),
+    }
+}
+
+fn upsert(m: MeetingRecord) -> MailboxEvent {
+    CalendarEventUpserted { meeting: m }.into()
+}
+
+#[test]
+fn an_older_state_never_overwrites_a_newer_one() {
+    let key = SecretKey::generate();
+    let keys = Keys(Arc::new(key.clone()));
+    let state = fold(&[
+        upsert(meeting(&key, "a", 10, 200, "new title")),
+        upsert(meeting(&key, "a", 10, 100, "old title")),
+    ]);
+    assert_eq!(subject(&state, &keys, "a"), "new title");
+    assert_eq!(state.version, 2);
+    let state = fold(&[
+        upsert(meeting(&key, "a", 10, 100, "old")),
+        upsert(meeting(&key, "a", 12, 200, "moved")),
+    ]);
+    assert_eq!(subject(&state, &keys, "a"), "moved");
+    assert_eq!(state.meetings["a"].start, Timestamp(12 * H));
+}
+
+#[test]
+fn deleting_a_series_master_removes_its_occurrences() {
+    let key = SecretKey::generate();
+    let mut master = meeting(&key, "m", 0, 1, "weekly");
+    master.kind = EventKind::SeriesMaster;
+    let occ = |id: &str, h: i64| {
+        let mut o = meeting(&key, id, h, 1, "weekly");
+        o.kind = EventKind::Occurrence;
+        o.series_master_id = Some("m".into());
+        o
+    };
+    let o1 = occ("o1", 0);
+    let o2 = occ("o2", 168);
+    let other = meeting(&key, "x", 5, 1, "other");
+    let events = vec![
+        upsert(master),
+        InstancesRefreshed {
+            series_master_id: "m".into(),
+            from: Timestamp(0),
+            to: Timestamp(1000 * H),
+            instances: vec![o1, o2.clone()],
+        }
+        .into(),
+        upsert(other),
+    ];
+    let state = fold(&events);
+    assert_eq!(
+        state.listed().iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        vec!["o1", "x", "o2"]
+    );
+
+    // A refresh without o1 (that occurrence was deleted) drops it.
+    let mut refreshed = events.clone();
+    refreshed.push(
+        InstancesRefreshed {
+            series_master_id: "m".into(),
+            from: Timestamp(0),
+            to: Timestamp(1000 * H),
+            instances: vec![o2],
+        }
+        .into(),
+    );
+    let state = fold(&refreshed);
+    assert_eq!(
+        state.listed().iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        vec!["x", "o2"]
+    );
+
+    let mut deleted = events;
+    deleted.push(CalendarEventDeleted { event_id: "m".into() }.into());
+    let state = fold(&deleted);
+    assert_eq!(state.meetings.keys().collect::<Vec<_>>(), vec!["x"]);
+}
+
+#[test]
+fn the_window_drops_meetings_outside_it() {
+    let key = SecretKey::generate();
+    let s = stream();
+    let cursor = Sealer::new(&s, KeyRef(0), &key)
+        .seal(SYNC_CURSOR_FIELD, &"https://delta".to_string())
+        .unwrap();
+    let state = fold(&[
+        upsert(meeting(&key, "past", -500, 1, "long ago")),
+        upsert(meeting(&key, "soon", 5, 1, "soon")),
+        SyncCursorAdvanced {
+            delta_link: cursor,
+            window_start: Timestamp(-168 * H),
+            window_end: Timestamp(744 * H),
+        }
+        .into(),
+        upsert(meeting(&key, "far", 2000, 1, "far ahead")),
+    ]);
+    assert_eq!(state.meetings.keys().collect::<Vec<_>>(), vec!["soon"]);
+}
+
+#[test]
+fn users_move_through_statuses_and_consent_is_recorded() {
+    let key = SecretKey::generate();
+    let org = OrgId::new("acme").unwrap();
+    let s = StreamId::tenant(&org);
+    let addr = Sealer::new(&s, KeyRef(0), &key)
+        .seal(USER_ADDRESS_FIELD, &"a@x.example".to_string())
+        .unwrap();
+    let mk = MailboxKey::parse(&"cd".repeat(16)).unwrap();
+    let events: Vec<TenantEvent> = vec![
+        SetupStarted {
+            state_digest: "d1".into(),
+            expires_at: Timestamp(10),
+        }
+        .into(),
+        ConsentGranted {
+            tenant_id: "t-1".into(),
+            state_digest: "d1".into(),
+        }
+        .into(),
+        UserEnabled {
+            mailbox: mk.clone(),
+            address: addr,
+            kind: MailboxKind::User,
+        }
+        .into(),
+        UserStatusChanged {
+            mailbox: mk.clone(),
+            status: UserStatus::Error {
+                kind: UserErrorKind::OutsideAccessPolicy,
+                code: Some("ErrorAccessDenied".into()),
+            },
+            graph_user_id: None,
+        }
+        .into(),
+    ];
+    let state = events.iter().enumerate().fold(TenantState::default(), |st, (i, e)| {
+        st.apply(
+            &EventMeta {
+                version: i as u64 + 1,
+                at: Timestamp(i as i64 * 1000),
+            },
+            e,
+        )
+    });
+    assert_eq!(
+        state.consent,
+        Consent::Granted {
+            tenant_id: "t-1".into(),
+            at: Timestamp(1000)
+        }
+    );
+    assert!(state.pending_setups.is_empty());
+    let u = &state.users[&mk];
+    assert!(u.enabled);
+    assert!(matches!(
+        u.status,
+        UserStatus::Error {
+            kind: UserErrorKind::OutsideAccessPolicy,
+            ..
+        }
+    ));
+    assert_eq!(u.status_changed_at, Timestamp(3000));
+    let view = AnyState::Tenant(state).view_json(&s, &Reveal::Redacted).unwrap();
+    assert_eq!(view["users"][0]["address"], "<redacted>");
+}
