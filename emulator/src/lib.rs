@@ -1,1 +1,105 @@
-//! Microsoft Graph emulator (skeleton; built out by issue 3).
+//! # hcal-emulator: Microsoft Graph and the identity platform, on loopback
+//!
+//! A strict emulator of the parts of Microsoft Graph v1.0 and the Microsoft identity platform
+//! that hcal uses, for hcal's tests, `hcal demo` and the benchmarks. The facts it imitates are
+//! in `shared/graph-contract.md` (section 9 lists the behaviours).
+//!
+//! ## Library API
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hcal_emulator::EmulatorError> {
+//! use hcal_emulator::{Emulator, EmulatorConfig, Seed};
+//! let emu = Emulator::start(Seed::example(), EmulatorConfig::default()).await?;
+//! let base = emu.base_url(); // http://127.0.0.1:PORT: identity, /v1.0 and /_emulator
+//! emu.stop().await;
+//! # Ok(()) }
+//! ```
+//!
+//! * [`Emulator::start`] / [`Emulator::start_on`]: async; the server runs on its own thread
+//!   with its own actix System, so it works from `#[tokio::test]` (current-thread or
+//!   multi-thread), `#[actix_rt::test]` and `main` alike.
+//! * [`EmulatorHandle::spawn_thread`]: the same from synchronous code (benchmarks, demo).
+//! * [`serve`]: runs until SIGINT/SIGTERM, for `hcal graph-emulator`.
+//! * [`EmulatorHandle`]: `base_url`, `graph_url`, `token_url`, `issue_token`,
+//!   `insert_events`, `now`, `advance_clock`, `request_count`, `stop`, `stop_blocking`.
+//!
+//! ## Identity platform
+//!
+//! * `POST /{tenant}/oauth2/v2.0/token`: client credentials (form or HTTP Basic), secret
+//!   checked, scope must be `https://graph.microsoft.com/.default`; answers
+//!   `{token_type, expires_in, ext_expires_in, access_token}` or an AADSTS error body.
+//! * `GET /{tenant}/adminconsent?client_id&redirect_uri&state` and
+//!   `GET /{tenant}/v2.0/adminconsent?client_id&scope&redirect_uri&state`: redirect with
+//!   `admin_consent=True&tenant=<guid>[&scope]&state` (consent `auto`), with an error
+//!   (`deny`), or a page with Approve / Deny links (`manual`).
+//! * Revoked consent: the token endpoint refuses (AADSTS700016, as when the service principal
+//!   is gone), and tokens already issued get 403 `ErrorAccessDenied` from Graph; the app's
+//!   subscriptions get `reauthorizationRequired` and are paused.
+//!
+//! ## Graph v1.0 (`/v1.0`)
+//!
+//! `users/{id|mail}/events` (GET, POST), `.../events/{id}` (GET, PATCH, DELETE; also under
+//! `/calendar/events` and `/calendars/{id}/events`), `.../events/{id}/instances`,
+//! `.../events/{id}/{cancel|accept|decline|tentativelyAccept}`, `.../calendarView`,
+//! `.../calendarView/delta`, `.../calendar`, `users/{id}/mailboxSettings[/{part}]` (GET,
+//! PATCH), `users/{id}`, `subscriptions` (POST, GET), `subscriptions/{id}` (GET, PATCH,
+//! DELETE), `subscriptions/{id}/reauthorize`, `$batch`.
+//!
+//! ## Control API (`/_emulator`, JSON, no auth)
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /_emulator/health` | liveness |
+//! | `POST /_emulator/reset` | back to the current seed: calendars, subscriptions, faults, log, throttling counters cleared; issued tokens stay valid |
+//! | `POST /_emulator/seed` | body: a [`Seed`]; replaces the state (and becomes the reset target) |
+//! | `GET /_emulator/users/{user}/events` | the truth: every stored item (singles, masters, exceptions) with extended properties |
+//! | `POST /_emulator/users/{user}/events` | create as the user (Graph event JSON); attendee copies and notifications follow |
+//! | `PATCH /_emulator/users/{user}/events/{id}` | edit as the user (an occurrence id makes an exception) |
+//! | `DELETE /_emulator/users/{user}/events/{id}` | delete as the user (organizer: attendees' copies cancelled) |
+//! | `POST /_emulator/users/{user}/events/{id}/cancel` | organizer cancels |
+//! | `POST /_emulator/users/{user}/events/{id}/{accept,decline,tentativelyAccept}` | attendee answers |
+//! | `POST /_emulator/users/{user}/events/{id}/move` | body `{start, end}` (dateTimeTimeZone): move; or `{"new_id": true}`: the item gets a new id (folder move) |
+//! | `PATCH /_emulator/users/{user}/events/{masterId}/occurrences/{YYYY-MM-DD}` | edit one occurrence by its original local date |
+//! | `DELETE /_emulator/users/{user}/events/{masterId}/occurrences/{YYYY-MM-DD}` | cancel one occurrence |
+//! | `PUT/PATCH /_emulator/users/{user}/mailboxSettings` | automatic replies, language (locale), time zone, ... (Graph shape) |
+//! | `POST /_emulator/users/{user}/policy` | `{"in_policy": bool, "delay_secs"?: n}`: application access policy (403 RAOP when out) |
+//! | `POST /_emulator/users/{user}/license` | `{"licensed": bool}` (404 MailboxNotEnabledForRESTAPI when not) |
+//! | `POST /_emulator/tenants/{tenant}/apps/{clientId}/consent` | `{"granted": bool}`: revoke or grant admin consent |
+//! | `GET/POST/DELETE /_emulator/faults` | read / merge / clear [`Faults`] (429 rate, 5xx rate, latency, drop/delay/duplicate/shuffle notifications, delta 410 / syncStateNotFound next time, ...) |
+//! | `GET /_emulator/subscriptions` | all subscriptions, with `paused` |
+//! | `POST /_emulator/subscriptions/{id}/expire` | expire now (silently removed) |
+//! | `POST /_emulator/subscriptions/{id}/remove` | remove and send `subscriptionRemoved` |
+//! | `POST /_emulator/subscriptions/{id}/reauthorization-required` | pause and send `reauthorizationRequired` |
+//! | `POST /_emulator/subscriptions/{id}/missed` | send `missed` |
+//! | `POST /_emulator/subscriptions/{id}/forge` | `{"clientState": "..."}`: a notification with a wrong clientState |
+//! | `GET/DELETE /_emulator/requests` | `{total, counts: {"GET /v1.0/users/{user}/events/{id}": n, ...}, recent: [...]}` / reset. `$batch` items count under their own route too (`batch: true` in `recent`) |
+//! | `GET /_emulator/notifications` | delivery attempts (url, count, status, elapsed) and endpoint health |
+//! | `GET/POST /_emulator/clock` | `{now, speed}`; POST `{"advance_seconds": n}`, `{"set": "..."}`, `{"speed": f}` |
+
+pub mod batch;
+pub mod calendar;
+pub mod clock;
+pub mod config;
+pub mod control;
+pub mod delta;
+pub mod error;
+pub mod graph;
+pub mod http;
+pub mod identity;
+pub mod input;
+pub mod model;
+pub mod notify;
+pub mod recurrence;
+pub mod render;
+pub mod seed;
+pub mod server;
+pub mod shared;
+pub mod subscriptions;
+pub mod tz;
+pub mod wire;
+
+pub use config::{ClockMode, EmulatorConfig};
+pub use error::{EmulatorError, GraphError};
+pub use seed::{ConsentMode, Seed, SeedApp, SeedTenant, SeedUser};
+pub use server::{Emulator, EmulatorHandle, serve};
+pub use shared::Faults;

@@ -1,0 +1,289 @@
+//! The HTTP server: actix-web on its own thread with its own actix System, so that it runs the
+//! same under `#[tokio::test]`, `#[actix_rt::test]`, a plain thread or `main`.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::EmulatorConfig;
+use crate::error::EmulatorError;
+use crate::http::{Body, Req, Resp};
+use crate::seed::Seed;
+use crate::shared::Shared;
+
+/// Starts emulators.
+pub struct Emulator;
+
+/// A running emulator. Dropping it stops the server (without waiting).
+pub struct EmulatorHandle {
+    addr: SocketAddr,
+    server: actix_web::dev::ServerHandle,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Ready = Result<(SocketAddr, actix_web::dev::ServerHandle, Arc<Shared>), EmulatorError>;
+
+fn spawn(addr: SocketAddr, seed: Seed, config: EmulatorConfig, signals: bool, ready: std::sync::mpsc::Sender<Ready>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("graph-emulator".into()).spawn(move || {
+        let sys = actix_rt::System::new();
+        sys.block_on(async move {
+            let workers = config.workers.max(1);
+            let shared = Arc::new(Shared::new(seed, config));
+            let data = web::Data::new(shared.clone());
+            let server = HttpServer::new(move || {
+                App::new()
+                    .app_data(data.clone())
+                    .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                    .default_service(web::to(entry))
+            })
+            .workers(workers)
+            .shutdown_timeout(1);
+            let server = if signals { server } else { server.disable_signals() };
+            let server = match server.bind(addr) {
+                Ok(s) => s,
+                Err(source) => {
+                    let _ = ready.send(Err(EmulatorError::Bind { addr: addr.to_string(), source }));
+                    return;
+                }
+            };
+            let bound = server.addrs().first().copied().unwrap_or(addr);
+            let server = server.run();
+            let handle = server.handle();
+            actix_rt::spawn(crate::notify::scheduler(shared.clone()));
+            let _ = ready.send(Ok((bound, handle, shared)));
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "graph emulator stopped with an error");
+            }
+        });
+    })
+}
+
+impl Emulator {
+    /// Start on `127.0.0.1:0`. Works inside any async runtime (the server has its own thread).
+    pub async fn start(seed: Seed, config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), seed, config).await
+    }
+
+    /// Start on a given address.
+    pub async fn start_on(addr: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = spawn(addr, seed, config, false, tx)?;
+        let ready = tokio::task::spawn_blocking(move || rx.recv())
+            .await
+            .map_err(|e| EmulatorError::Thread(e.to_string()))?
+            .map_err(|e| EmulatorError::Thread(e.to_string()))?;
+        let (addr, server, shared) = ready?;
+        Ok(EmulatorHandle {
+            addr,
+            server,
+            shared,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl EmulatorHandle {
+    /// Start from synchronous code (benchmarks, the demo) on `127.0.0.1:0`.
+    pub fn spawn_thread(seed: Seed, config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        Self::spawn_thread_on(SocketAddr::from(([127, 0, 0, 1], 0)), seed, config)
+    }
+
+    /// Start from synchronous code on a given address.
+    pub fn spawn_thread_on(addr: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = spawn(addr, seed, config, false, tx)?;
+        let (addr, server, shared) = rx.recv().map_err(|e| EmulatorError::Thread(e.to_string()))??;
+        Ok(EmulatorHandle {
+            addr,
+            server,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: serves the identity endpoints (`/{tenant}/oauth2/v2.0/token`,
+    /// `/{tenant}/adminconsent`), Graph under `/v1.0` and the control API under `/_emulator`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `{base_url}/v1.0`.
+    pub fn graph_url(&self) -> String {
+        format!("{}/v1.0", self.base_url())
+    }
+
+    /// `{base_url}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.base_url())
+    }
+
+    /// Issue an access token directly (no HTTP), e.g. for benchmarks. `None` if the tenant or
+    /// app is unknown or not consented.
+    pub fn issue_token(&self, tenant: &str, client_id: &str) -> Option<String> {
+        let (tenant_id, client) = {
+            let st = self.shared.state();
+            let t = st.tenant(tenant)?;
+            let app = t.apps.iter().find(|a| a.client_id == client_id.to_ascii_lowercase())?;
+            if !app.consented {
+                return None;
+            }
+            (t.id.clone(), app.client_id.clone())
+        };
+        Some(crate::identity::issue(&self.shared, &tenant_id, &client).0)
+    }
+
+    /// Create events in `user`'s calendar directly (no HTTP, no notifications); each body is
+    /// a Graph event JSON. Returns the new ids.
+    pub fn insert_events(&self, user: &str, bodies: &[serde_json::Value]) -> Result<Vec<String>, crate::GraphError> {
+        let ctx = crate::calendar::Ctx {
+            now: self.shared.now(),
+            cfg: &self.shared.cfg,
+        };
+        let mut st = self.shared.state();
+        let mbx = st.mailbox_index(user).ok_or_else(|| crate::GraphError::invalid_user(user))?;
+        let mut ids = Vec::with_capacity(bodies.len());
+        for b in bodies {
+            let (ev, _) = crate::calendar::create(&mut st, mbx, b, &ctx)?;
+            ids.push(ev.id.clone());
+        }
+        Ok(ids)
+    }
+
+    /// The emulator's current time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.now()
+    }
+
+    /// Move the emulator clock.
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.shared.clock.advance(by);
+    }
+
+    /// How many requests matched `"METHOD /v1.0/route/template"`.
+    pub fn request_count(&self, method_and_route: &str) -> u64 {
+        crate::shared::lock(&self.shared.log).counts.get(method_and_route).copied().unwrap_or(0)
+    }
+
+    /// Stop the server and wait for its thread.
+    pub async fn stop(mut self) {
+        self.server.stop(false).await;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+
+    /// Stop from synchronous code.
+    pub fn stop_blocking(mut self) {
+        drop(self.server.stop(false));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EmulatorHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            drop(self.server.stop(false));
+        }
+    }
+}
+
+/// Run the emulator on `listen` until it is stopped by SIGINT/SIGTERM; for
+/// `hcal graph-emulator --listen ADDR --seed FILE`. Prints nothing; logs the address with
+/// tracing at info level.
+pub async fn serve(listen: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<(), EmulatorError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = spawn(listen, seed, config, true, tx)?;
+    let ready = tokio::task::spawn_blocking(move || rx.recv())
+        .await
+        .map_err(|e| EmulatorError::Thread(e.to_string()))?
+        .map_err(|e| EmulatorError::Thread(e.to_string()))?;
+    let (addr, _handle, _shared) = ready?;
+    tracing::info!(%addr, "graph emulator listening");
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .map_err(|e| EmulatorError::Thread(e.to_string()))?
+        .map_err(|_| EmulatorError::Thread("emulator thread panicked".into()))?;
+    Ok(())
+}
+
+fn to_req(req: &HttpRequest, body: web::Bytes) -> Req {
+    let info = req.connection_info();
+    let base = format!("http://{}", info.host());
+    let raw_query = req.query_string().to_string();
+    Req {
+        method: req.method().as_str().to_string(),
+        path: req.path().to_string(),
+        query: Req::parse_query(&raw_query),
+        raw_query,
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+        base,
+    }
+}
+
+const ODATA_JSON: &str = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8";
+
+fn to_http(resp: Resp, odata: bool) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(resp.status).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut b = HttpResponse::build(status);
+    for (k, v) in &resp.headers {
+        b.insert_header((k.as_str(), v.as_str()));
+    }
+    match resp.body {
+        Body::Empty => b.finish(),
+        Body::Json(v) => {
+            let bytes = serde_json::to_vec(&v).unwrap_or_default();
+            b.content_type(if odata { ODATA_JSON } else { "application/json; charset=utf-8" }).body(bytes)
+        }
+        Body::Raw { content_type, bytes } => b.content_type(content_type).body(bytes),
+    }
+}
+
+async fn entry(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    let shared: &Arc<Shared> = shared.get_ref();
+    let r = to_req(&req, body);
+    let path = r.path.clone();
+    if path.starts_with("/v1.0/") || path == "/v1.0" {
+        let (template, mut resp) = crate::graph::handle(shared, &r, false).await;
+        shared.record(&r.method, &template, &r.path, resp.status, false);
+        if !resp.headers.iter().any(|(k, _)| k == "request-id") {
+            let rid = uuid::Uuid::new_v4().to_string();
+            let crid = r.header("client-request-id").map(String::from).unwrap_or_else(|| rid.clone());
+            resp.headers.push(("request-id".into(), rid));
+            resp.headers.push(("client-request-id".into(), crid));
+        }
+        return to_http(resp, true);
+    }
+    if path.starts_with("/_emulator") {
+        return to_http(crate::control::handle(shared, &r).await, false);
+    }
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let resp = match segs.as_slice() {
+        [tenant, "oauth2", "v2.0", "token"] => {
+            let resp = crate::identity::token(shared, &r, tenant);
+            shared.record(&r.method, "/{tenant}/oauth2/v2.0/token", &path, resp.status, false);
+            resp
+        }
+        [tenant, "adminconsent"] => crate::identity::admin_consent(shared, &r, tenant, false, None),
+        [tenant, "v2.0", "adminconsent"] => crate::identity::admin_consent(shared, &r, tenant, true, None),
+        [tenant, "adminconsent", "decide"] => {
+            let v2 = r.q("v2") == Some("true");
+            let decision = r.q("decision").map(String::from);
+            crate::identity::admin_consent(shared, &r, tenant, v2, decision.as_deref())
+        }
+        _ => Resp::json(404, serde_json::json!({"error": {"code": "NotFound", "message": format!("No route for {path}")}})),
+    };
+    to_http(resp, false)
+}
