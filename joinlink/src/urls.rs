@@ -1,0 +1,197 @@
+//! Finding link-shaped tokens in plain text: URLs with a scheme, `sip:`/`sips:`/`h323:`
+//! addresses, scheme-less `host/path` links (`meet.google.com/abc-defg-hij`), `tel:` numbers
+//! and bare `digits@domain` video addresses.
+//!
+//! Tokens stop at whitespace, at characters that never stand unescaped in a URL, and at any
+//! non-ASCII character (meeting links are ASCII; this keeps `…/j/123に参加` apart). Trailing
+//! punctuation and unbalanced closing brackets are trimmed, so a sentence's full stop or a
+//! surrounding parenthesis never ends up in a URI.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// The longest token considered. Nested SafeLinks grow long, but nothing legitimate is
+/// longer than this; longer runs are skipped rather than scanned further.
+pub const MAX_TOKEN_LEN: usize = 32 * 1024;
+
+/// What kind of token the scanner found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// `scheme://...`, or a scheme-less `host/path` given an `https://` prefix.
+    Url,
+    /// `sip:`, `sips:` or `h323:`.
+    Sip,
+    /// `digits@domain`, returned with a `sip:` prefix.
+    BareSip,
+    /// `tel:` (dial-in, never a video join).
+    Tel,
+}
+
+/// One link-shaped token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The kind of token.
+    pub kind: TokenKind,
+    /// The token as it should be used (trimmed; `https://` or `sip:` added where implied).
+    pub text: String,
+    /// Byte offset of the token in the scanned text (for ordering).
+    pub at: usize,
+}
+
+// URL characters: printable ASCII without space, quotes, angle brackets, braces, pipe,
+// backslash, caret, backtick and square brackets.
+const URLC: &str = r#"[!#-&(-;=?-Z_a-z~]"#;
+
+static SCANNER: LazyLock<Regex> = LazyLock::new(|| {
+    let pattern = format!(
+        r#"(?i)(?P<url>\b[a-z][a-z0-9+.\-]{{1,20}}://{URLC}+)|(?P<sip>\b(?:sips?|h323):{URLC}+)|(?P<tel>\btel:\+?[0-9(][0-9()\-.,;#*+ ]*[0-9#])|(?P<digits>\b[0-9]{{3,20}}@(?:(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,24}}|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})\b)|(?P<bare>\b(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,24}}/{URLC}*)"#
+    );
+    // The pattern is a constant; a failure here is a programming error caught by every test.
+    Regex::new(&pattern).expect("scanner pattern compiles")
+});
+
+/// Scans `text` for link-shaped tokens, in order of appearance.
+pub fn scan(text: &str, limit: usize) -> Vec<Token> {
+    let mut out = Vec::new();
+    for caps in SCANNER.captures_iter(text) {
+        if out.len() >= limit {
+            break;
+        }
+        let Some(m) = caps.get(0) else { continue };
+        if m.len() > MAX_TOKEN_LEN {
+            continue;
+        }
+        let prev = text[..m.start()].chars().next_back();
+        let raw = m.as_str();
+        let (kind, text) = if caps.name("url").is_some() {
+            (TokenKind::Url, trim_trailing(raw).to_string())
+        } else if caps.name("sip").is_some() {
+            (TokenKind::Sip, trim_trailing(raw).to_string())
+        } else if caps.name("tel").is_some() {
+            (TokenKind::Tel, trim_trailing(raw).to_string())
+        } else if caps.name("digits").is_some() {
+            // `+1234@x`, `a.1234@x` or `x-1234@x` are parts of something else.
+            if prev.is_some_and(|c| matches!(c, '.' | '+' | '-' | '_' | '%' | ':' | '/' | '=')) {
+                continue;
+            }
+            (TokenKind::BareSip, format!("sip:{}", raw.to_ascii_lowercase()))
+        } else {
+            // Scheme-less link: only when it is not the tail of an address or a path.
+            if prev.is_some_and(|c| matches!(c, '@' | '.' | '/' | ':' | '-' | '_' | '%' | '=')) {
+                continue;
+            }
+            (TokenKind::Url, format!("https://{}", trim_trailing(raw)))
+        };
+        if is_meaningful(kind, &text) {
+            out.push(Token {
+                kind,
+                text,
+                at: m.start(),
+            });
+        }
+    }
+    out
+}
+
+fn is_meaningful(kind: TokenKind, text: &str) -> bool {
+    match kind {
+        TokenKind::Url => text
+            .find("://")
+            .is_some_and(|i| text.len() > i + 3 + 2 && text[i + 3..].contains('.')),
+        TokenKind::Sip => text
+            .split_once(':')
+            .is_some_and(|(_, rest)| rest.len() >= 3 && (rest.contains('@') || rest.contains('.'))),
+        TokenKind::BareSip | TokenKind::Tel => true,
+    }
+}
+
+/// Removes trailing punctuation and closing brackets that have no opening partner inside the
+/// token. Used on every token and on hrefs.
+pub fn trim_trailing(token: &str) -> &str {
+    let mut s = token.trim();
+    loop {
+        let Some(last) = s.chars().next_back() else {
+            return s;
+        };
+        let cut = match last {
+            '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' | '*' | '`' => true,
+            ')' => unbalanced(s, '(', ')'),
+            ']' => unbalanced(s, '[', ']'),
+            '}' => unbalanced(s, '{', '}'),
+            '>' => !s.contains('<'),
+            c if !c.is_ascii() => c.is_whitespace() || is_unicode_punct(c),
+            _ => false,
+        };
+        if !cut {
+            return s;
+        }
+        s = &s[..s.len() - last.len_utf8()];
+    }
+}
+
+fn unbalanced(s: &str, open: char, close: char) -> bool {
+    s.chars().filter(|&c| c == close).count() > s.chars().filter(|&c| c == open).count()
+}
+
+fn is_unicode_punct(c: char) -> bool {
+    matches!(
+        c,
+        '…' | '。' | '、' | '」' | '』' | '）' | '】' | '，' | '．' | '！' | '？' | '’' | '”' | '»' | '›'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(s: &str) -> Vec<String> {
+        scan(s, 100).into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn finds_urls_and_trims() {
+        assert_eq!(
+            texts("Join: https://zoom.us/j/123?pwd=abc. Thanks"),
+            vec!["https://zoom.us/j/123?pwd=abc"]
+        );
+        assert_eq!(
+            texts("(see https://meet.jit.si/Room)"),
+            vec!["https://meet.jit.si/Room"]
+        );
+        assert_eq!(texts("<https://a.example/x_(y)>,"), vec!["https://a.example/x_(y)"]);
+        assert_eq!(
+            texts("会議 https://zoom.us/j/123に参加。"),
+            vec!["https://zoom.us/j/123"]
+        );
+    }
+
+    #[test]
+    fn finds_sip_forms() {
+        assert_eq!(
+            texts("Dial sip:123@x.example; or SIPS:jdoe@company.com."),
+            vec!["sip:123@x.example", "SIPS:jdoe@company.com"]
+        );
+        assert_eq!(
+            texts("Join by SIP: 96112345678@zoomcrc.com."),
+            vec!["sip:96112345678@zoomcrc.com"]
+        );
+        assert_eq!(texts("bob@webex.com +1234@x.com a.123@x.com"), Vec::<String>::new());
+        assert_eq!(texts("h323:10.0.0.1"), vec!["h323:10.0.0.1"]);
+    }
+
+    #[test]
+    fn finds_bare_links_not_addresses() {
+        assert_eq!(
+            texts("Meet at meet.google.com/abc-defg-hij today"),
+            vec!["https://meet.google.com/abc-defg-hij"]
+        );
+        assert_eq!(texts("mail bob@meet.example/x"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn tel_numbers() {
+        let t = scan("Call tel:+1-234-567-8900,,123#", 10);
+        assert_eq!(t[0].kind, TokenKind::Tel);
+        assert_eq!(t[0].text, "tel:+1-234-567-8900,,123#");
+    }
+}
