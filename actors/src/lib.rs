@@ -1,1 +1,10 @@
-//! hcal-actors
+//! Who does hcal's work: the event log on sled, keys and sealing, replay,
+//! and (in later layers) the actors.
+
+pub mod keys;
+pub mod log;
+pub mod replay;
+pub mod sample;
+pub mod store;
+
+pub use store::{Store, StoreError};

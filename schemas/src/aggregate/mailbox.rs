@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Aggregate;
 use crate::events::EventMeta;
@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 
 /// The span of time a mailbox keeps meetings for (default 7 days back to 31
 /// ahead; the actor chooses and records it with each sync cursor).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {
     pub start: Timestamp,
     pub end: Timestamp,
@@ -38,7 +38,7 @@ impl Window {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JoinState {
     Requested {
         keyword: String,
@@ -59,7 +59,7 @@ pub enum JoinState {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObtpState {
     pub show_from: Timestamp,
     pub until: Timestamp,
@@ -67,7 +67,7 @@ pub struct ObtpState {
     pub withdrawn: Option<(ObtpWithdrawReason, Timestamp)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AutoReplies {
     pub status: AutoReplyStatus,
     pub scheduled_start: Option<Timestamp>,
@@ -77,13 +77,13 @@ pub struct AutoReplies {
     pub changed_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncCursor {
     pub delta_link: Sealed<String>,
     pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MailboxState {
     pub version: u64,
     /// Keyed by Graph event id; series masters, occurrences and exceptions alike.

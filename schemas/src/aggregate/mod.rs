@@ -50,7 +50,7 @@ impl From<crate::codec::CodecError> for ViewError {
 }
 
 /// The state of any stream, so replay can fold a mixed log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum AnyState {
     Tenant(TenantState),
     Subscriptions(SubscriptionsState),

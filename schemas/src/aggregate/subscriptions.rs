@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Aggregate;
 use crate::events::EventMeta;
@@ -12,7 +12,7 @@ use crate::sealed::{Reveal, SealError, Sealed, Shown};
 use crate::stream::{MailboxKey, StreamId};
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionEntry {
     pub mailbox: MailboxKey,
     pub resource: String,
@@ -23,7 +23,7 @@ pub struct SubscriptionEntry {
     pub reauthorization_requested: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SubscriptionsState {
     pub version: u64,
     pub subscriptions: BTreeMap<String, SubscriptionEntry>,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Aggregate;
 use crate::events::EventMeta;
@@ -11,7 +11,7 @@ use crate::sealed::{Reveal, SealError, Sealed, Shown};
 use crate::stream::{MailboxKey, StreamId};
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Consent {
     #[default]
     NotStarted,
@@ -27,7 +27,7 @@ pub enum Consent {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestResult {
     pub address: Sealed<String>,
     pub ok: bool,
@@ -35,7 +35,7 @@ pub struct TestResult {
     pub at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {
     pub address: Sealed<String>,
     pub kind: MailboxKind,
@@ -45,7 +45,7 @@ pub struct UserEntry {
     pub graph_user_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TenantState {
     pub version: u64,
     /// Digests of consent `state` values handed out and not yet used, with expiry.

@@ -1,0 +1,163 @@
+//! A small append-only file of key records, fsynced on every change and
+//! rewritten whole (atomic rename) to forget records.
+//!
+//! Keys do not live in the sled log: sled is log-structured, so a removed
+//! value's bytes linger in old segments until it compacts them, and erasing
+//! a mailbox must destroy its key for good. Rewriting this file drops the
+//! bytes at once.
+//!
+//! ```text
+//! "HCALKEY1" then, per record: [len: u32 BE][codec bytes][blake3 of them, 8 bytes]
+//! ```
+//! A torn or corrupt tail (a crash mid-append) is cut off at open: a record
+//! is used only after its append returned, so a torn one was never used.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use hcal_schemas::codec;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::KeyError;
+
+const MAGIC: &[u8; 8] = b"HCALKEY1";
+const SUM: usize = 8;
+
+pub struct KeyFile<R> {
+    path: PathBuf,
+    file: File,
+    _r: PhantomData<R>,
+}
+
+impl<R: Serialize + DeserializeOwned> KeyFile<R> {
+    /// Opens (or creates) the file and returns its records.
+    pub fn open(path: &Path) -> Result<(Self, Vec<R>), KeyError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let existed = path.exists();
+        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        if !existed || bytes.is_empty() {
+            file.write_all(MAGIC)?;
+            file.sync_all()?;
+            sync_dir(path)?;
+            return Ok((
+                Self {
+                    path: path.to_path_buf(),
+                    file,
+                    _r: PhantomData,
+                },
+                Vec::new(),
+            ));
+        }
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(KeyError::Corrupt(format!("{} is not an hcal key file", path.display())));
+        }
+        let mut records = Vec::new();
+        let mut pos = MAGIC.len();
+        while let Some((rec, next)) = read_record::<R>(&bytes, pos) {
+            records.push(rec);
+            pos = next;
+        }
+        if pos < bytes.len() {
+            // A torn tail from a crash during an append: cut it off.
+            file.set_len(pos as u64)?;
+            file.sync_all()?;
+        }
+        Ok((
+            Self {
+                path: path.to_path_buf(),
+                file,
+                _r: PhantomData,
+            },
+            records,
+        ))
+    }
+
+    /// Appends one record; durable on return.
+    pub fn append(&mut self, record: &R) -> Result<(), KeyError> {
+        self.file.write_all(&encode_record(record)?)?;
+        self.file.sync_data()?;
+        Ok(())
+    }
+
+    /// Replaces the whole file with `records`, atomically and durably.
+    pub fn rewrite(&mut self, records: &[R]) -> Result<(), KeyError> {
+        let tmp = self.path.with_extension("tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(MAGIC)?;
+            for r in records {
+                f.write_all(&encode_record(r)?)?;
+            }
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.path)?;
+        sync_dir(&self.path)?;
+        self.file = OpenOptions::new().append(true).open(&self.path)?;
+        Ok(())
+    }
+}
+
+fn encode_record<R: Serialize>(record: &R) -> Result<Vec<u8>, KeyError> {
+    let body = codec::encode(record).map_err(|e| KeyError::Corrupt(e.to_string()))?;
+    let len = u32::try_from(body.len()).map_err(|_| KeyError::Corrupt("key record too large".into()))?;
+    let mut out = Vec::with_capacity(4 + body.len() + SUM);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&blake3::hash(&body).as_bytes()[..SUM]);
+    Ok(out)
+}
+
+fn read_record<R: DeserializeOwned>(bytes: &[u8], pos: usize) -> Option<(R, usize)> {
+    let len = u32::from_be_bytes(bytes.get(pos..pos + 4)?.try_into().ok()?) as usize;
+    let body = bytes.get(pos + 4..pos + 4 + len)?;
+    let sum = bytes.get(pos + 4 + len..pos + 4 + len + SUM)?;
+    if &blake3::hash(body).as_bytes()[..SUM] != sum {
+        return None;
+    }
+    let rec = codec::decode(body).ok()?;
+    Some((rec, pos + 4 + len + SUM))
+}
+
+fn sync_dir(path: &Path) -> Result<(), KeyError> {
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_torn_tail_and_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.bin");
+        let (mut f, recs) = KeyFile::<String>::open(&path).unwrap();
+        assert!(recs.is_empty());
+        f.append(&"one".to_string()).unwrap();
+        f.append(&"two".to_string()).unwrap();
+        drop(f);
+        // A crash in the middle of a third append.
+        let mut raw = OpenOptions::new().append(true).open(&path).unwrap();
+        raw.write_all(&[0, 0, 0, 9, 1, 2]).unwrap();
+        drop(raw);
+        let (mut f, recs) = KeyFile::<String>::open(&path).unwrap();
+        assert_eq!(recs, vec!["one".to_string(), "two".to_string()]);
+        f.append(&"three".to_string()).unwrap();
+        f.rewrite(&["two".to_string(), "three".to_string()]).unwrap();
+        f.append(&"four".to_string()).unwrap();
+        drop(f);
+        let (_, recs) = KeyFile::<String>::open(&path).unwrap();
+        assert_eq!(recs, vec!["two".to_string(), "three".to_string(), "four".to_string()]);
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(3).any(|w| w == b"one"));
+    }
+}

@@ -1,0 +1,254 @@
+//! Data keys per stream: created on first use, rolled to a new generation
+//! after the tenant key rotates, destroyed by [`Keyring::erase`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hcal_schemas::{KeyLookup, KeyRef, MailboxKey, OrgId, SealError, Sealed, Sealer, SecretKey, StreamId};
+use serde::{Deserialize, Serialize};
+
+use super::keyfile::KeyFile;
+use super::{KeyError, KeyManager, WrappedKey};
+
+#[derive(Clone, Serialize, Deserialize)]
+enum DataKeyRecord {
+    Key {
+        stream: String,
+        generation: u32,
+        wrapped: WrappedKey,
+    },
+    /// The stream's keys were destroyed; new ones start at `next_generation`.
+    Erased { stream: String, next_generation: u32 },
+}
+
+#[derive(Default)]
+struct StreamKeys {
+    /// (generation, wrapped), ascending.
+    wrapped: Vec<(u32, WrappedKey)>,
+    /// Generations below this were erased.
+    erased_below: u32,
+}
+
+struct State {
+    file: KeyFile<DataKeyRecord>,
+    streams: HashMap<StreamId, StreamKeys>,
+    /// Unwrapped keys of streams in use.
+    open: HashMap<(StreamId, u32), Arc<SecretKey>>,
+}
+
+pub struct Keyring {
+    manager: Arc<dyn KeyManager>,
+    state: Mutex<State>,
+}
+
+fn data_aad(stream: &StreamId, generation: u32) -> Vec<u8> {
+    format!("hcal-data-key\0{stream}\0{generation}").into_bytes()
+}
+
+/// Seals values for one stream with its current data key.
+#[derive(Clone)]
+pub struct StreamSealer {
+    stream: StreamId,
+    key_ref: KeyRef,
+    key: Arc<SecretKey>,
+}
+
+impl StreamSealer {
+    pub fn seal<T: Serialize>(&self, field: &'static str, value: &T) -> Result<Sealed<T>, SealError> {
+        Sealer::new(&self.stream, self.key_ref, &self.key).seal(field, value)
+    }
+
+    pub fn stream(&self) -> &StreamId {
+        &self.stream
+    }
+}
+
+impl Keyring {
+    pub fn open(data_dir: &Path, manager: Arc<dyn KeyManager>) -> Result<Self, KeyError> {
+        let (file, records) = KeyFile::<DataKeyRecord>::open(&data_dir.join("keys").join("data-keys.bin"))?;
+        let mut streams: HashMap<StreamId, StreamKeys> = HashMap::new();
+        for r in records {
+            match r {
+                DataKeyRecord::Key {
+                    stream,
+                    generation,
+                    wrapped,
+                } => {
+                    let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
+                    let entry = streams.entry(s).or_default();
+                    if generation >= entry.erased_below {
+                        entry.wrapped.push((generation, wrapped));
+                    }
+                }
+                DataKeyRecord::Erased {
+                    stream,
+                    next_generation,
+                } => {
+                    let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
+                    let entry = streams.entry(s).or_default();
+                    entry.wrapped.retain(|(g, _)| *g >= next_generation);
+                    entry.erased_below = entry.erased_below.max(next_generation);
+                }
+            }
+        }
+        for s in streams.values_mut() {
+            s.wrapped.sort_by_key(|(g, _)| *g);
+        }
+        Ok(Self {
+            manager,
+            state: Mutex::new(State {
+                file,
+                streams,
+                open: HashMap::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, KeyError> {
+        self.state
+            .lock()
+            .map_err(|_| KeyError::Manager("keyring lock poisoned".into()))
+    }
+
+    pub fn manager(&self) -> &Arc<dyn KeyManager> {
+        &self.manager
+    }
+
+    /// The pseudonym naming a mailbox's stream.
+    pub fn mailbox_key(&self, address: &str) -> MailboxKey {
+        MailboxKey::derive(&self.manager.index_key(), address)
+    }
+
+    /// A sealer with the stream's current data key, creating it (or a new
+    /// generation after a tenant key rotation) if needed.
+    pub fn sealer(&self, stream: &StreamId) -> Result<StreamSealer, KeyError> {
+        let org = stream.org();
+        let current_tenant = self.manager.current_version(&org)?;
+        let mut state = self.lock()?;
+        let entry = state.streams.entry(stream.clone()).or_default();
+        let usable = entry
+            .wrapped
+            .last()
+            .filter(|(_, w)| w.tenant_version >= current_tenant)
+            .map(|(g, _)| *g);
+        let generation = match usable {
+            Some(g) => g,
+            None => {
+                let generation = entry
+                    .wrapped
+                    .last()
+                    .map(|(g, _)| g + 1)
+                    .unwrap_or(0)
+                    .max(entry.erased_below);
+                let key = SecretKey::generate();
+                let wrapped = self.manager.wrap(&org, &key, &data_aad(stream, generation))?;
+                state.file.append(&DataKeyRecord::Key {
+                    stream: stream.to_string(),
+                    generation,
+                    wrapped: wrapped.clone(),
+                })?;
+                let entry = state.streams.entry(stream.clone()).or_default();
+                entry.wrapped.push((generation, wrapped));
+                state.open.insert((stream.clone(), generation), Arc::new(key));
+                generation
+            }
+        };
+        let key = Self::open_key(&self.manager, &mut state, stream, generation)?
+            .ok_or_else(|| KeyError::Corrupt("data key vanished".into()))?;
+        Ok(StreamSealer {
+            stream: stream.clone(),
+            key_ref: KeyRef(generation),
+            key,
+        })
+    }
+
+    fn open_key(
+        manager: &Arc<dyn KeyManager>,
+        state: &mut State,
+        stream: &StreamId,
+        generation: u32,
+    ) -> Result<Option<Arc<SecretKey>>, KeyError> {
+        if let Some(k) = state.open.get(&(stream.clone(), generation)) {
+            return Ok(Some(k.clone()));
+        }
+        let Some(entry) = state.streams.get(stream) else {
+            return Ok(None);
+        };
+        let Some((_, wrapped)) = entry.wrapped.iter().find(|(g, _)| *g == generation) else {
+            return Ok(None);
+        };
+        let key = Arc::new(manager.unwrap(&stream.org(), wrapped, &data_aad(stream, generation))?);
+        state.open.insert((stream.clone(), generation), key.clone());
+        Ok(Some(key))
+    }
+
+    /// Drops the unwrapped keys of a stream no longer in use (passivation).
+    pub fn close(&self, stream: &StreamId) {
+        if let Ok(mut state) = self.lock() {
+            state.open.retain(|(s, _), _| s != stream);
+        }
+    }
+
+    /// Destroys every data key of `stream` (crypto-shredding): its sealed
+    /// values open as erased from now on. Durable on return.
+    pub fn erase(&self, stream: &StreamId) -> Result<(), KeyError> {
+        let mut state = self.lock()?;
+        let entry = state.streams.entry(stream.clone()).or_default();
+        let next_generation = entry
+            .wrapped
+            .last()
+            .map(|(g, _)| g + 1)
+            .unwrap_or(0)
+            .max(entry.erased_below);
+        entry.wrapped.clear();
+        entry.erased_below = next_generation;
+        state.open.retain(|(s, _), _| s != stream);
+        // Rewrite the file without the destroyed keys, so their bytes are gone.
+        let mut records = Vec::new();
+        for (s, keys) in &state.streams {
+            if keys.erased_below > 0 {
+                records.push(DataKeyRecord::Erased {
+                    stream: s.to_string(),
+                    next_generation: keys.erased_below,
+                });
+            }
+            for (generation, wrapped) in &keys.wrapped {
+                records.push(DataKeyRecord::Key {
+                    stream: s.to_string(),
+                    generation: *generation,
+                    wrapped: wrapped.clone(),
+                });
+            }
+        }
+        state.file.rewrite(&records)?;
+        Ok(())
+    }
+
+    /// Whether `stream` was erased.
+    pub fn is_erased(&self, stream: &StreamId) -> bool {
+        self.lock()
+            .map(|s| s.streams.get(stream).is_some_and(|k| k.erased_below > 0))
+            .unwrap_or(false)
+    }
+
+    /// Starts a new tenant key version for `org`: new writes use new data
+    /// keys under it, old data stays readable.
+    pub fn rotate(&self, org: &OrgId) -> Result<u32, KeyError> {
+        self.manager.rotate(org)
+    }
+
+    /// Streams that have (or had) data keys.
+    pub fn streams(&self) -> Vec<StreamId> {
+        self.lock()
+            .map(|s| s.streams.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl KeyLookup for Keyring {
+    fn data_key(&self, stream: &StreamId, key: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError> {
+        let mut state = self.lock().map_err(|e| SealError::Key(e.to_string()))?;
+        Self::open_key(&self.manager, &mut state, stream, key.0).map_err(|e| SealError::Key(e.to_string()))
+    }
+}

@@ -1,0 +1,435 @@
+//! The event log: one sled database per data directory, a global sequence,
+//! a stream per aggregate with optimistic concurrency, group-committed and
+//! durable (flush + fsync) before any append returns.
+
+mod committer;
+mod durability;
+pub mod export;
+pub mod frame;
+pub mod layout;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use hcal_schemas::codec::CodecError;
+use hcal_schemas::{EventFamily, StreamId, Timestamp};
+use tokio::sync::oneshot;
+
+pub use frame::Frame;
+
+use committer::Request;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("there is no event log in {0}")]
+    Missing(PathBuf),
+    #[error("the event log in {path} cannot be opened: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("storage error: {0}")]
+    Storage(#[from] sled::Error),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stream {stream} is at version {actual}, not the expected {expected}")]
+    WrongExpectedVersion {
+        stream: StreamId,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("corrupt log record: {0}")]
+    Corrupt(String),
+    #[error("event does not encode: {0}")]
+    Encode(#[from] CodecError),
+    #[error("refused write: {0}")]
+    Refused(&'static str),
+    #[error("the event log is closed")]
+    Closed,
+}
+
+/// What an append expects of its stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Whatever the stream holds.
+    Any,
+    /// Exactly this many events so far (0: the stream is new).
+    Exact(u64),
+}
+
+/// An event ready to append: its stored name, schema version and payload.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub type_name: &'static str,
+    pub schema_version: u16,
+    pub payload: Vec<u8>,
+}
+
+impl NewEvent {
+    pub fn from_event<E: EventFamily>(event: &E) -> Result<Self, LogError> {
+        Ok(Self {
+            type_name: event.type_name(),
+            schema_version: event.schema_version(),
+            payload: event.encode_payload()?,
+        })
+    }
+}
+
+/// A write beside the log (inbox entries, ...), committed with the same
+/// flush as the events. Keys must not use the log's own prefixes.
+#[derive(Clone, Debug)]
+pub enum SideWrite {
+    Insert(Vec<u8>, Vec<u8>),
+    Remove(Vec<u8>),
+}
+
+impl SideWrite {
+    fn key(&self) -> &[u8] {
+        match self {
+            SideWrite::Insert(k, _) | SideWrite::Remove(k) => k,
+        }
+    }
+}
+
+/// What an append achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Global sequence of the first event appended.
+    pub first_seq: u64,
+    /// The stream's version after the append.
+    pub version: u64,
+    /// The time stamped on the appended events.
+    pub at: Timestamp,
+}
+
+/// A stored record: its global sequence and framed bytes.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    pub seq: u64,
+    bytes: sled::IVec,
+}
+
+impl StoredRecord {
+    pub fn frame(&self) -> Result<Frame<'_>, LogError> {
+        frame::decode(&self.bytes)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LogOptions {
+    /// sled's page cache, bytes.
+    pub cache_capacity: u64,
+    /// Most requests folded into one commit.
+    pub max_batch: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 256 * 1024 * 1024,
+            max_batch: 4096,
+        }
+    }
+}
+
+/// Counters of the committer, for metrics and benchmarks.
+#[derive(Default, Debug)]
+pub struct LogStats {
+    pub commits: AtomicU64,
+    pub requests: AtomicU64,
+    pub events: AtomicU64,
+    pub side_writes: AtomicU64,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    dir: PathBuf,
+    tx: Option<mpsc::Sender<Request>>,
+    committer: Option<JoinHandle<()>>,
+    stats: Arc<LogStats>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel lets the committer finish what it holds and exit.
+        self.tx.take();
+        if let Some(h) = self.committer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// The event log. Cheap to clone; all clones share one committer.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+const DB_DIR: &str = "log";
+
+impl EventLog {
+    /// Opens the log in `data_dir`, creating it if needed.
+    pub fn open(data_dir: &Path, options: &LogOptions) -> Result<Self, LogError> {
+        std::fs::create_dir_all(data_dir)?;
+        Self::open_inner(data_dir, options)
+    }
+
+    /// Opens an existing log; a directory without one is an error.
+    pub fn open_existing(data_dir: &Path, options: &LogOptions) -> Result<Self, LogError> {
+        if !data_dir.join(DB_DIR).join("db").is_file() {
+            return Err(LogError::Missing(data_dir.to_path_buf()));
+        }
+        Self::open_inner(data_dir, options)
+    }
+
+    fn open_inner(data_dir: &Path, options: &LogOptions) -> Result<Self, LogError> {
+        let path = data_dir.join(DB_DIR);
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(options.cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            // We flush (and fsync) on every commit; sled's timer would only compete.
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| LogError::Open {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        let tree = db.open_tree("hcal")?;
+        let durability = durability::Durability::new(&path)?;
+        let next_seq = match tree.scan_prefix([layout::LOG]).next_back() {
+            Some(r) => {
+                let (k, _) = r?;
+                layout::seq_of_log_key(&k).ok_or_else(|| LogError::Corrupt("bad log key".into()))? + 1
+            }
+            None => 1,
+        };
+        let stats = Arc::new(LogStats::default());
+        let (tx, rx) = mpsc::channel();
+        let committer = committer::Committer::new(db.clone(), tree.clone(), durability, next_seq, stats.clone());
+        let max_batch = options.max_batch.max(1);
+        let handle = std::thread::Builder::new()
+            .name("hcal-log-commit".into())
+            .spawn(move || committer.run(rx, max_batch))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                dir: data_dir.to_path_buf(),
+                tx: Some(tx),
+                committer: Some(handle),
+                stats,
+            }),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    pub fn stats(&self) -> &LogStats {
+        &self.inner.stats
+    }
+
+    fn submit(&self, request: Request) -> Result<(), LogError> {
+        let tx = self.inner.tx.as_ref().ok_or(LogError::Closed)?;
+        tx.send(request).map_err(|_| LogError::Closed)
+    }
+
+    fn submit_append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        side: Vec<SideWrite>,
+    ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
+        if events.is_empty() {
+            return Err(LogError::Refused("an append needs at least one event"));
+        }
+        if events.iter().any(|e| e.type_name.len() > u8::MAX as usize) {
+            return Err(LogError::Refused("event type name longer than 255 bytes"));
+        }
+        check_side_writes(&side)?;
+        let (reply, rx) = oneshot::channel();
+        self.submit(Request::Append {
+            stream: stream.clone(),
+            expected,
+            events,
+            side,
+            reply,
+        })?;
+        Ok(rx)
+    }
+
+    fn submit_write(&self, writes: Vec<SideWrite>) -> Result<oneshot::Receiver<Result<(), LogError>>, LogError> {
+        check_side_writes(&writes)?;
+        let (reply, rx) = oneshot::channel();
+        self.submit(Request::Write { writes, reply })?;
+        Ok(rx)
+    }
+
+    /// Appends `events` to `stream` if it is at `expected`; returns once they
+    /// are on disk. `side` writes commit atomically with them.
+    pub async fn append_with(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        side: Vec<SideWrite>,
+    ) -> Result<Appended, LogError> {
+        self.submit_append(stream, expected, events, side)?
+            .await
+            .map_err(|_| LogError::Closed)?
+    }
+
+    pub async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, LogError> {
+        self.append_with(stream, expected, events, Vec::new()).await
+    }
+
+    /// [`EventLog::append`] for threads outside an async runtime.
+    pub fn append_blocking(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, LogError> {
+        self.submit_append(stream, expected, events, Vec::new())?
+            .blocking_recv()
+            .map_err(|_| LogError::Closed)?
+    }
+
+    /// Durable writes beside the log (group-committed with appends).
+    pub async fn write_durable(&self, writes: Vec<SideWrite>) -> Result<(), LogError> {
+        self.submit_write(writes)?.await.map_err(|_| LogError::Closed)?
+    }
+
+    pub fn write_durable_blocking(&self, writes: Vec<SideWrite>) -> Result<(), LogError> {
+        self.submit_write(writes)?
+            .blocking_recv()
+            .map_err(|_| LogError::Closed)?
+    }
+
+    /// The stream's current version (0 if it has no events).
+    pub fn head(&self, stream: &StreamId) -> Result<u64, LogError> {
+        Ok(match self.inner.tree.get(layout::head_key(stream))? {
+            Some(v) => layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad stream head".into()))?,
+            None => 0,
+        })
+    }
+
+    /// Every stream and its version.
+    pub fn stream_heads(&self) -> impl Iterator<Item = Result<(StreamId, u64), LogError>> + '_ {
+        self.inner.tree.scan_prefix([layout::HEAD]).map(|r| {
+            let (k, v) = r?;
+            let name = std::str::from_utf8(&k[1..]).map_err(|_| LogError::Corrupt("bad stream id".into()))?;
+            let stream = StreamId::parse(name).map_err(|e| LogError::Corrupt(e.to_string()))?;
+            let version = layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad stream head".into()))?;
+            Ok((stream, version))
+        })
+    }
+
+    /// The events of `stream` from `from_version` (inclusive, from 1) on.
+    pub fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+    ) -> impl Iterator<Item = Result<StoredRecord, LogError>> + '_ {
+        let start = layout::index_key(stream, from_version.max(1));
+        let end = layout::index_key(stream, u64::MAX);
+        self.inner.tree.range(start..=end).map(move |r| {
+            let (_, v) = r?;
+            let seq = layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad index entry".into()))?;
+            self.record(seq)?
+                .ok_or_else(|| LogError::Corrupt(format!("index points at missing record {seq}")))
+        })
+    }
+
+    /// One record by global sequence.
+    pub fn record(&self, seq: u64) -> Result<Option<StoredRecord>, LogError> {
+        Ok(self
+            .inner
+            .tree
+            .get(layout::log_key(seq))?
+            .map(|bytes| StoredRecord { seq, bytes }))
+    }
+
+    /// Every record from global sequence `from_seq` on, in order.
+    pub fn read_all(&self, from_seq: u64) -> impl Iterator<Item = Result<StoredRecord, LogError>> + '_ {
+        self.inner
+            .tree
+            .range(layout::log_key(from_seq)..=layout::log_key(u64::MAX))
+            .map(|r| {
+                let (k, bytes) = r?;
+                let seq = layout::seq_of_log_key(&k).ok_or_else(|| LogError::Corrupt("bad log key".into()))?;
+                Ok(StoredRecord { seq, bytes })
+            })
+    }
+
+    /// The highest global sequence written (0 if none).
+    pub fn last_seq(&self) -> Result<u64, LogError> {
+        Ok(match self.inner.tree.scan_prefix([layout::LOG]).next_back() {
+            Some(r) => layout::seq_of_log_key(&r?.0).unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    /// Stores a snapshot of `stream` at `version`. Not flushed: a lost
+    /// snapshot only makes the next activation replay more of the log.
+    pub fn save_snapshot(&self, stream: &StreamId, version: u64, state: &[u8]) -> Result<(), LogError> {
+        let mut v = Vec::with_capacity(8 + state.len());
+        v.extend_from_slice(&version.to_be_bytes());
+        v.extend_from_slice(state);
+        self.inner.tree.insert(layout::snapshot_key(stream), v)?;
+        Ok(())
+    }
+
+    pub fn load_snapshot(&self, stream: &StreamId) -> Result<Option<(u64, Vec<u8>)>, LogError> {
+        Ok(match self.inner.tree.get(layout::snapshot_key(stream))? {
+            Some(v) => {
+                let version = layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad snapshot".into()))?;
+                Some((version, v[8..].to_vec()))
+            }
+            None => None,
+        })
+    }
+
+    /// Entries beside the log under one prefix (e.g. the inbox).
+    pub fn scan_side(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + '_ {
+        self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
+    }
+
+    /// Writes an imported batch of whole records, durably, continuing the
+    /// global sequence after `last_seq`.
+    fn import_batch(&self, batch: sled::Batch, last_seq: u64) -> Result<(), LogError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Request::Import { batch, last_seq, reply })?;
+        rx.blocking_recv().map_err(|_| LogError::Closed)?
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, LogError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+fn check_side_writes(writes: &[SideWrite]) -> Result<(), LogError> {
+    for w in writes {
+        match w.key().first() {
+            Some(&layout::LOG) | Some(&layout::INDEX) | Some(&layout::HEAD) | None => {
+                return Err(LogError::Refused("side writes may not touch the log's own keys"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

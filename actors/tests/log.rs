@@ -1,0 +1,238 @@
+//! The event log as its users rely on it: durable appends with optimistic
+//! concurrency, reads, group commit, snapshots, export and import.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hcal_actors::log::{EventLog, ExpectedVersion, LogError, LogOptions, NewEvent, SideWrite, export};
+use hcal_actors::replay::{load_stream, replay_all, save_snapshot};
+use hcal_actors::sample::SampleCalendar;
+use hcal_actors::{Store, StoreError};
+use hcal_schemas::events::EventFamily;
+use hcal_schemas::{AnyState, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId};
+
+fn mailbox(n: u32) -> StreamId {
+    StreamId::mailbox(
+        &OrgId::new("acme").unwrap(),
+        &MailboxKey::parse(&format!("{n:032x}")).unwrap(),
+    )
+}
+
+fn store(dir: &std::path::Path) -> Store {
+    Store::open(dir, SecretKey::from_bytes([42; 32]), &LogOptions::default()).unwrap()
+}
+
+#[test]
+fn appends_are_versioned_and_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let s = mailbox(1);
+    let sealer = store.sealer(&s).unwrap();
+    let mut cal = SampleCalendar::new(1);
+    let events: Vec<MailboxEvent> = (0..3).map(|_| cal.change(&sealer, 5).unwrap()).collect();
+    let a = store
+        .append_blocking(&s, ExpectedVersion::Exact(0), &events[..2])
+        .unwrap();
+    assert_eq!((a.first_seq, a.version), (1, 2));
+    let err = store
+        .append_blocking(&s, ExpectedVersion::Exact(1), &events[2..])
+        .unwrap_err();
+    match err {
+        StoreError::Log(LogError::WrongExpectedVersion { expected, actual, .. }) => {
+            assert_eq!((expected, actual), (1, 2))
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let b = store.append_blocking(&s, ExpectedVersion::Any, &events[2..]).unwrap();
+    assert_eq!((b.first_seq, b.version), (3, 3));
+
+    let read: Vec<MailboxEvent> = store
+        .log
+        .read_stream(&s, 1)
+        .map(|r| {
+            let r = r.unwrap();
+            let f = r.frame().unwrap();
+            MailboxEvent::decode(f.type_name, f.schema_version, f.payload).unwrap()
+        })
+        .collect();
+    assert_eq!(read, events);
+    assert_eq!(store.log.read_stream(&s, 3).count(), 1);
+    assert_eq!(store.log.head(&s).unwrap(), 3);
+    assert_eq!(store.log.head(&mailbox(2)).unwrap(), 0);
+    let heads: Vec<(StreamId, u64)> = store.log.stream_heads().map(Result::unwrap).collect();
+    assert_eq!(heads, vec![(s.clone(), 3)]);
+
+    // Reopened, the log continues where it was.
+    drop(store);
+    let store = self::store(dir.path());
+    let c = store
+        .append_blocking(&s, ExpectedVersion::Exact(3), &events[..1])
+        .unwrap();
+    assert_eq!((c.first_seq, c.version), (4, 4));
+}
+
+#[test]
+fn concurrent_appenders_share_fsyncs_and_keep_every_stream_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let threads = 16;
+    let per_thread = 40;
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let store = store.clone();
+            scope.spawn(move || {
+                let s = mailbox(t);
+                let sealer = store.sealer(&s).unwrap();
+                let mut cal = SampleCalendar::new(t as u64);
+                for i in 0..per_thread {
+                    let e = cal.change(&sealer, 10).unwrap();
+                    let a = store.append_blocking(&s, ExpectedVersion::Exact(i), &[e]).unwrap();
+                    assert_eq!(a.version, i + 1);
+                }
+            });
+        }
+    });
+    let stats = store.log.stats();
+    let appends = threads as u64 * per_thread;
+    assert_eq!(stats.events.load(std::sync::atomic::Ordering::Relaxed), appends);
+    let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        commits < appends,
+        "group commit folded nothing: {commits} commits for {appends} appends"
+    );
+    for t in 0..threads {
+        let versions: Vec<u64> = store
+            .log
+            .read_stream(&mailbox(t), 1)
+            .map(|r| r.unwrap().frame().unwrap().version)
+            .collect();
+        assert_eq!(versions, (1..=per_thread).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn side_writes_commit_with_appends_and_the_log_refuses_its_own_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let s = mailbox(3);
+    let sealer = store.sealer(&s).unwrap();
+    let e = SampleCalendar::new(3).change(&sealer, 2).unwrap();
+    store
+        .log
+        .write_durable(vec![SideWrite::Insert(b"Ix1".to_vec(), b"one".to_vec())])
+        .await
+        .unwrap();
+    let new = vec![NewEvent::from_event(&e).unwrap()];
+    store
+        .log
+        .append_with(
+            &s,
+            ExpectedVersion::Exact(0),
+            new,
+            vec![SideWrite::Remove(b"Ix1".to_vec())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.log.scan_side(b"I").count(), 0);
+    let refused = store
+        .log
+        .write_durable(vec![SideWrite::Insert(b"L\0\0\0\0\0\0\0\x01".to_vec(), vec![])])
+        .await;
+    assert!(matches!(refused, Err(LogError::Refused(_))));
+}
+
+#[test]
+fn a_stream_loads_the_same_from_its_snapshot_as_from_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let s = mailbox(4);
+    let sealer = store.sealer(&s).unwrap();
+    let mut cal = SampleCalendar::new(4);
+    let first: Vec<MailboxEvent> = (0..30).map(|_| cal.change(&sealer, 12).unwrap()).collect();
+    store.append_blocking(&s, ExpectedVersion::Any, &first).unwrap();
+    let at_30 = load_stream(&store.log, &s).unwrap();
+    assert_eq!(at_30.version(), 30);
+    save_snapshot(&store.log, &s, &at_30).unwrap();
+    let rest: Vec<MailboxEvent> = (0..20).map(|_| cal.change(&sealer, 12).unwrap()).collect();
+    store.append_blocking(&s, ExpectedVersion::Any, &rest).unwrap();
+    let from_snapshot = load_stream(&store.log, &s).unwrap();
+    let full = replay_all(&store.log, |_, _| {}).unwrap().states.remove(&s).unwrap();
+    assert_eq!(from_snapshot.version(), 50);
+    assert_eq!(from_snapshot, full);
+    // A snapshot that no longer decodes is ignored, not fatal.
+    store.log.save_snapshot(&s, 50, b"\x09junk").unwrap();
+    assert_eq!(load_stream(&store.log, &s).unwrap(), full);
+}
+
+#[test]
+fn export_then_import_gives_the_same_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let mut cal = SampleCalendar::new(5);
+    for n in 0..3 {
+        let s = mailbox(n);
+        let sealer = store.sealer(&s).unwrap();
+        let events: Vec<MailboxEvent> = (0..10).map(|_| cal.change(&sealer, 6).unwrap()).collect();
+        store.append_blocking(&s, ExpectedVersion::Any, &events).unwrap();
+    }
+    let mut bytes = Vec::new();
+    assert_eq!(export::export(&store.log, &mut bytes).unwrap(), 30);
+    let original = replay_all(&store.log, |_, _| {}).unwrap();
+
+    let other = tempfile::tempdir().unwrap();
+    let log = EventLog::open(other.path(), &LogOptions::default()).unwrap();
+    assert_eq!(export::import(&log, &mut bytes.as_slice()).unwrap(), 30);
+    let imported = replay_all(&log, |_, _| {}).unwrap();
+    assert_eq!(imported.states, original.states);
+    // The imported log continues its sequence.
+    let s = mailbox(0);
+    let e = NewEvent::from_event(&cal.change(&store.sealer(&s).unwrap(), 6).unwrap()).unwrap();
+    let a = log.append_blocking(&s, ExpectedVersion::Exact(10), vec![e]).unwrap();
+    assert_eq!(a.first_seq, 31);
+    // A second import is refused; a truncated export is refused whole.
+    assert!(matches!(
+        export::import(&log, &mut bytes.as_slice()),
+        Err(LogError::Refused(_))
+    ));
+    let third = tempfile::tempdir().unwrap();
+    let log3 = EventLog::open(third.path(), &LogOptions::default()).unwrap();
+    assert!(export::import(&log3, &mut &bytes[..bytes.len() - 5]).is_err());
+    assert_eq!(log3.last_seq().unwrap(), 0);
+}
+
+#[test]
+fn replayed_states_match_the_fold_kept_while_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let mut live: BTreeMap<StreamId, AnyState> = BTreeMap::new();
+    let mut cal = SampleCalendar::new(6);
+    for round in 0..60u32 {
+        let s = mailbox(round % 4);
+        let sealer = store.sealer(&s).unwrap();
+        let e = cal.change(&sealer, 8).unwrap();
+        let a = store
+            .append_blocking(&s, ExpectedVersion::Any, std::slice::from_ref(&e))
+            .unwrap();
+        let state = live.remove(&s).unwrap_or_else(|| AnyState::empty(s.kind()));
+        let state = state
+            .apply_stored(
+                &hcal_schemas::EventMeta {
+                    version: a.version,
+                    at: a.at,
+                },
+                e.type_name(),
+                e.schema_version(),
+                &e.encode_payload().unwrap(),
+            )
+            .unwrap();
+        live.insert(s, state);
+    }
+    let replayed = replay_all(&store.log, |_, _| {}).unwrap();
+    assert_eq!(replayed.events, 60);
+    assert_eq!(replayed.states, live);
+    let keys: Arc<_> = store.keys.clone();
+    assert_eq!(
+        replayed.digest(keys.as_ref()).unwrap(),
+        hcal_schemas::aggregate::digest(&live, &hcal_schemas::Reveal::With(keys.as_ref())).unwrap()
+    );
+}
