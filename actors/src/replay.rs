@@ -98,7 +98,7 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
         let taken = std::mem::replace(slot, AnyState::Tenant(Default::default()));
         *slot = fold_record(taken, &rec)?;
         events += 1;
-        if events % 65_536 == 0 {
+        if events.is_multiple_of(65_536) {
             progress(events, rec.seq);
         }
     }
