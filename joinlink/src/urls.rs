@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 
 /// The longest token considered. Nested SafeLinks grow long, but nothing legitimate is
 /// longer than this; longer runs are skipped rather than scanned further.
-pub const MAX_TOKEN_LEN: usize = 32 * 1024;
+pub const MAX_TOKEN_LEN: usize = 64 * 1024;
 
 /// What kind of token the scanner found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
