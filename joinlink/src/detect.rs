@@ -16,6 +16,7 @@ use crate::safelinks;
 use crate::urls::{self, TokenKind};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
+use std::collections::HashSet;
 use thiserror::Error;
 
 /// Default cap on the body bytes scanned. Bodies with inline base64 images run to megabytes;
@@ -23,6 +24,8 @@ use thiserror::Error;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 512 * 1024;
 /// Most link tokens taken from one source.
 pub const MAX_LINKS_PER_SOURCE: usize = 1024;
+/// Bytes read of each location field (Graph's are short; a hostile one is cut).
+pub const MAX_LOCATION_BYTES: usize = 8 * 1024;
 
 /// A place an event carries text in; also what a rule may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -277,6 +280,7 @@ impl Detector {
         ];
 
         let mut candidates: Vec<Candidate> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
         for rule in self.rules.rules() {
             let hit = scans
                 .iter()
@@ -285,6 +289,7 @@ impl Detector {
             if let Some(uri) = hit {
                 push_unique(
                     &mut candidates,
+                    &mut seen,
                     Candidate {
                         provider: rule.provider.clone(),
                         uri,
@@ -296,7 +301,7 @@ impl Detector {
         }
         for (kind, scan) in &scans {
             for c in rank_source(*kind, &scan.links) {
-                push_unique(&mut candidates, c);
+                push_unique(&mut candidates, &mut seen, c);
             }
         }
         let join = candidates.first().cloned();
@@ -314,7 +319,11 @@ impl Detector {
 
     fn scan_online(&self, input: &EventInput) -> Scan {
         let mut scan = Scan::default();
-        let Some(url) = input.online_meeting_url.as_deref() else {
+        let Some(url) = input
+            .online_meeting_url
+            .as_deref()
+            .filter(|u| u.len() <= urls::MAX_TOKEN_LEN)
+        else {
             return scan;
         };
         let mut link = classify_link(0, url);
@@ -334,6 +343,7 @@ impl Detector {
         let mut scan = Scan::default();
         let mut offset = 0;
         for text in input.location_names.iter().chain(&input.location_uris) {
+            let text = truncate(text, MAX_LOCATION_BYTES);
             scan.haystack.push_str(text);
             scan.haystack.push('\n');
             for tok in urls::scan(text, MAX_LINKS_PER_SOURCE) {
@@ -551,8 +561,8 @@ fn rank_source(kind: SourceKind, links: &[Link]) -> Vec<Candidate> {
     items.into_iter().map(|i| i.4).collect()
 }
 
-fn push_unique(list: &mut Vec<Candidate>, c: Candidate) {
-    if !list.iter().any(|x| x.uri == c.uri) {
+fn push_unique(list: &mut Vec<Candidate>, seen: &mut HashSet<String>, c: Candidate) {
+    if seen.insert(c.uri.clone()) {
         list.push(c);
     }
 }
