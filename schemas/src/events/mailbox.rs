@@ -34,6 +34,7 @@ pub const SYNC_CURSOR_FIELD: &str = "sync.delta_link";
 
 /// Graph's `event.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventKind {
     SingleInstance,
     Occurrence,
@@ -43,6 +44,7 @@ pub enum EventKind {
 
 /// Graph's `event.sensitivity`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Sensitivity {
     #[default]
     Normal,
@@ -65,6 +67,7 @@ pub struct Person {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AttendeeKind {
     Required,
     Optional,
@@ -72,6 +75,7 @@ pub enum AttendeeKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Response {
     None,
     Organizer,
@@ -165,6 +169,7 @@ pub struct InstancesRefreshed {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JoinAction {
     PersonalRoom,
     Space,
@@ -211,6 +216,7 @@ pub struct ObtpDelivered {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ObtpWithdrawReason {
     Cancelled,
     Moved,
@@ -226,6 +232,7 @@ pub struct ObtpWithdrawn {
 
 /// Graph's `automaticRepliesSetting.status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AutoReplyStatus {
     Disabled,
     AlwaysEnabled,
@@ -242,6 +249,7 @@ pub struct AutomaticRepliesChanged {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Presence {
     Available,
     OutOfOffice,

@@ -41,6 +41,7 @@ pub struct SubscriptionRenewed {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RemovalReason {
     /// Graph sent `subscriptionRemoved`.
     RemovedByGraph,

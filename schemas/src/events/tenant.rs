@@ -67,6 +67,7 @@ pub struct TestMailboxChecked {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MailboxKind {
     User,
     Room,
@@ -86,6 +87,7 @@ pub struct UserDisabled {
 
 /// Why a mailbox cannot be served, in the terms admins know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UserErrorKind {
     NotFound,
     MailboxNotEnabledForRest,
@@ -97,6 +99,7 @@ pub enum UserErrorKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum UserStatus {
     Pending,
     Activated,

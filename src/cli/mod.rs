@@ -1,0 +1,149 @@
+//! The `hcal` command line.
+
+mod datadir;
+mod inspect;
+mod keys;
+mod loadgen;
+mod replay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hcal",
+    version,
+    about = "Hybrid calendar service: Office 365 calendars joined to a meeting service"
+)]
+pub struct Cli {
+    /// How log lines on stderr look.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rebuild every aggregate from the log and print a digest of the state.
+    Replay(DataDirArgs),
+    /// Show the rebuilt state of one mailbox.
+    Inspect(InspectArgs),
+    /// Manage keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Destroy a mailbox's data key, erasing its content for good.
+    Erase(MailboxArgs),
+    /// Append synthetic calendar traffic, printing each acknowledged event (load and crash drills).
+    Loadgen(loadgen::LoadgenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Start a new tenant key version: old data stays readable, new writes use the new key.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DataDirArgs {
+    /// The node's data directory.
+    #[arg(long, env = "HCAL_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// File with the master key (32 random bytes, base64); or set HCAL_MASTER_KEY.
+    #[arg(long, env = "HCAL_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MailboxArgs {
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+    /// The mailbox's address.
+    #[arg(long)]
+    pub mailbox: String,
+    /// The organisation, if the data directory serves several.
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub mailbox: MailboxArgs,
+    /// Show meeting content instead of `<redacted>`.
+    #[arg(long)]
+    pub reveal: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub dir: DataDirArgs,
+    /// Only this organisation (default: every one).
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+/// Why a command failed, in words for the person who ran it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] hcal_actors::StoreError),
+    #[error(transparent)]
+    Replay(#[from] hcal_actors::replay::ReplayError),
+    #[error(transparent)]
+    Key(#[from] hcal_actors::keys::KeyError),
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Parses the command line and runs it; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            // One plain sentence, not clap's multi-line report.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("hcal: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(cli.log_format);
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hcal: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Replay(args) => replay::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Keys {
+            command: KeysCommand::Rotate(args),
+        } => keys::rotate(&args),
+        Command::Erase(args) => keys::erase(&args),
+        Command::Loadgen(args) => loadgen::run(&args),
+    }
+}
