@@ -7,6 +7,7 @@
 //! first appearance; within one provider the longest link first, so a Zoom link with `?pwd=`
 //! beats a truncated copy. Candidates are de-duplicated by URI, keeping the best-ranked.
 
+use crate::block;
 use crate::explain::Explanation;
 use crate::html;
 use crate::keyword::{KeywordError, KeywordMatch, KeywordSpec, Keywords, default_keywords};
@@ -306,7 +307,13 @@ impl Detector {
         }
         let join = candidates.first().cloned();
 
-        let explanation = explain(&keyword, join.as_ref(), &[&online, &location, &body], || {
+        // With a keyword, the node wants to know whether the event carries someone else's
+        // join link; links inside hcal's own block do not count.
+        let explained_join = match (&keyword, &join) {
+            (Some(_), Some(_)) => self.first_foreign(input, &candidates),
+            _ => join.clone(),
+        };
+        let explanation = explain(&keyword, explained_join.as_ref(), &[&online, &location, &body], || {
             self.keywords.find(&body_text)
         });
         Detection {
@@ -315,6 +322,25 @@ impl Detector {
             candidates,
             explanation,
         }
+    }
+
+    /// The best candidate that does not come only from hcal's own join block in the body.
+    fn first_foreign(&self, input: &EventInput, candidates: &[Candidate]) -> Option<Candidate> {
+        let body = truncate(&input.body, self.max_body_bytes);
+        if block::find_block(body).is_none() {
+            return candidates.first().cloned();
+        }
+        let without = EventInput {
+            body: block::remove_block(body),
+            body_kind: input.body_kind,
+            ..EventInput::default()
+        };
+        let (outside, _) = self.scan_body(&without);
+        let foreign: HashSet<&str> = outside.links.iter().map(|l| l.url.as_str()).collect();
+        candidates
+            .iter()
+            .find(|c| c.source != Source::Body || foreign.contains(c.uri.as_str()))
+            .cloned()
     }
 
     fn scan_online(&self, input: &EventInput) -> Scan {
@@ -685,6 +711,50 @@ mod tests {
         assert_eq!(d.keyword.as_ref().unwrap().keyword, "@webex");
         assert_eq!(d.explanation.code(), "keyword_in_location");
         assert!(d.explanation.to_string().contains("Zoom"), "{}", d.explanation);
+    }
+
+    #[test]
+    fn own_block_is_not_an_existing_join() {
+        use crate::block::{BlockFormat, splice_block};
+        use crate::render::{JoinDetails, Templates};
+        let block = Templates::default()
+            .render(
+                &JoinDetails {
+                    meeting_id: "m1".into(),
+                    join_url: Some("https://acme.webex.com/meet/jdoe".into()),
+                    ..Default::default()
+                },
+                "en",
+                BlockFormat::Html,
+            )
+            .unwrap();
+        let body = splice_block("<html><body><p>Agenda</p></body></html>", &block);
+        let input = EventInput {
+            location_names: vec!["@webex".into()],
+            body: body.clone(),
+            ..Default::default()
+        };
+        let d = Detector::default().detect(&input);
+        // The block's link is a candidate (rooms join through it)...
+        assert_eq!(d.join.as_ref().unwrap().provider, "webex");
+        // ...but not "a link the event already carries".
+        assert!(matches!(
+            d.explanation,
+            Explanation::KeywordInLocation {
+                existing_join: None,
+                ..
+            }
+        ));
+        // A foreign link next to the block is reported.
+        let input = EventInput {
+            body: body.replace("Agenda", "https://zoom.us/j/123"),
+            ..input
+        };
+        let d = Detector::default().detect(&input);
+        assert!(matches!(
+            &d.explanation,
+            Explanation::KeywordInLocation { existing_join: Some(p), .. } if p == "zoom"
+        ));
     }
 
     #[test]
