@@ -758,6 +758,33 @@ mod tests {
     }
 
     #[test]
+    fn config_from_json() {
+        let c: DetectorConfig = serde_json::from_str(
+            r#"{"keywords":[{"keyword":"@Spark","default_action":"space"},{"keyword":"@webex","default_action":"one_time"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        let det = Detector::new(c, RuleSet::empty()).unwrap();
+        let d = det.detect(&EventInput {
+            location_names: vec!["@spark".into()],
+            ..Default::default()
+        });
+        assert_eq!(d.keyword.unwrap().action, crate::KeywordAction::Space);
+        let d = det.detect(&EventInput {
+            location_names: vec!["@meet".into()],
+            ..Default::default()
+        });
+        assert!(d.keyword.is_none());
+        let bad: DetectorConfig =
+            serde_json::from_str(r#"{"keywords":[{"keyword":"spark","default_action":"space"}]}"#).unwrap();
+        assert!(matches!(
+            Detector::new(bad, RuleSet::empty()),
+            Err(ConfigError::Keyword(_))
+        ));
+        assert!(serde_json::from_str::<DetectorConfig>(r#"{"keywordz":[]}"#).is_err());
+    }
+
+    #[test]
     fn serialised_shape() {
         let d = Detector::default().detect(&html("<p>meet.google.com/abc-defg-hij</p>"));
         let v = serde_json::to_value(&d).unwrap();

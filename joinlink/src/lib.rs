@@ -29,12 +29,14 @@ pub mod rules;
 pub mod safelinks;
 pub mod urls;
 
-pub use block::{BlockFormat, FoundBlock, find_block, is_unmodified, remove_block, splice_block};
+pub use block::{
+    BlockFormat, FoundBlock, block_hash, find_block, find_blocks, is_unmodified, remove_block, splice_block,
+};
 pub use detect::{
     BodyKind, Candidate, ConfigError, Detection, Detector, DetectorConfig, EventInput, Source, SourceKind,
 };
-pub use explain::Explanation;
+pub use explain::{Explanation, InvalidCode};
 pub use graph::{detect_graph_event, event_input};
 pub use keyword::{KeywordAction, KeywordMatch, KeywordSpec, Modifier};
-pub use render::{BlockError, DialIn, JoinBlock, JoinDetails, Templates};
+pub use render::{BlockError, DialIn, HeaderFooter, JoinBlock, JoinDetails, TemplateConfig, Templates};
 pub use rules::{RuleError, RuleSet};
