@@ -82,6 +82,10 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError>
                 headers.insert("Content-Type".into(), json!("application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"));
                 Some(v)
             }
+            Body::JsonText(t) => {
+                headers.insert("Content-Type".into(), json!("application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8"));
+                Some(serde_json::from_str(&t).unwrap_or(Value::Null))
+            }
             Body::Empty => None,
             Body::Raw { bytes, .. } => Some(json!(String::from_utf8_lossy(&bytes))),
         };

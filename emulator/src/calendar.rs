@@ -382,7 +382,8 @@ fn change(mbx: usize, ev: &Event, t: ChangeType) -> Change {
     }
 }
 
-fn insert(st: &mut State, mbx: usize, ev: Event) -> Arc<Event> {
+fn insert(st: &mut State, mbx: usize, mut ev: Event) -> Arc<Event> {
+    ev.finish();
     let id = ev.id.clone();
     let arc = Arc::new(ev);
     let m = &mut st.mailboxes[mbx];
@@ -471,6 +472,8 @@ pub fn create(st: &mut State, mbx: usize, body: &Value, ctx: &Ctx) -> Result<(Ar
         ext: Vec::new(),
         multi_ext: Vec::new(),
         copies: Vec::new(),
+        preview: String::new(),
+        rendered: Default::default(),
     };
     merge_ext(&mut ev, &input);
     validate_times(&ev)?;
@@ -912,6 +915,8 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
                     ext: Vec::new(),
                     multi_ext: Vec::new(),
                     copies: Vec::new(),
+                    preview: String::new(),
+                    rendered: Default::default(),
                 },
                 true,
             )
@@ -968,7 +973,8 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
         }
     }
     let arc = insert(st, t, copy);
-    for ex in exception_items {
+    for mut ex in exception_items {
+        ex.finish();
         let id = ex.id.clone();
         st.mailboxes[t].events.insert(id, Arc::new(ex));
     }

@@ -151,7 +151,7 @@ pub fn require_role(shared: &Shared, tok: &Token, roles: &[&str]) -> Result<(), 
 }
 
 /// Resolve a mailbox for an app token: tenant, licence and access policy.
-pub fn mailbox_for(shared: &Shared, tok: &Token, user: &str) -> Result<(usize, String), GraphError> {
+pub fn mailbox_for(shared: &Shared, tok: &Token, user: &str) -> Result<(usize, String, String), GraphError> {
     let st = shared.state();
     let idx = st.mailbox_index(user).ok_or_else(|| GraphError::invalid_user(user))?;
     let mb = &st.mailboxes[idx];
@@ -164,12 +164,18 @@ pub fn mailbox_for(shared: &Shared, tok: &Token, user: &str) -> Result<(usize, S
     if mb.unlicensed {
         return Err(GraphError::mailbox_not_enabled());
     }
-    Ok((idx, mb.id.clone()))
+    Ok((idx, mb.id.clone(), mb.mail.clone()))
 }
 
 /// Injected request faults.
 fn inject_faults(shared: &Shared, mailbox_id: &str, mail: &str) -> Result<(), GraphError> {
-    let f = lock(&shared.faults).clone();
+    let f = {
+        let f = lock(&shared.faults);
+        if f.throttle_rate <= 0.0 && f.error_rate <= 0.0 {
+            return Ok(());
+        }
+        f.clone()
+    };
     if let Some(only) = &f.only_mailbox
         && !only.eq_ignore_ascii_case(mailbox_id)
         && !only.eq_ignore_ascii_case(mail)
@@ -332,10 +338,8 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req, in_batch: bool) -> (String,
         Ok(r) => r,
         Err(e) => return ("/v1.0/{unknown}".into(), error_resp(shared, req, e)),
     };
-    let span = tracing::debug_span!("graph", method = %req.method, route = %template);
-    let _g = span.enter();
-    drop(_g);
-    let resp = match run(shared, req, route, in_batch).await {
+    let span = tracing::debug_span!("graph", method = %req.method, route = %template, batch = in_batch);
+    let resp = match tracing::Instrument::instrument(run(shared, req, route, in_batch), span).await {
         Ok(r) => r,
         Err(e) => error_resp(shared, req, e),
     };
@@ -344,7 +348,7 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req, in_batch: bool) -> (String,
 
 /// A Graph error response with request ids.
 pub fn error_resp(shared: &Shared, req: &Req, e: GraphError) -> Resp {
-    let rid = uuid::Uuid::new_v4().to_string();
+    let rid = crate::wire::guid();
     let crid = req.header("client-request-id").map(String::from).unwrap_or_else(|| rid.clone());
     let mut r = Resp::json(e.status, e.body(&rid, &crid, shared.now()));
     r.headers.extend(e.headers.iter().cloned());
@@ -381,13 +385,12 @@ async fn run(shared: &Arc<Shared>, req: &Req, route: Route, in_batch: bool) -> R
             .map_err(|_| GraphError::new(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))?;
         return get_user(shared, req, &tok, &user);
     }
-    let (mbx, mailbox_id) = mailbox_for(shared, &tok, &user)?;
+    let (mbx, mailbox_id, mail) = mailbox_for(shared, &tok, &user)?;
     let _slot = shared.throttle(&tok.client_id, &mailbox_id)?;
     if latency > 0 {
         // Added latency holds the concurrency slot, as a slow mailbox does.
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
-    let mail = shared.state().mailboxes[mbx].mail.clone();
     inject_faults(shared, &mailbox_id, &mail)?;
     let m = req.method.as_str();
     match (&route, m) {
@@ -634,9 +637,19 @@ fn get_event(shared: &Shared, req: &Req, mbx: usize, user: &str, id: &str) -> Re
         let target = calendar::resolve(&st.mailboxes[mbx], id, &shared.cfg)?;
         calendar::instance_of(&target)
     };
+    let ctx_url = context(req, user, "/events/$entity");
+    if opts.is_default()
+        && let Some(text) = render::render_cached(&inst, &ctx_url)
+    {
+        return Ok(Resp {
+            status: 200,
+            headers: Vec::new(),
+            body: crate::http::Body::JsonText(text),
+        });
+    }
     let mut v = render::render(&inst, &opts);
     if let Some(o) = v.as_object_mut() {
-        o.insert("@odata.context".into(), json!(context(req, user, "/events/$entity")));
+        o.insert("@odata.context".into(), json!(ctx_url));
     }
     Ok(with_applied(Resp::json(200, v), &applied))
 }

@@ -90,6 +90,8 @@ fn split_outside_quotes(s: &str) -> Vec<&str> {
 pub enum Body {
     Empty,
     Json(Value),
+    /// Already serialised JSON.
+    JsonText(String),
     Raw { content_type: String, bytes: Vec<u8> },
 }
 

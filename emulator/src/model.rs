@@ -67,6 +67,11 @@ pub struct Event {
     pub multi_ext: Vec<(String, Vec<String>)>,
     /// Organizer's item: mailbox ids holding attendee copies.
     pub copies: Vec<String>,
+    /// `bodyPreview`, computed on write.
+    pub preview: String,
+    /// The JSON of this item with default options (UTC, HTML, no $select/$expand), rendered
+    /// on first read after a write: GET of one event is the hot path of every benchmark.
+    pub rendered: std::sync::OnceLock<String>,
 }
 
 impl Event {
@@ -82,6 +87,14 @@ impl Event {
     pub fn end_utc(&self) -> DateTime<Utc> {
         let tz = crate::tz::resolve(&self.end_tz).unwrap_or(chrono_tz::Tz::UTC);
         crate::tz::local_to_utc(&tz, self.end)
+    }
+
+    /// Recompute derived fields after a write.
+    pub fn finish(&mut self) {
+        let html = self.props.get("body").and_then(|b| b.get("content")).and_then(Value::as_str).unwrap_or("");
+        let text = crate::wire::html_to_text(html);
+        self.preview = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(255).collect();
+        self.rendered = std::sync::OnceLock::new();
     }
 
     pub fn subject(&self) -> &str {

@@ -166,10 +166,33 @@ fn split_top(s: &str) -> Vec<&str> {
     out
 }
 
-fn body_preview(html: &str) -> String {
-    let text = wire::html_to_text(html);
-    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    collapsed.chars().take(255).collect()
+impl RenderOpts {
+    /// No Prefer, `$select` or `$expand`: the form that can be cached.
+    pub fn is_default(&self) -> bool {
+        self.tz.is_none() && !self.text_body && self.select.is_none() && self.expand_single.is_none() && self.expand_multi.is_none()
+    }
+}
+
+/// The JSON text of a stored item with default options, with `@odata.context` first.
+/// Rendered once per write and cached on the item.
+pub fn render_cached(inst: &Instance, context: &str) -> Option<String> {
+    if inst.id != inst.item.id {
+        return None;
+    }
+    let cached = inst
+        .item
+        .rendered
+        .get_or_init(|| serde_json::to_string(&render(inst, &RenderOpts::default())).unwrap_or_default());
+    let body = cached.strip_prefix('{')?;
+    let ctx = serde_json::to_string(context).ok()?;
+    let mut s = String::with_capacity(cached.len() + ctx.len() + 20);
+    s.push_str("{\"@odata.context\":");
+    s.push_str(&ctx);
+    if body != "}" {
+        s.push(',');
+    }
+    s.push_str(body);
+    Some(s)
 }
 
 /// One event (or occurrence) as JSON.
@@ -198,7 +221,7 @@ pub fn render(inst: &Instance, opts: &RenderOpts) -> Value {
     m.insert("isReminderOn".into(), get("isReminderOn"));
     m.insert("hasAttachments".into(), json!(false));
     m.insert("subject".into(), get("subject"));
-    m.insert("bodyPreview".into(), json!(body_preview(body_html)));
+    m.insert("bodyPreview".into(), json!(ev.preview));
     m.insert("importance".into(), get("importance"));
     m.insert("sensitivity".into(), get("sensitivity"));
     m.insert("isAllDay".into(), get("isAllDay"));

@@ -247,6 +247,7 @@ fn to_http(resp: Resp, odata: bool) -> HttpResponse {
             let bytes = serde_json::to_vec(&v).unwrap_or_default();
             b.content_type(if odata { ODATA_JSON } else { "application/json; charset=utf-8" }).body(bytes)
         }
+        Body::JsonText(s) => b.content_type(if odata { ODATA_JSON } else { "application/json; charset=utf-8" }).body(s),
         Body::Raw { content_type, bytes } => b.content_type(content_type).body(bytes),
     }
 }
@@ -259,7 +260,7 @@ async fn entry(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>
         let (template, mut resp) = crate::graph::handle(shared, &r, false).await;
         shared.record(&r.method, &template, &r.path, resp.status, false);
         if !resp.headers.iter().any(|(k, _)| k == "request-id") {
-            let rid = uuid::Uuid::new_v4().to_string();
+            let rid = crate::wire::guid();
             let crid = r.header("client-request-id").map(String::from).unwrap_or_else(|| rid.clone());
             resp.headers.push(("request-id".into(), rid));
             resp.headers.push(("client-request-id".into(), crid));

@@ -48,12 +48,17 @@ pub struct Faults {
 /// One logged request.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoggedRequest {
-    pub at: String,
+    #[serde(serialize_with = "ser_time")]
+    pub at: DateTime<Utc>,
     pub method: String,
     pub route: String,
     pub path: String,
     pub status: u16,
     pub batch: bool,
+}
+
+fn ser_time<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::wire::fmt_utc(*t))
 }
 
 /// Counts per method and route template, plus the recent requests.
@@ -131,12 +136,17 @@ impl Shared {
         let mut log = lock(&self.log);
         log.total += 1;
         let key = format!("{method} {route}");
-        *log.counts.entry(key).or_insert(0) += 1;
+        match log.counts.get_mut(&key) {
+            Some(n) => *n += 1,
+            None => {
+                log.counts.insert(key, 1);
+            }
+        }
         if log.recent.len() >= 1000 {
             log.recent.pop_front();
         }
         log.recent.push_back(LoggedRequest {
-            at: crate::wire::fmt_utc(self.now()),
+            at: self.now(),
             method: method.to_string(),
             route: route.to_string(),
             path: path.to_string(),

@@ -199,7 +199,7 @@ async fn create(shared: &Arc<Shared>, req: &Req, tok: &Token) -> Result<Resp, Gr
     }
     let expires = expiration(shared, o.get("expirationDateTime").unwrap_or(&Value::Null))?;
     graph::require_role(shared, tok, &["Calendars.Read", "Calendars.ReadWrite"])?;
-    let (_, mailbox_id) = graph::mailbox_for(shared, tok, &user)?;
+    let (_, mailbox_id, _) = graph::mailbox_for(shared, tok, &user)?;
     {
         let st = shared.state();
         let n = st.subscriptions.values().filter(|s| s.mailbox_id == mailbox_id).count();

@@ -5,9 +5,15 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
 
 /// `YYYY-MM-DDTHH:MM:SS.fffffff`, no offset: `dateTimeTimeZone.dateTime` in responses.
 pub fn fmt_local(t: NaiveDateTime) -> String {
+    use chrono::Datelike;
     format!(
-        "{}.{:07}",
-        t.format("%Y-%m-%dT%H:%M:%S"),
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
         t.nanosecond() % 1_000_000_000 / 100
     )
 }
@@ -239,4 +245,9 @@ pub fn derived_guid(s: &str) -> String {
     let b = h2.finish();
     let bytes = ((a as u128) << 64 | b as u128).to_be_bytes();
     uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// A random GUID string (request ids), without a system call per id.
+pub fn guid() -> String {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
 }
