@@ -10,17 +10,32 @@ use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
-    let emu = EmulatorHandle::spawn_thread(Seed::example(), EmulatorConfig { throttle_requests: u32::MAX, workers: std::env::var("BENCH_WORKERS").ok().and_then(|w| w.parse().ok()).unwrap_or(2), ..Default::default() })?;
+    let emu = EmulatorHandle::spawn_thread(
+        Seed::example(),
+        EmulatorConfig {
+            throttle_requests: u32::MAX,
+            workers: std::env::var("BENCH_WORKERS")
+                .ok()
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(2),
+            ..Default::default()
+        },
+    )?;
     let token = emu.issue_token("contoso.example", EXAMPLE_CLIENT).ok_or("no token")?;
     let bodies: Vec<_> = (0..100)
-        .map(|i| json!({"subject": format!("bench {i}"), "body": {"contentType": "html", "content": "<p>Agenda</p>"},
+        .map(|i| {
+            json!({"subject": format!("bench {i}"), "body": {"contentType": "html", "content": "<p>Agenda</p>"},
                         "start": {"dateTime": "2024-05-01T09:00:00", "timeZone": "W. Europe Standard Time"},
                         "end": {"dateTime": "2024-05-01T10:00:00", "timeZone": "W. Europe Standard Time"},
                         "location": {"displayName": "@webex"},
-                        "attendees": [{"emailAddress": {"address": "x@fabrikam.example"}, "type": "required"}]}))
+                        "attendees": [{"emailAddress": {"address": "x@fabrikam.example"}, "type": "required"}]})
+        })
         .collect();
     let ids = emu.insert_events("alice@contoso.example", &bodies)?;
-    let mut urls: Vec<String> = ids.iter().map(|id| format!("{}/users/alice@contoso.example/events/{id}", emu.graph_url())).collect();
+    let mut urls: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{}/users/alice@contoso.example/events/{id}", emu.graph_url()))
+        .collect();
     if std::env::var("BENCH_HEALTH").is_ok() {
         // Baseline: the cheapest route, to see what the client and HTTP stack cost.
         urls = vec![format!("{}/_emulator/health", emu.base_url())];
@@ -32,7 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = std::io::BufReader::new(stream);
-    let paths: Vec<String> = urls.iter().map(|u| u.trim_start_matches(&emu.base_url()).to_string()).collect();
+    let paths: Vec<String> = urls
+        .iter()
+        .map(|u| u.trim_start_matches(&emu.base_url()).to_string())
+        .collect();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let mut n = 0u64;
@@ -67,7 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = start.elapsed();
     let rate = n as f64 / elapsed.as_secs_f64();
-    println!("{}", json!({"bench": "emulator", "metric": "get_event_per_s", "value": (rate * 10.0).round() / 10.0, "unit": "1/s"}));
+    println!(
+        "{}",
+        json!({"bench": "emulator", "metric": "get_event_per_s", "value": (rate * 10.0).round() / 10.0, "unit": "1/s"})
+    );
     emu.stop_blocking();
     Ok(())
 }

@@ -14,7 +14,11 @@ pub const MAX_ITEMS: usize = 20;
 
 pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
     if req.method != "POST" {
-        return Err(GraphError::new(405, "Request_BadRequest", "The HTTP method is not allowed on $batch."));
+        return Err(GraphError::new(
+            405,
+            "Request_BadRequest",
+            "The HTTP method is not allowed on $batch.",
+        ));
     }
     let body = crate::graph::json_body(req)?;
     let items = body
@@ -31,13 +35,21 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError>
         let id = match it.get("id") {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
-            _ => return Err(GraphError::bad_request("Invalid batch payload format: every request needs an id.")),
+            _ => {
+                return Err(GraphError::bad_request(
+                    "Invalid batch payload format: every request needs an id.",
+                ));
+            }
         };
         if ids.contains(&id) {
-            return Err(GraphError::bad_request(format!("Invalid batch payload format: duplicate request id '{id}'.")));
+            return Err(GraphError::bad_request(format!(
+                "Invalid batch payload format: duplicate request id '{id}'."
+            )));
         }
         if it.get("method").and_then(Value::as_str).is_none() || it.get("url").and_then(Value::as_str).is_none() {
-            return Err(GraphError::bad_request("Invalid batch payload format: method and url are required."));
+            return Err(GraphError::bad_request(
+                "Invalid batch payload format: method and url are required.",
+            ));
         }
         if it.get("body").is_some_and(|b| !b.is_null()) {
             let has_ct = it
@@ -65,8 +77,10 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError>
             .any(|d| !status_of.get(d).is_some_and(|s| (200..300).contains(s)));
         if failed_dep {
             status_of.insert(id.clone(), 424);
-            responses.push(json!({"id": id, "status": 424, "headers": {"Content-Type": "application/json"},
-                "body": {"error": {"code": "FailedDependency", "message": "Failed dependency."}}}));
+            responses.push(
+                json!({"id": id, "status": 424, "headers": {"Content-Type": "application/json"},
+                "body": {"error": {"code": "FailedDependency", "message": "Failed dependency."}}}),
+            );
             continue;
         }
         let sub = build_request(req, it);
@@ -99,11 +113,19 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError>
 }
 
 fn build_request(outer: &Req, it: &Value) -> Req {
-    let method = it.get("method").and_then(Value::as_str).unwrap_or("GET").to_ascii_uppercase();
+    let method = it
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET")
+        .to_ascii_uppercase();
     let url = it.get("url").and_then(Value::as_str).unwrap_or("");
     let url = url.strip_prefix("https://graph.microsoft.com").unwrap_or(url);
     let url = url.strip_prefix("/v1.0").unwrap_or(url);
-    let url = if url.starts_with('/') { url.to_string() } else { format!("/{url}") };
+    let url = if url.starts_with('/') {
+        url.to_string()
+    } else {
+        format!("/{url}")
+    };
     let (path, raw_query) = match url.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (url, String::new()),

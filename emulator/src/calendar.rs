@@ -76,7 +76,13 @@ fn horizon(master: &Event, cfg: &EmulatorConfig) -> NaiveDate {
 }
 
 /// Occurrences and exceptions of `master` overlapping [from, to), in start order.
-pub fn expand(m: &Mailbox, master: &Arc<Event>, from: DateTime<Utc>, to: DateTime<Utc>, cfg: &EmulatorConfig) -> Vec<Instance> {
+pub fn expand(
+    m: &Mailbox,
+    master: &Arc<Event>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    cfg: &EmulatorConfig,
+) -> Vec<Instance> {
     let Some(r) = &master.recurrence else {
         return Vec::new();
     };
@@ -110,7 +116,9 @@ pub fn expand(m: &Mailbox, master: &Arc<Event>, from: DateTime<Utc>, to: DateTim
         }
     }
     for ts in &master.exceptions {
-        let Some(orig) = DateTime::from_timestamp(*ts, 0) else { continue };
+        let Some(orig) = DateTime::from_timestamp(*ts, 0) else {
+            continue;
+        };
         let id = wire::make_occurrence_id(&master.key, orig);
         if let Some(ex) = m.events.get(&id) {
             let inst = Instance::of_item(ex);
@@ -152,14 +160,23 @@ pub fn view(m: &Mailbox, from: DateTime<Utc>, to: DateTime<Utc>, cfg: &EmulatorC
             Kind::Exception => {}
         }
     }
-    out.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.item.seq.cmp(&b.item.seq)).then_with(|| a.id.cmp(&b.id)));
+    out.sort_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then_with(|| a.item.seq.cmp(&b.item.seq))
+            .then_with(|| a.id.cmp(&b.id))
+    });
     out
 }
 
 /// What an id names in a mailbox.
 pub enum Target {
     Item(Arc<Event>),
-    Occurrence { master: Arc<Event>, original: DateTime<Utc>, date: NaiveDate },
+    Occurrence {
+        master: Arc<Event>,
+        original: DateTime<Utc>,
+        date: NaiveDate,
+    },
 }
 
 pub fn resolve(m: &Mailbox, id: &str, cfg: &EmulatorConfig) -> Result<Target, GraphError> {
@@ -176,7 +193,11 @@ pub fn resolve(m: &Mailbox, id: &str, cfg: &EmulatorConfig) -> Result<Target, Gr
                 return Err(GraphError::item_not_found());
             }
             let date = is_occurrence(master, original, cfg).ok_or_else(GraphError::item_not_found)?;
-            Ok(Target::Occurrence { master: master.clone(), original, date })
+            Ok(Target::Occurrence {
+                master: master.clone(),
+                original,
+                date,
+            })
         }
     }
 }
@@ -280,7 +301,8 @@ fn apply_online_meeting(ev: &mut Event, input: &EventInput, was_online: bool) {
     let body_given = input.props.contains_key("body");
     if was_online {
         ev.props.insert("isOnlineMeeting".into(), json!(true));
-        ev.props.insert("onlineMeetingProvider".into(), json!("teamsForBusiness"));
+        ev.props
+            .insert("onlineMeetingProvider".into(), json!("teamsForBusiness"));
         let join = ev
             .props
             .get("onlineMeeting")
@@ -289,7 +311,12 @@ fn apply_online_meeting(ev: &mut Event, input: &EventInput, was_online: bool) {
             .unwrap_or("")
             .to_string();
         if body_given {
-            let content = ev.props.get("body").and_then(|b| b.get("content")).and_then(Value::as_str).unwrap_or("");
+            let content = ev
+                .props
+                .get("body")
+                .and_then(|b| b.get("content"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if join.is_empty() || !content.contains(&join) {
                 ev.props.insert("isOnlineMeeting".into(), json!(false));
                 ev.props.insert("onlineMeetingProvider".into(), json!("unknown"));
@@ -298,12 +325,20 @@ fn apply_online_meeting(ev: &mut Event, input: &EventInput, was_online: bool) {
         }
         return;
     }
-    let wants = ev.props.get("isOnlineMeeting").and_then(Value::as_bool).unwrap_or(false);
+    let wants = ev
+        .props
+        .get("isOnlineMeeting")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if !wants {
         ev.props.insert("onlineMeeting".into(), Value::Null);
         return;
     }
-    let provider = ev.props.get("onlineMeetingProvider").and_then(Value::as_str).unwrap_or("unknown");
+    let provider = ev
+        .props
+        .get("onlineMeetingProvider")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
     if provider != "teamsForBusiness" && provider != "unknown" {
         // Not an allowed provider of this calendar: Exchange leaves the event offline.
         ev.props.insert("isOnlineMeeting".into(), json!(false));
@@ -316,7 +351,8 @@ fn apply_online_meeting(ev: &mut Event, input: &EventInput, was_online: bool) {
         "https://teams.microsoft.com/l/meetup-join/19%3ameeting_{thread:032x}%40thread.v2/0?context=%7b%22Tid%22%3a%22{}%22%7d",
         ev.organizer_address
     );
-    ev.props.insert("onlineMeetingProvider".into(), json!("teamsForBusiness"));
+    ev.props
+        .insert("onlineMeetingProvider".into(), json!("teamsForBusiness"));
     ev.props.insert(
         "onlineMeeting".into(),
         json!({"joinUrl": join_url, "conferenceId": format!("{}", conf % 1_000_000_000), "tollNumber": "+1 555-0100", "tollFreeNumbers": [], "phones": [], "quickDial": null}),
@@ -341,7 +377,8 @@ fn apply_online_meeting(ev: &mut Event, input: &EventInput, was_online: bool) {
         }
     };
     let html = input::html_document(&format!("{inner}{}", teams_blob(&join_url)));
-    ev.props.insert("body".into(), json!({"contentType": "html", "content": html}));
+    ev.props
+        .insert("body".into(), json!({"contentType": "html", "content": html}));
 }
 
 /// Rooms auto-accept: the organizer's view of a room attendee is `accepted`.
@@ -448,7 +485,11 @@ pub fn create(st: &mut State, mbx: usize, body: &Value, ctx: &Ctx) -> Result<(Ar
         key,
         id: wire::make_item_id(&key),
         seq,
-        kind: if recurrence.is_some() { Kind::SeriesMaster } else { Kind::SingleInstance },
+        kind: if recurrence.is_some() {
+            Kind::SeriesMaster
+        } else {
+            Kind::SingleInstance
+        },
         master_id: None,
         original_start: None,
         ical_uid: wire::ical_uid(&key, None),
@@ -487,8 +528,19 @@ pub fn create(st: &mut State, mbx: usize, body: &Value, ctx: &Ctx) -> Result<(Ar
 }
 
 /// Apply a validated PATCH to a stored item.
-fn apply(st: &State, tenant: &str, ev: &mut Event, input: &EventInput, ctx: &Ctx, occurrence: bool) -> Result<bool, GraphError> {
-    let was_online = ev.props.get("isOnlineMeeting").and_then(Value::as_bool).unwrap_or(false);
+fn apply(
+    st: &State,
+    tenant: &str,
+    ev: &mut Event,
+    input: &EventInput,
+    ctx: &Ctx,
+    occurrence: bool,
+) -> Result<bool, GraphError> {
+    let was_online = ev
+        .props
+        .get("isOnlineMeeting")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let mut timing_changed = false;
     if let Some((t, z)) = &input.start {
         timing_changed |= ev.start != *t || ev.start_tz != *z;
@@ -545,13 +597,21 @@ fn apply(st: &State, tenant: &str, ev: &mut Event, input: &EventInput, ctx: &Ctx
 }
 
 /// The neighbouring occurrences of `original` must stay on their own days.
-fn check_boundary(m: &Mailbox, master: &Arc<Event>, original: DateTime<Utc>, new_start: DateTime<Utc>, cfg: &EmulatorConfig) -> Result<(), GraphError> {
+fn check_boundary(
+    m: &Mailbox,
+    master: &Arc<Event>,
+    original: DateTime<Utc>,
+    new_start: DateTime<Utc>,
+    cfg: &EmulatorConfig,
+) -> Result<(), GraphError> {
     let Some(r) = &master.recurrence else { return Ok(()) };
     let rtz = rec_tz(r);
     let span = Duration::days(400);
     let around = expand(m, master, original - span, original + span, cfg);
     let orig_ts = original.timestamp();
-    let pos = around.iter().position(|i| i.original_start.map(|o| o.timestamp()) == Some(orig_ts));
+    let pos = around
+        .iter()
+        .position(|i| i.original_start.map(|o| o.timestamp()) == Some(orig_ts));
     let Some(pos) = pos else { return Ok(()) };
     let new_day = tz::utc_to_local(&rtz, new_start).date();
     let err = || {
@@ -593,7 +653,14 @@ fn materialise(master: &Event, original: DateTime<Utc>, date: NaiveDate, ctx: &C
 
 /// Changes reported for an occurrence write: the master (as Graph is observed to do) and,
 /// if configured, the occurrence itself.
-fn occurrence_changes(mbx: usize, master: &Event, occ_id: &str, occ_etag: &str, t: ChangeType, cfg: &EmulatorConfig) -> Vec<Change> {
+fn occurrence_changes(
+    mbx: usize,
+    master: &Event,
+    occ_id: &str,
+    occ_etag: &str,
+    t: ChangeType,
+    cfg: &EmulatorConfig,
+) -> Vec<Change> {
     let mut v = vec![change(mbx, master, ChangeType::Updated)];
     if !cfg.occurrence_notifies_master_only {
         v.push(Change {
@@ -607,7 +674,14 @@ fn occurrence_changes(mbx: usize, master: &Event, occ_id: &str, occ_etag: &str, 
 }
 
 /// PATCH an event, an occurrence (making an exception) or an exception.
-pub fn patch(st: &mut State, mbx: usize, id: &str, body: &Value, if_match: Option<&str>, ctx: &Ctx) -> Result<(Instance, Vec<Change>), GraphError> {
+pub fn patch(
+    st: &mut State,
+    mbx: usize,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+    ctx: &Ctx,
+) -> Result<(Instance, Vec<Change>), GraphError> {
     let input = input::parse(body)?;
     let target = resolve(&st.mailboxes[mbx], id, ctx.cfg)?;
     let tenant = st.mailboxes[mbx].tenant_id.clone();
@@ -634,7 +708,11 @@ pub fn patch(st: &mut State, mbx: usize, id: &str, body: &Value, if_match: Optio
         }
         Target::Item(ex) => {
             let master_id = ex.master_id.clone().unwrap_or_default();
-            let master = st.mailboxes[mbx].events.get(&master_id).cloned().ok_or_else(GraphError::item_not_found)?;
+            let master = st.mailboxes[mbx]
+                .events
+                .get(&master_id)
+                .cloned()
+                .ok_or_else(GraphError::item_not_found)?;
             check_if_match(if_match, &ex.change_key)?;
             let mut new = (*ex).clone();
             apply(st, &tenant, &mut new, &input, ctx, true)?;
@@ -660,7 +738,9 @@ pub fn patch(st: &mut State, mbx: usize, id: &str, body: &Value, if_match: Optio
             let mut m2 = (*master).clone();
             m2.exceptions.insert(original.timestamp());
             let master_arc = Arc::new(m2);
-            st.mailboxes[mbx].events.insert(master_arc.id.clone(), master_arc.clone());
+            st.mailboxes[mbx]
+                .events
+                .insert(master_arc.id.clone(), master_arc.clone());
             st.log_change(mbx, &master_arc.id);
             let mut changes = occurrence_changes(mbx, &master_arc, &arc.id, &arc.etag(), ChangeType::Updated, ctx.cfg);
             sync_copies(st, mbx, &master_arc.id, ctx, &mut changes);
@@ -670,7 +750,13 @@ pub fn patch(st: &mut State, mbx: usize, id: &str, body: &Value, if_match: Optio
 }
 
 /// DELETE an event (a whole series for a master) or one occurrence.
-pub fn delete(st: &mut State, mbx: usize, id: &str, if_match: Option<&str>, ctx: &Ctx) -> Result<Vec<Change>, GraphError> {
+pub fn delete(
+    st: &mut State,
+    mbx: usize,
+    id: &str,
+    if_match: Option<&str>,
+    ctx: &Ctx,
+) -> Result<Vec<Change>, GraphError> {
     let target = resolve(&st.mailboxes[mbx], id, ctx.cfg)?;
     match target {
         Target::Item(ev) if ev.kind != Kind::Exception => {
@@ -700,8 +786,20 @@ pub fn delete(st: &mut State, mbx: usize, id: &str, if_match: Option<&str>, ctx:
     }
 }
 
-fn delete_occurrence(st: &mut State, mbx: usize, master_id: &str, original: DateTime<Utc>, occ_id: &str, occ_etag: &str, ctx: &Ctx) -> Result<Vec<Change>, GraphError> {
-    let master = st.mailboxes[mbx].events.get(master_id).cloned().ok_or_else(GraphError::item_not_found)?;
+fn delete_occurrence(
+    st: &mut State,
+    mbx: usize,
+    master_id: &str,
+    original: DateTime<Utc>,
+    occ_id: &str,
+    occ_etag: &str,
+    ctx: &Ctx,
+) -> Result<Vec<Change>, GraphError> {
+    let master = st.mailboxes[mbx]
+        .events
+        .get(master_id)
+        .cloned()
+        .ok_or_else(GraphError::item_not_found)?;
     let mut m2 = (*master).clone();
     m2.exceptions.remove(&original.timestamp());
     m2.deleted_occurrences.insert(original.timestamp());
@@ -845,7 +943,9 @@ fn cancelled_subject(s: &str) -> String {
 
 /// Bring every attendee's copy of the organizer's item `id` in line with it.
 pub fn sync_copies(st: &mut State, org_mbx: usize, id: &str, ctx: &Ctx, changes: &mut Vec<Change>) {
-    let Some(org) = st.mailboxes[org_mbx].events.get(id).cloned() else { return };
+    let Some(org) = st.mailboxes[org_mbx].events.get(id).cloned() else {
+        return;
+    };
     if !org.is_organizer || org.kind == Kind::Exception {
         return;
     }
@@ -909,7 +1009,11 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
                     is_organizer: false,
                     organizer_name: org.organizer_name.clone(),
                     organizer_address: org.organizer_address.clone(),
-                    response: if is_room { "accepted".into() } else { "notResponded".into() },
+                    response: if is_room {
+                        "accepted".into()
+                    } else {
+                        "notResponded".into()
+                    },
                     response_time: if is_room { Some(ctx.now) } else { None },
                     props,
                     ext: Vec::new(),
@@ -937,9 +1041,14 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
     copy.deleted_occurrences.clear();
     let mut exception_items = Vec::new();
     if org.kind == Kind::SeriesMaster {
-        let org_m = st.mailboxes.iter().find(|mb| mb.events.get(&org.id).is_some_and(|e| Arc::ptr_eq(e, org)));
+        let org_m = st
+            .mailboxes
+            .iter()
+            .find(|mb| mb.events.get(&org.id).is_some_and(|e| Arc::ptr_eq(e, org)));
         for ts in &org.exceptions {
-            let Some(orig) = DateTime::from_timestamp(*ts, 0) else { continue };
+            let Some(orig) = DateTime::from_timestamp(*ts, 0) else {
+                continue;
+            };
             let org_ex = org_m.and_then(|mb| mb.events.get(&wire::make_occurrence_id(&org.key, orig)).cloned());
             if let Some(org_ex) = org_ex {
                 let mut ex = (*org_ex).clone();
@@ -958,10 +1067,16 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
             }
         }
         for ts in &org.deleted_occurrences {
-            let Some(orig) = DateTime::from_timestamp(*ts, 0) else { continue };
+            let Some(orig) = DateTime::from_timestamp(*ts, 0) else {
+                continue;
+            };
             if is_room {
                 copy.deleted_occurrences.insert(*ts);
-            } else if let Some(date) = copy.recurrence.as_ref().map(|r| tz::utc_to_local(&rec_tz(r), orig).date()) {
+            } else if let Some(date) = copy
+                .recurrence
+                .as_ref()
+                .map(|r| tz::utc_to_local(&rec_tz(r), orig).date())
+            {
                 let mut ex = materialise(&copy, orig, date, ctx);
                 ex.is_cancelled = true;
                 let subj = cancelled_subject(ex.subject());
@@ -978,14 +1093,26 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
         let id = ex.id.clone();
         st.mailboxes[t].events.insert(id, Arc::new(ex));
     }
-    changes.push(change(t, &arc, if created { ChangeType::Created } else { ChangeType::Updated }));
+    changes.push(change(
+        t,
+        &arc,
+        if created {
+            ChangeType::Created
+        } else {
+            ChangeType::Updated
+        },
+    ));
 }
 
 /// The organizer cancelled (or removed the attendee): rooms drop the item, people keep it
 /// marked cancelled.
 fn cancel_copy(st: &mut State, t: usize, ical_uid: &str, ctx: &Ctx, changes: &mut Vec<Change>) {
-    let Some(id) = st.mailboxes[t].by_uid.get(ical_uid).cloned() else { return };
-    let Some(ev) = st.mailboxes[t].events.get(&id).cloned() else { return };
+    let Some(id) = st.mailboxes[t].by_uid.get(ical_uid).cloned() else {
+        return;
+    };
+    let Some(ev) = st.mailboxes[t].events.get(&id).cloned() else {
+        return;
+    };
     if st.mailboxes[t].is_room {
         remove(st, t, &id);
         changes.push(change(t, &ev, ChangeType::Deleted));
@@ -1002,7 +1129,12 @@ fn cancel_copy(st: &mut State, t: usize, ical_uid: &str, ctx: &Ctx, changes: &mu
 }
 
 /// The id of the occurrence of `master` on local `date` (in the series' zone), if any.
-pub fn occurrence_id_on(m: &Mailbox, master_id: &str, date: NaiveDate, cfg: &EmulatorConfig) -> Result<String, GraphError> {
+pub fn occurrence_id_on(
+    m: &Mailbox,
+    master_id: &str,
+    date: NaiveDate,
+    cfg: &EmulatorConfig,
+) -> Result<String, GraphError> {
     let master = m.events.get(master_id).ok_or_else(GraphError::item_not_found)?;
     let r = master.recurrence.as_ref().ok_or_else(GraphError::item_not_found)?;
     let orig = occurrence_start(master, r, date);
@@ -1012,9 +1144,17 @@ pub fn occurrence_id_on(m: &Mailbox, master_id: &str, date: NaiveDate, cfg: &Emu
 
 /// Give a single item a new id, as a move between folders does in Exchange.
 pub fn rekey(st: &mut State, mbx: usize, id: &str, ctx: &Ctx) -> Result<(Arc<Event>, Vec<Change>), GraphError> {
-    let ev = st.mailboxes[mbx].events.get(id).cloned().ok_or_else(GraphError::item_not_found)?;
+    let ev = st.mailboxes[mbx]
+        .events
+        .get(id)
+        .cloned()
+        .ok_or_else(GraphError::item_not_found)?;
     if ev.kind != Kind::SingleInstance {
-        return Err(GraphError::new(400, "ErrorInvalidRequest", "Only single events can be moved to a new id."));
+        return Err(GraphError::new(
+            400,
+            "ErrorInvalidRequest",
+            "Only single events can be moved to a new id.",
+        ));
     }
     remove(st, mbx, id);
     let key: [u8; 16] = rand::random();
@@ -1024,5 +1164,11 @@ pub fn rekey(st: &mut State, mbx: usize, id: &str, ctx: &Ctx) -> Result<(Arc<Eve
     n.change_key = wire::new_change_key();
     n.modified = ctx.now;
     let arc = insert(st, mbx, n);
-    Ok((arc.clone(), vec![change(mbx, &ev, ChangeType::Deleted), change(mbx, &arc, ChangeType::Created)]))
+    Ok((
+        arc.clone(),
+        vec![
+            change(mbx, &ev, ChangeType::Deleted),
+            change(mbx, &arc, ChangeType::Created),
+        ],
+    ))
 }

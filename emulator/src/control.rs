@@ -27,7 +27,10 @@ fn body(req: &Req) -> Result<Value, GraphError> {
 }
 
 fn mailbox(shared: &Shared, user: &str) -> Result<usize, GraphError> {
-    shared.state().mailbox_index(user).ok_or_else(|| GraphError::invalid_user(user))
+    shared
+        .state()
+        .mailbox_index(user)
+        .ok_or_else(|| GraphError::invalid_user(user))
 }
 
 pub async fn handle(shared: &Arc<Shared>, req: &Req) -> Resp {
@@ -49,11 +52,21 @@ fn truth(st: &State, mbx: usize) -> Value {
             if let Some(o) = v.as_object_mut() {
                 o.insert(
                     "singleValueExtendedProperties".into(),
-                    json!(e.ext.iter().map(|(i, v)| json!({"id": i, "value": v})).collect::<Vec<_>>()),
+                    json!(
+                        e.ext
+                            .iter()
+                            .map(|(i, v)| json!({"id": i, "value": v}))
+                            .collect::<Vec<_>>()
+                    ),
                 );
                 o.insert(
                     "multiValueExtendedProperties".into(),
-                    json!(e.multi_ext.iter().map(|(i, v)| json!({"id": i, "value": v})).collect::<Vec<_>>()),
+                    json!(
+                        e.multi_ext
+                            .iter()
+                            .map(|(i, v)| json!({"id": i, "value": v}))
+                            .collect::<Vec<_>>()
+                    ),
                 );
                 o.insert(
                     "recurrence".into(),
@@ -69,7 +82,11 @@ fn truth(st: &State, mbx: usize) -> Value {
 
 async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
     let path = req.path.trim_start_matches("/_emulator");
-    let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(crate::wire::percent_decode).collect();
+    let segs: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(crate::wire::percent_decode)
+        .collect();
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let m = req.method.as_str();
     let ctx_now = shared.now();
@@ -85,7 +102,8 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
             Ok(Resp::empty(204))
         }
         ("POST", ["seed"]) => {
-            let seed: Seed = serde_json::from_value(body(req)?).map_err(|e| GraphError::bad_request(format!("invalid seed: {e}")))?;
+            let seed: Seed = serde_json::from_value(body(req)?)
+                .map_err(|e| GraphError::bad_request(format!("invalid seed: {e}")))?;
             reset(shared, seed);
             Ok(Resp::empty(204))
         }
@@ -99,7 +117,10 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
             let mut st = shared.state();
             let (ev, changes) = calendar::create(&mut st, i, &b, &ctx)?;
             notify::enqueue_changes(shared, &mut st, &changes);
-            Ok(Resp::json(201, render::render(&Instance::of_item(&ev), &RenderOpts::default())))
+            Ok(Resp::json(
+                201,
+                render::render(&Instance::of_item(&ev), &RenderOpts::default()),
+            ))
         }
         ("PATCH", ["users", u, "events", id]) => {
             let i = mailbox(shared, u)?;
@@ -148,7 +169,8 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
         }
         (mm @ ("PATCH" | "DELETE"), ["users", u, "events", id, "occurrences", date]) => {
             let i = mailbox(shared, u)?;
-            let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| GraphError::bad_request("date must be YYYY-MM-DD"))?;
+            let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
+                .map_err(|_| GraphError::bad_request("date must be YYYY-MM-DD"))?;
             let mut st = shared.state();
             let occ = calendar::occurrence_id_on(&st.mailboxes[i], id, d, &shared.cfg)?;
             if mm == "DELETE" {
@@ -169,8 +191,14 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
         ("POST", ["users", u, "policy"]) => {
             let i = mailbox(shared, u)?;
             let b = body(req)?;
-            let v = b.get("in_policy").and_then(Value::as_bool).ok_or_else(|| GraphError::bad_request("in_policy (bool) is required"))?;
-            let delay = b.get("delay_secs").and_then(Value::as_i64).unwrap_or(shared.cfg.policy_change_delay_secs);
+            let v = b
+                .get("in_policy")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| GraphError::bad_request("in_policy (bool) is required"))?;
+            let delay = b
+                .get("delay_secs")
+                .and_then(Value::as_i64)
+                .unwrap_or(shared.cfg.policy_change_delay_secs);
             let mut st = shared.state();
             if delay <= 0 {
                 st.mailboxes[i].in_policy = v;
@@ -182,14 +210,23 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
         }
         ("POST", ["users", u, "license"]) => {
             let i = mailbox(shared, u)?;
-            let v = body(req)?.get("licensed").and_then(Value::as_bool).ok_or_else(|| GraphError::bad_request("licensed (bool) is required"))?;
+            let v = body(req)?
+                .get("licensed")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| GraphError::bad_request("licensed (bool) is required"))?;
             shared.state().mailboxes[i].unlicensed = !v;
             Ok(Resp::empty(204))
         }
         ("POST", ["tenants", t, "apps", c, "consent"]) => {
-            let granted = body(req)?.get("granted").and_then(Value::as_bool).ok_or_else(|| GraphError::bad_request("granted (bool) is required"))?;
+            let granted = body(req)?
+                .get("granted")
+                .and_then(Value::as_bool)
+                .ok_or_else(|| GraphError::bad_request("granted (bool) is required"))?;
             let mut st = shared.state();
-            let tenant_id = st.tenant(t).map(|x| x.id.clone()).ok_or_else(|| GraphError::bad_request("unknown tenant"))?;
+            let tenant_id = st
+                .tenant(t)
+                .map(|x| x.id.clone())
+                .ok_or_else(|| GraphError::bad_request("unknown tenant"))?;
             let client = c.to_ascii_lowercase();
             let app = st
                 .tenant_mut(t)
@@ -249,7 +286,11 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
         }
         ("POST", ["subscriptions", id, action]) => {
             let mut st = shared.state();
-            let sub = st.subscriptions.get(*id).cloned().ok_or_else(|| GraphError::new(404, "ResourceNotFound", "The object was not found."))?;
+            let sub = st
+                .subscriptions
+                .get(*id)
+                .cloned()
+                .ok_or_else(|| GraphError::new(404, "ResourceNotFound", "The object was not found."))?;
             match *action {
                 "expire" => {
                     st.subscriptions.remove(*id);
@@ -272,7 +313,11 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
                 }
                 "forge" => {
                     let b = body(req)?;
-                    let cs = b.get("clientState").and_then(Value::as_str).unwrap_or("forged-client-state").to_string();
+                    let cs = b
+                        .get("clientState")
+                        .and_then(Value::as_str)
+                        .unwrap_or("forged-client-state")
+                        .to_string();
                     notify::enqueue_forged(shared, &st, &sub, &cs);
                 }
                 other => return Err(GraphError::not_found_segment(other)),
@@ -295,7 +340,8 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
                 shared.clock.advance(Duration::milliseconds((secs * 1000.0) as i64));
             }
             if let Some(t) = b.get("set").and_then(Value::as_str) {
-                let t = crate::wire::parse_offset(t).ok_or_else(|| GraphError::bad_request("set must be a date-time"))?;
+                let t =
+                    crate::wire::parse_offset(t).ok_or_else(|| GraphError::bad_request("set must be a date-time"))?;
                 shared.clock.set(t);
             }
             if let Some(f) = b.get("speed").and_then(Value::as_f64) {
@@ -303,7 +349,11 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
             }
             Ok(Resp::json(200, clock_json(shared)))
         }
-        _ => Err(GraphError::new(404, "NotFound", format!("no control route {m} {}", req.path))),
+        _ => Err(GraphError::new(
+            404,
+            "NotFound",
+            format!("no control route {m} {}", req.path),
+        )),
     }
 }
 

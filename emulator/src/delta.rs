@@ -43,7 +43,9 @@ fn store(st: &mut crate::model::State, token: String, d: DeltaState) {
 pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp, GraphError> {
     for k in ["$select", "$expand", "$filter", "$orderby", "$search"] {
         if req.q(k).is_some() {
-            return Err(GraphError::bad_request(format!("The query option '{k}' is not supported with delta.")));
+            return Err(GraphError::bad_request(format!(
+                "The query option '{k}' is not supported with delta."
+            )));
         }
     }
     let (mut opts, mut applied) = graph::prefer_opts(req);
@@ -67,8 +69,12 @@ pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp
                     ),
                     None => path_base.clone(),
                 };
-                return Err(GraphError::new(410, "resyncRequired", "Resync required. Replace any local cached data with data from a new delta query.")
-                    .with_header("Location", location));
+                return Err(GraphError::new(
+                    410,
+                    "resyncRequired",
+                    "Resync required. Replace any local cached data with data from a new delta query.",
+                )
+                .with_header("Location", location));
             }
             if f.delta_sync_state_not_found_next {
                 f.delta_sync_state_not_found_next = false;
@@ -131,7 +137,11 @@ pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp
         if d.change_seq > 0 {
             // Changed items outside the window are reported removed, as Graph does.
             for (seq, id) in &m.changes {
-                if *seq > d.change_seq && !now_visible.contains_key(id) && !d.visible.contains_key(id) && !pending.iter().any(|(p, _)| p == id) {
+                if *seq > d.change_seq
+                    && !now_visible.contains_key(id)
+                    && !d.visible.contains_key(id)
+                    && !pending.iter().any(|(p, _)| p == id)
+                {
                     pending.push((id.clone(), false));
                 }
             }
@@ -143,14 +153,18 @@ pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp
     let take: Vec<(String, bool)> = d.pending.drain(..d.pending.len().min(page_size)).collect();
     let mut values = Vec::new();
     let present: HashMap<String, calendar::Instance> = if take.iter().any(|(_, p)| *p) {
-        calendar::view(m, d.start, d.end, &shared.cfg).into_iter().map(|i| (i.id.clone(), i)).collect()
+        calendar::view(m, d.start, d.end, &shared.cfg)
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect()
     } else {
         HashMap::new()
     };
     for (id, is_present) in take {
         match present.get(&id) {
             Some(inst) if is_present => values.push(render::render(inst, &opts)),
-            _ => values.push(json!({"@odata.type": "#microsoft.graph.event", "id": id, "@removed": {"reason": "deleted"}})),
+            _ => values
+                .push(json!({"@odata.type": "#microsoft.graph.event", "id": id, "@removed": {"reason": "deleted"}})),
         }
     }
     let token = new_token();
@@ -163,9 +177,15 @@ pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp
         json!(format!("{}/v1.0/$metadata#Collection(event)", req.base)),
     );
     if more {
-        body.insert("@odata.nextLink".into(), json!(format!("{path_base}?$skiptoken={token}")));
+        body.insert(
+            "@odata.nextLink".into(),
+            json!(format!("{path_base}?$skiptoken={token}")),
+        );
     } else {
-        body.insert("@odata.deltaLink".into(), json!(format!("{path_base}?$deltatoken={token}")));
+        body.insert(
+            "@odata.deltaLink".into(),
+            json!(format!("{path_base}?$deltatoken={token}")),
+        );
     }
     body.insert("value".into(), Value::Array(values));
     let mut resp = Resp::json(200, Value::Object(body));

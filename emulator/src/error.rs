@@ -65,13 +65,21 @@ impl GraphError {
         ))
     }
     pub fn item_not_found() -> GraphError {
-        GraphError::new(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        GraphError::new(
+            404,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store.",
+        )
     }
     pub fn id_malformed() -> GraphError {
         GraphError::new(400, "ErrorInvalidIdMalformed", "Id is malformed.")
     }
     pub fn invalid_user(user: &str) -> GraphError {
-        GraphError::new(404, "ErrorInvalidUser", format!("The requested user '{user}' is invalid."))
+        GraphError::new(
+            404,
+            "ErrorInvalidUser",
+            format!("The requested user '{user}' is invalid."),
+        )
     }
     pub fn mailbox_not_enabled() -> GraphError {
         GraphError::new(
@@ -88,7 +96,11 @@ impl GraphError {
         )
     }
     pub fn access_denied() -> GraphError {
-        GraphError::new(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        GraphError::new(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        )
     }
     pub fn invalid_parameter(message: impl Into<String>) -> GraphError {
         GraphError::new(400, "ErrorInvalidParameter", message)
@@ -99,18 +111,24 @@ impl GraphError {
         )
     }
     pub fn token_empty() -> GraphError {
-        GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty.").with_header(
-            "WWW-Authenticate",
-            WWW_AUTHENTICATE,
-        )
+        GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty.")
+            .with_header("WWW-Authenticate", WWW_AUTHENTICATE)
     }
     pub fn token_invalid() -> GraphError {
-        GraphError::new(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed, there are no dots (.).")
-            .with_header("WWW-Authenticate", WWW_AUTHENTICATE)
+        GraphError::new(
+            401,
+            "InvalidAuthenticationToken",
+            "IDX14100: JWT is not well formed, there are no dots (.).",
+        )
+        .with_header("WWW-Authenticate", WWW_AUTHENTICATE)
     }
     pub fn token_expired() -> GraphError {
-        GraphError::new(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
-            .with_header("WWW-Authenticate", WWW_AUTHENTICATE)
+        GraphError::new(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        )
+        .with_header("WWW-Authenticate", WWW_AUTHENTICATE)
     }
     pub fn throttled(message: &str, retry_after: u64) -> GraphError {
         GraphError::new(429, "ApplicationThrottled", message).with_header("Retry-After", retry_after.to_string())
@@ -130,7 +148,11 @@ impl GraphError {
         )
     }
     pub fn not_found_segment(seg: &str) -> GraphError {
-        GraphError::new(400, "BadRequest", format!("Resource not found for the segment '{seg}'."))
+        GraphError::new(
+            400,
+            "BadRequest",
+            format!("Resource not found for the segment '{seg}'."),
+        )
     }
 }
 

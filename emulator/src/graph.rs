@@ -61,10 +61,13 @@ pub fn match_route(segs: &[String]) -> Result<(Route, String), GraphError> {
     match s.as_slice() {
         [b] if eq(b, "$batch") => Ok((Route::Batch, t("/$batch"))),
         [sub] if eq(sub, "subscriptions") => Ok((Route::Subscriptions, t("/subscriptions"))),
-        [sub, id] if eq(sub, "subscriptions") => Ok((Route::Subscription { id: id.to_string() }, t("/subscriptions/{id}"))),
-        [sub, id, r] if eq(sub, "subscriptions") && eq(r, "reauthorize") => {
-            Ok((Route::Reauthorize { id: id.to_string() }, t("/subscriptions/{id}/reauthorize")))
+        [sub, id] if eq(sub, "subscriptions") => {
+            Ok((Route::Subscription { id: id.to_string() }, t("/subscriptions/{id}")))
         }
+        [sub, id, r] if eq(sub, "subscriptions") && eq(r, "reauthorize") => Ok((
+            Route::Reauthorize { id: id.to_string() },
+            t("/subscriptions/{id}/reauthorize"),
+        )),
         [me, ..] if eq(me, "me") => Ok((Route::Me, t("/me"))),
         [users, u, rest @ ..] if eq(users, "users") => {
             let user = u.to_string();
@@ -78,23 +81,50 @@ pub fn match_route(segs: &[String]) -> Result<(Route, String), GraphError> {
                 [] => Ok((Route::User { user }, t("/users/{user}"))),
                 [c] if eq(c, "calendar") => Ok((Route::Calendar { user }, t("/users/{user}/calendar"))),
                 [e] if eq(e, "events") => Ok((Route::Events { user }, t(&format!("{base}/events")))),
-                [e, id] if eq(e, "events") => Ok((Route::Event { user, id: id.to_string() }, t(&format!("{base}/events/{{id}}")))),
-                [e, id, i] if eq(e, "events") && eq(i, "instances") => {
-                    Ok((Route::Instances { user, id: id.to_string() }, t(&format!("{base}/events/{{id}}/instances"))))
-                }
-                [e, id, a] if eq(e, "events") && ["cancel", "accept", "decline", "tentativelyAccept"].iter().any(|x| eq(x, a)) => Ok((
-                    Route::EventAction { user, id: id.to_string(), action: a.to_ascii_lowercase() },
-                    t(&format!("{base}/events/{{id}}/{a}")),
+                [e, id] if eq(e, "events") => Ok((
+                    Route::Event {
+                        user,
+                        id: id.to_string(),
+                    },
+                    t(&format!("{base}/events/{{id}}")),
                 )),
-                [cv] if eq(cv, "calendarView") => Ok((Route::CalendarView { user }, t(&format!("{base}/calendarView")))),
+                [e, id, i] if eq(e, "events") && eq(i, "instances") => Ok((
+                    Route::Instances {
+                        user,
+                        id: id.to_string(),
+                    },
+                    t(&format!("{base}/events/{{id}}/instances")),
+                )),
+                [e, id, a]
+                    if eq(e, "events")
+                        && ["cancel", "accept", "decline", "tentativelyAccept"]
+                            .iter()
+                            .any(|x| eq(x, a)) =>
+                {
+                    Ok((
+                        Route::EventAction {
+                            user,
+                            id: id.to_string(),
+                            action: a.to_ascii_lowercase(),
+                        },
+                        t(&format!("{base}/events/{{id}}/{a}")),
+                    ))
+                }
+                [cv] if eq(cv, "calendarView") => {
+                    Ok((Route::CalendarView { user }, t(&format!("{base}/calendarView"))))
+                }
                 [cv, d] if eq(cv, "calendarView") && eq(d, "delta") => {
                     Ok((Route::Delta { user }, t(&format!("{base}/calendarView/delta"))))
                 }
-                [ms] if eq(ms, "mailboxSettings") && prefix.is_empty() => {
-                    Ok((Route::MailboxSettings { user, part: None }, t("/users/{user}/mailboxSettings")))
-                }
+                [ms] if eq(ms, "mailboxSettings") && prefix.is_empty() => Ok((
+                    Route::MailboxSettings { user, part: None },
+                    t("/users/{user}/mailboxSettings"),
+                )),
                 [ms, part] if eq(ms, "mailboxSettings") && prefix.is_empty() => Ok((
-                    Route::MailboxSettings { user, part: Some(part.to_string()) },
+                    Route::MailboxSettings {
+                        user,
+                        part: Some(part.to_string()),
+                    },
                     t(&format!("/users/{{user}}/mailboxSettings/{part}")),
                 )),
                 [other, ..] => Err(GraphError::not_found_segment(other)),
@@ -107,7 +137,10 @@ pub fn match_route(segs: &[String]) -> Result<(Route, String), GraphError> {
 
 /// Split and decode a path below `/v1.0`.
 pub fn segments(path: &str) -> Vec<String> {
-    path.split('/').filter(|s| !s.is_empty()).map(wire::percent_decode).collect()
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(wire::percent_decode)
+        .collect()
 }
 
 /// Authenticate the bearer token.
@@ -142,8 +175,13 @@ pub fn authenticate(shared: &Shared, req: &Req) -> Result<(String, Token), Graph
 /// Does the app hold one of `roles`?
 pub fn require_role(shared: &Shared, tok: &Token, roles: &[&str]) -> Result<(), GraphError> {
     let st = shared.state();
-    let app = st.app(&tok.tenant_id, &tok.client_id).ok_or_else(GraphError::access_denied)?;
-    if roles.iter().any(|r| app.roles.iter().any(|a| a.eq_ignore_ascii_case(r))) {
+    let app = st
+        .app(&tok.tenant_id, &tok.client_id)
+        .ok_or_else(GraphError::access_denied)?;
+    if roles
+        .iter()
+        .any(|r| app.roles.iter().any(|a| a.eq_ignore_ascii_case(r)))
+    {
         Ok(())
     } else {
         Err(GraphError::access_denied())
@@ -196,9 +234,14 @@ fn inject_faults(shared: &Shared, mailbox_id: &str, mail: &str) -> Result<(), Gr
             500 => ("generalException", "An internal server error occurred."),
             502 => ("badGateway", "Bad gateway."),
             504 => ("gatewayTimeout", "The gateway timed out."),
-            _ => ("serviceNotAvailable", "The service is temporarily unavailable. Please retry."),
+            _ => (
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry.",
+            ),
         };
-        return Err(GraphError::new(status, code, msg).with_header("Retry-After", f.retry_after_secs.max(1).to_string()));
+        return Err(
+            GraphError::new(status, code, msg).with_header("Retry-After", f.retry_after_secs.max(1).to_string())
+        );
     }
     Ok(())
 }
@@ -249,7 +292,16 @@ pub fn json_body(req: &Req) -> Result<Value, GraphError> {
 }
 
 const ALLOWED_OPTIONS: &[&str] = &[
-    "$select", "$expand", "$filter", "$top", "$skip", "$orderby", "$count", "$skiptoken", "$deltatoken", "$search",
+    "$select",
+    "$expand",
+    "$filter",
+    "$top",
+    "$skip",
+    "$orderby",
+    "$count",
+    "$skiptoken",
+    "$deltatoken",
+    "$search",
 ];
 
 fn check_options(req: &Req) -> Result<(), GraphError> {
@@ -349,7 +401,10 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req, in_batch: bool) -> (String,
 /// A Graph error response with request ids.
 pub fn error_resp(shared: &Shared, req: &Req, e: GraphError) -> Resp {
     let rid = crate::wire::guid();
-    let crid = req.header("client-request-id").map(String::from).unwrap_or_else(|| rid.clone());
+    let crid = req
+        .header("client-request-id")
+        .map(String::from)
+        .unwrap_or_else(|| rid.clone());
     let mut r = Resp::json(e.status, e.body(&rid, &crid, shared.now()));
     r.headers.extend(e.headers.iter().cloned());
     r.headers.push(("request-id".into(), rid));
@@ -366,7 +421,9 @@ async fn run(shared: &Arc<Shared>, req: &Req, route: Route, in_batch: bool) -> R
     let (_token, tok) = authenticate(shared, req)?;
     match &route {
         Route::Me => {
-            return Err(GraphError::bad_request("/me request is only valid with delegated authentication flow."));
+            return Err(GraphError::bad_request(
+                "/me request is only valid with delegated authentication flow.",
+            ));
         }
         Route::Batch => {
             if in_batch {
@@ -381,8 +438,18 @@ async fn run(shared: &Arc<Shared>, req: &Req, route: Route, in_batch: bool) -> R
     }
     let user = route.user().unwrap_or("").to_string();
     if let Route::User { .. } = route {
-        require_role(shared, &tok, &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All"])
-            .map_err(|_| GraphError::new(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."))?;
+        require_role(
+            shared,
+            &tok,
+            &["User.Read.All", "User.ReadWrite.All", "Directory.Read.All"],
+        )
+        .map_err(|_| {
+            GraphError::new(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        })?;
         return get_user(shared, req, &tok, &user);
     }
     let (mbx, mailbox_id, mail) = mailbox_for(shared, &tok, &user)?;
@@ -460,20 +527,41 @@ fn calendar_role(shared: &Shared, tok: &Token, write: bool) -> Result<(), GraphE
     if write {
         require_role(shared, tok, &["Calendars.ReadWrite"])
     } else {
-        require_role(shared, tok, &["Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic"])
+        require_role(
+            shared,
+            tok,
+            &["Calendars.Read", "Calendars.ReadWrite", "Calendars.ReadBasic"],
+        )
     }
 }
 
 fn get_user(shared: &Shared, req: &Req, tok: &Token, user: &str) -> Result<Resp, GraphError> {
     let st = shared.state();
     let idx = st.mailbox_index(user).ok_or_else(|| {
-        GraphError::new(404, "Request_ResourceNotFound", format!("Resource '{user}' does not exist or one of its queried reference-property objects are not present."))
+        GraphError::new(
+            404,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{user}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        )
     })?;
     let mb = &st.mailboxes[idx];
     if mb.tenant_id != tok.tenant_id {
-        return Err(GraphError::new(404, "Request_ResourceNotFound", format!("Resource '{user}' does not exist or one of its queried reference-property objects are not present.")));
+        return Err(GraphError::new(
+            404,
+            "Request_ResourceNotFound",
+            format!(
+                "Resource '{user}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        ));
     }
-    let locale = mb.settings.get("language").and_then(|l| l.get("locale")).cloned().unwrap_or(Value::Null);
+    let locale = mb
+        .settings
+        .get("language")
+        .and_then(|l| l.get("locale"))
+        .cloned()
+        .unwrap_or(Value::Null);
     Ok(Resp::json(
         200,
         json!({
@@ -527,11 +615,17 @@ enum Clause {
 
 fn unquote(s: &str) -> Option<String> {
     let s = s.trim();
-    s.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).map(|x| x.replace("''", "'"))
+    s.strip_prefix('\'')
+        .and_then(|x| x.strip_suffix('\''))
+        .map(|x| x.replace("''", "'"))
 }
 
 fn bad_filter() -> GraphError {
-    GraphError::new(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid nodes.")
+    GraphError::new(
+        400,
+        "ErrorInvalidUrlQueryFilter",
+        "The query filter contains one or more invalid nodes.",
+    )
 }
 
 fn parse_filter(f: &str) -> Result<Vec<Clause>, GraphError> {
@@ -554,7 +648,10 @@ fn parse_filter(f: &str) -> Result<Vec<Clause>, GraphError> {
                 return Err(bad_filter());
             }
         }
-        return Ok(vec![Clause::Ext { id: id.ok_or_else(bad_filter)?, value }]);
+        return Ok(vec![Clause::Ext {
+            id: id.ok_or_else(bad_filter)?,
+            value,
+        }]);
     }
     let mut out = Vec::new();
     for c in f.split(" and ") {
@@ -614,7 +711,11 @@ fn list_events(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Res
                     "createdDateTime" => items.sort_by_key(|e| (e.created, e.seq)),
                     "lastModifiedDateTime" => items.sort_by_key(|e| (e.modified, e.seq)),
                     "subject" => items.sort_by(|a, b| a.subject().cmp(b.subject()).then(a.seq.cmp(&b.seq))),
-                    _ => return Err(GraphError::bad_request(format!("The $orderby expression '{o}' is not supported."))),
+                    _ => {
+                        return Err(GraphError::bad_request(format!(
+                            "The $orderby expression '{o}' is not supported."
+                        )));
+                    }
                 }
                 if desc {
                     items.reverse();
@@ -737,14 +838,20 @@ pub fn window(req: &Req) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateT
     let (Some(s), Some(e)) = (req.qi("startDateTime"), req.qi("endDateTime")) else {
         return Err(GraphError::missing_window());
     };
-    let s = wire::parse_window(s).ok_or_else(|| GraphError::invalid_parameter(format!("The value '{s}' of parameter 'StartDateTime' is invalid.")))?;
-    let e = wire::parse_window(e).ok_or_else(|| GraphError::invalid_parameter(format!("The value '{e}' of parameter 'EndDateTime' is invalid.")))?;
+    let s = wire::parse_window(s).ok_or_else(|| {
+        GraphError::invalid_parameter(format!("The value '{s}' of parameter 'StartDateTime' is invalid."))
+    })?;
+    let e = wire::parse_window(e).ok_or_else(|| {
+        GraphError::invalid_parameter(format!("The value '{e}' of parameter 'EndDateTime' is invalid."))
+    })?;
     Ok((s, e))
 }
 
 fn check_view_select(opts: &RenderOpts) -> Result<(), GraphError> {
     if let Some(sel) = &opts.select
-        && sel.iter().any(|s| s == "createdDateTime" || s == "lastModifiedDateTime")
+        && sel
+            .iter()
+            .any(|s| s == "createdDateTime" || s == "lastModifiedDateTime")
     {
         return Err(GraphError::new(
             400,
@@ -788,7 +895,14 @@ fn instances(shared: &Shared, req: &Req, mbx: usize, user: &str, id: &str) -> Re
         (total, all.into_iter().skip(skip).take(top).collect::<Vec<_>>())
     };
     let values: Vec<Value> = page.iter().map(|i| render::render(i, &opts)).collect();
-    let body = page_of(req, context(req, user, &format!("/events('{id}')/instances")), total, skip, top, values);
+    let body = page_of(
+        req,
+        context(req, user, &format!("/events('{id}')/instances")),
+        total,
+        skip,
+        top,
+        values,
+    );
     Ok(with_applied(Resp::json(200, body), &applied))
 }
 
@@ -846,7 +960,9 @@ fn norm_enum(v: &Value, allowed: &[&str], ty: &str) -> Result<Value, GraphError>
 
 /// PATCH mailboxSettings (Graph and the control API). Returns the patched properties.
 pub fn patch_settings(shared: &Shared, mbx: usize, body: &Value) -> Result<Value, GraphError> {
-    let o = body.as_object().ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
+    let o = body
+        .as_object()
+        .ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
     let mut st = shared.state();
     let settings = &mut st.mailboxes[mbx].settings;
     let mut out = serde_json::Map::new();
@@ -860,18 +976,33 @@ pub fn patch_settings(shared: &Shared, mbx: usize, body: &Value) -> Result<Value
             .ok_or_else(|| GraphError::unknown_property(k, "microsoft.graph.mailboxSettings"))?;
         let newv = match *key {
             "automaticRepliesSetting" => {
-                let given = v.as_object().ok_or_else(|| GraphError::body_read("automaticRepliesSetting must be an object."))?;
+                let given = v
+                    .as_object()
+                    .ok_or_else(|| GraphError::body_read("automaticRepliesSetting must be an object."))?;
                 let mut cur = settings.get("automaticRepliesSetting").cloned().unwrap_or(json!({}));
                 for (ak, av) in given {
                     let nv = match ak.as_str() {
-                        "status" => norm_enum(av, &["disabled", "alwaysEnabled", "scheduled"], "microsoft.graph.automaticRepliesStatus")?,
-                        "externalAudience" => norm_enum(av, &["none", "contactsOnly", "all"], "microsoft.graph.externalAudienceScope")?,
+                        "status" => norm_enum(
+                            av,
+                            &["disabled", "alwaysEnabled", "scheduled"],
+                            "microsoft.graph.automaticRepliesStatus",
+                        )?,
+                        "externalAudience" => norm_enum(
+                            av,
+                            &["none", "contactsOnly", "all"],
+                            "microsoft.graph.externalAudienceScope",
+                        )?,
                         "internalReplyMessage" | "externalReplyMessage" => av.clone(),
                         "scheduledStartDateTime" | "scheduledEndDateTime" => {
                             let (t, z) = crate::input::parse_dttz(ak, av)?;
                             json!({"dateTime": wire::fmt_local(t), "timeZone": z})
                         }
-                        other => return Err(GraphError::unknown_property(other, "microsoft.graph.automaticRepliesSetting")),
+                        other => {
+                            return Err(GraphError::unknown_property(
+                                other,
+                                "microsoft.graph.automaticRepliesSetting",
+                            ));
+                        }
                     };
                     cur[ak.as_str()] = nv;
                 }
@@ -885,7 +1016,9 @@ pub fn patch_settings(shared: &Shared, mbx: usize, body: &Value) -> Result<Value
                 crate::model::language_json(locale)
             }
             "timeZone" => {
-                let z = v.as_str().ok_or_else(|| GraphError::body_read("timeZone must be a string."))?;
+                let z = v
+                    .as_str()
+                    .ok_or_else(|| GraphError::body_read("timeZone must be a string."))?;
                 if crate::tz::resolve(z).is_none() {
                     return Err(GraphError::timezone_not_supported(z));
                 }
@@ -893,11 +1026,19 @@ pub fn patch_settings(shared: &Shared, mbx: usize, body: &Value) -> Result<Value
             }
             "delegateMeetingMessageDeliveryOptions" => norm_enum(
                 v,
-                &["sendToDelegateAndInformationToPrincipal", "sendToDelegateAndPrincipal", "sendToDelegateOnly"],
+                &[
+                    "sendToDelegateAndInformationToPrincipal",
+                    "sendToDelegateAndPrincipal",
+                    "sendToDelegateOnly",
+                ],
                 "microsoft.graph.delegateMeetingMessageDeliveryOptions",
             )?,
             "userPurpose" | "archiveFolder" => {
-                return Err(GraphError::new(400, "ErrorInvalidRequest", format!("The property '{key}' is read-only.")));
+                return Err(GraphError::new(
+                    400,
+                    "ErrorInvalidRequest",
+                    format!("The property '{key}' is read-only."),
+                ));
             }
             _ => v.clone(),
         };

@@ -48,7 +48,10 @@ impl Req {
                     continue;
                 }
                 match part.split_once('=') {
-                    Some((n, val)) => out.push((n.trim().to_ascii_lowercase(), Some(val.trim().trim_matches('"').to_string()))),
+                    Some((n, val)) => out.push((
+                        n.trim().to_ascii_lowercase(),
+                        Some(val.trim().trim_matches('"').to_string()),
+                    )),
                     None => out.push((part.to_ascii_lowercase(), None)),
                 }
             }
@@ -92,7 +95,10 @@ pub enum Body {
     Json(Value),
     /// Already serialised JSON.
     JsonText(String),
-    Raw { content_type: String, bytes: Vec<u8> },
+    Raw {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -52,21 +52,45 @@ pub fn issue(shared: &Shared, tenant_id: &str, client_id: &str) -> (String, i64)
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub fn token(shared: &Shared, req: &Req, tenant: &str) -> Resp {
     if req.method != "POST" {
-        return err(shared, 405, "invalid_request", 900561, "The endpoint only accepts POST requests.");
+        return err(
+            shared,
+            405,
+            "invalid_request",
+            900561,
+            "The endpoint only accepts POST requests.",
+        );
     }
     let ct = req.header("content-type").unwrap_or("").to_ascii_lowercase();
     if !ct.starts_with("application/x-www-form-urlencoded") {
-        return err(shared, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.");
+        return err(
+            shared,
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        );
     }
     let f = form(req);
     let get = |k: &str| f.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let (mut client_id, mut secret) = (get("client_id"), get("client_secret"));
-    if let Some(basic) = req.header("authorization").and_then(|a| a.strip_prefix("Basic ").or_else(|| a.strip_prefix("basic ")))
+    if let Some(basic) = req
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Basic ").or_else(|| a.strip_prefix("basic ")))
         && let Ok(dec) = base64::engine::general_purpose::STANDARD.decode(basic.trim())
         && let Some((id, s)) = String::from_utf8_lossy(&dec).split_once(':')
     {
-        client_id = Some(url::form_urlencoded::parse(id.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default());
-        secret = Some(url::form_urlencoded::parse(s.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default());
+        client_id = Some(
+            url::form_urlencoded::parse(id.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default(),
+        );
+        secret = Some(
+            url::form_urlencoded::parse(s.as_bytes())
+                .map(|(k, _)| k.into_owned())
+                .next()
+                .unwrap_or_default(),
+        );
     }
     let st = shared.state();
     let Some(t) = st.tenant(tenant) else {
@@ -75,19 +99,41 @@ pub fn token(shared: &Shared, req: &Req, tenant: &str) -> Resp {
             400,
             "invalid_request",
             90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
         );
     };
     let tenant_id = t.id.clone();
     match get("grant_type").as_deref() {
         Some("client_credentials") => {}
-        None => return err(shared, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
+        None => {
+            return err(
+                shared,
+                400,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'grant_type'.",
+            );
+        }
         Some(other) => {
-            return err(shared, 400, "unsupported_grant_type", 70003, &format!("The app requested an unsupported grant type '{other}'."));
+            return err(
+                shared,
+                400,
+                "unsupported_grant_type",
+                70003,
+                &format!("The app requested an unsupported grant type '{other}'."),
+            );
         }
     }
     let Some(client_id) = client_id else {
-        return err(shared, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
+        return err(
+            shared,
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
     };
     let Some(app) = t.apps.iter().find(|a| a.client_id == client_id.to_ascii_lowercase()) else {
         return err(
@@ -95,25 +141,45 @@ pub fn token(shared: &Shared, req: &Req, tenant: &str) -> Resp {
             400,
             "unauthorized_client",
             700016,
-            &format!("Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", t.domain),
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+                t.domain
+            ),
         );
     };
     let scope = get("scope").unwrap_or_default();
     if scope.is_empty() {
-        return err(shared, 400, "invalid_request", 900144, "The request body must contain the following parameter: 'scope'.");
+        return err(
+            shared,
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'scope'.",
+        );
     }
-    let scope_ok = scope.split(' ').all(|s| s.eq_ignore_ascii_case("https://graph.microsoft.com/.default") || s.eq_ignore_ascii_case("00000003-0000-0000-c000-000000000000/.default"));
+    let scope_ok = scope.split(' ').all(|s| {
+        s.eq_ignore_ascii_case("https://graph.microsoft.com/.default")
+            || s.eq_ignore_ascii_case("00000003-0000-0000-c000-000000000000/.default")
+    });
     if !scope_ok {
         return err(
             shared,
             400,
             "invalid_scope",
             1002012,
-            &format!("The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."),
+            &format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
         );
     }
     let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-        return err(shared, 401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+        return err(
+            shared,
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
     };
     if secret != app.client_secret {
         return err(
@@ -121,7 +187,9 @@ pub fn token(shared: &Shared, req: &Req, tenant: &str) -> Resp {
             401,
             "invalid_client",
             7000215,
-            &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+            &format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
         );
     }
     if !app.consented {
@@ -130,14 +198,20 @@ pub fn token(shared: &Shared, req: &Req, tenant: &str) -> Resp {
             400,
             "unauthorized_client",
             700016,
-            &format!("Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", t.domain),
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.",
+                t.domain
+            ),
         );
     }
     let client = app.client_id.clone();
     drop(st);
     let (tok, life) = issue(shared, &tenant_id, &client);
-    Resp::json(200, json!({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": tok}))
-        .with_header("Cache-Control", "no-store, no-cache")
+    Resp::json(
+        200,
+        json!({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": tok}),
+    )
+    .with_header("Cache-Control", "no-store, no-cache")
 }
 
 fn page(title: &str, text: &str) -> String {
@@ -169,29 +243,68 @@ pub fn admin_consent(shared: &Shared, req: &Req, tenant: &str, v2: bool, decisio
     let mut st = shared.state();
     let generic = ["common", "organizations"].contains(&tenant.to_ascii_lowercase().as_str());
     let tenant_idx = if generic {
-        st.tenants.iter().position(|t| t.apps.iter().any(|a| a.client_id == client_id))
+        st.tenants
+            .iter()
+            .position(|t| t.apps.iter().any(|a| a.client_id == client_id))
     } else {
-        st.tenants.iter().position(|t| t.id == tenant.to_ascii_lowercase() || t.domain == tenant.to_ascii_lowercase())
+        st.tenants
+            .iter()
+            .position(|t| t.id == tenant.to_ascii_lowercase() || t.domain == tenant.to_ascii_lowercase())
     };
     let Some(ti) = tenant_idx else {
-        return Resp::html(400, page("Sign in", &format!("AADSTS90002: Tenant '{tenant}' not found.")));
+        return Resp::html(
+            400,
+            page("Sign in", &format!("AADSTS90002: Tenant '{tenant}' not found.")),
+        );
     };
     if v2 && tenant.eq_ignore_ascii_case("common") {
-        return Resp::html(400, page("Sign in", "AADSTS90130: The /common endpoint is not supported for admin consent on the v2.0 endpoint. Use a tenant or /organizations."));
+        return Resp::html(
+            400,
+            page(
+                "Sign in",
+                "AADSTS90130: The /common endpoint is not supported for admin consent on the v2.0 endpoint. Use a tenant or /organizations.",
+            ),
+        );
     }
     let tenant_id = st.tenants[ti].id.clone();
     let Some(ai) = st.tenants[ti].apps.iter().position(|a| a.client_id == client_id) else {
-        return Resp::html(400, page("Sign in", &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory.")));
+        return Resp::html(
+            400,
+            page(
+                "Sign in",
+                &format!("AADSTS700016: Application with identifier '{client_id}' was not found in the directory."),
+            ),
+        );
     };
     if redirect.is_empty() {
-        return Resp::html(400, page("Sign in", "AADSTS900144: The request body must contain the following parameter: 'redirect_uri'."));
+        return Resp::html(
+            400,
+            page(
+                "Sign in",
+                "AADSTS900144: The request body must contain the following parameter: 'redirect_uri'.",
+            ),
+        );
     }
     let app = &st.tenants[ti].apps[ai];
-    if !app.redirect_uris.is_empty() && !app.redirect_uris.iter().any(|u| *u == redirect) {
-        return Resp::html(400, page("Sign in", &format!("AADSTS50011: The redirect URI '{redirect}' specified in the request does not match the redirect URIs configured for the application '{client_id}'.")));
+    if !app.redirect_uris.is_empty() && !app.redirect_uris.contains(&redirect) {
+        return Resp::html(
+            400,
+            page(
+                "Sign in",
+                &format!(
+                    "AADSTS50011: The redirect URI '{redirect}' specified in the request does not match the redirect URIs configured for the application '{client_id}'."
+                ),
+            ),
+        );
     }
     if v2 && scope.is_empty() {
-        return Resp::html(400, page("Sign in", "AADSTS900144: The request body must contain the following parameter: 'scope'."));
+        return Resp::html(
+            400,
+            page(
+                "Sign in",
+                "AADSTS900144: The request body must contain the following parameter: 'scope'.",
+            ),
+        );
     }
     let mode = app.consent;
     let decided = match decision {
@@ -219,14 +332,21 @@ pub fn admin_consent(shared: &Shared, req: &Req, tenant: &str, v2: bool, decisio
                     &[
                         ("admin_consent", "True"),
                         ("error", "consent_required"),
-                        ("error_description", "AADSTS65004: User declined to consent to access the app."),
+                        (
+                            "error_description",
+                            "AADSTS65004: User declined to consent to access the app.",
+                        ),
                         ("state", &state),
                     ],
                 )
             } else {
                 with_params(
                     &redirect,
-                    &[("error", "permission_denied"), ("error_description", "The admin canceled the request"), ("state", &state)],
+                    &[
+                        ("error", "permission_denied"),
+                        ("error_description", "The admin canceled the request"),
+                        ("state", &state),
+                    ],
                 )
             };
             Resp::redirect(&loc)

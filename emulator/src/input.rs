@@ -119,10 +119,13 @@ pub fn parse_dttz(k: &str, v: &Value) -> Result<(NaiveDateTime, String), GraphEr
             return Err(GraphError::unknown_property(key, "microsoft.graph.dateTimeTimeZone"));
         }
     }
-    let dt = o
-        .get("dateTime")
-        .and_then(Value::as_str)
-        .ok_or_else(|| GraphError::new(400, "ErrorInvalidRequest", format!("The {k}.dateTime property is required.")))?;
+    let dt = o.get("dateTime").and_then(Value::as_str).ok_or_else(|| {
+        GraphError::new(
+            400,
+            "ErrorInvalidRequest",
+            format!("The {k}.dateTime property is required."),
+        )
+    })?;
     let tz_name = match o.get("timeZone") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(Value::Null) | None => "UTC".to_string(),
@@ -131,7 +134,9 @@ pub fn parse_dttz(k: &str, v: &Value) -> Result<(NaiveDateTime, String), GraphEr
     };
     let tz = crate::tz::resolve(&tz_name).ok_or_else(|| GraphError::timezone_not_supported(&tz_name))?;
     let (local, utc) = crate::wire::parse_datetime(dt).ok_or_else(|| {
-        GraphError::body_read(format!("Cannot convert the literal '{dt}' to the expected type 'Edm.DateTime'."))
+        GraphError::body_read(format!(
+            "Cannot convert the literal '{dt}' to the expected type 'Edm.DateTime'."
+        ))
     })?;
     let local = match utc {
         Some(u) => crate::tz::utc_to_local(&tz, u),
@@ -149,7 +154,12 @@ fn email_address(v: &Value, ty: &str) -> Result<Value, GraphError> {
             return Err(GraphError::unknown_property(key, "microsoft.graph.emailAddress"));
         }
     }
-    let address = o.get("address").and_then(Value::as_str).unwrap_or("").trim().to_string();
+    let address = o
+        .get("address")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let name = o.get("name").and_then(Value::as_str).unwrap_or(&address).to_string();
     Ok(json!({"name": name, "address": address}))
 }
@@ -168,9 +178,13 @@ fn attendees(v: &Value) -> Result<Value, GraphError> {
     }
     let mut out = Vec::with_capacity(arr.len());
     for a in arr {
-        let o = a.as_object().ok_or_else(|| GraphError::body_read("attendee must be an object."))?;
+        let o = a
+            .as_object()
+            .ok_or_else(|| GraphError::body_read("attendee must be an object."))?;
         for key in o.keys() {
-            if !["type", "status", "emailAddress", "proposedNewTime"].contains(&key.as_str()) && !key.starts_with("@odata") {
+            if !["type", "status", "emailAddress", "proposedNewTime"].contains(&key.as_str())
+                && !key.starts_with("@odata")
+            {
                 return Err(GraphError::unknown_property(key, "microsoft.graph.attendee"));
             }
         }
@@ -192,7 +206,14 @@ fn attendees(v: &Value) -> Result<Value, GraphError> {
                     None | Some(Value::Null) => Value::String("none".into()),
                     Some(r) => enum_value(
                         r,
-                        &["none", "organizer", "tentativelyAccepted", "accepted", "declined", "notResponded"],
+                        &[
+                            "none",
+                            "organizer",
+                            "tentativelyAccepted",
+                            "accepted",
+                            "declined",
+                            "notResponded",
+                        ],
                         "microsoft.graph.responseType",
                     )?,
                 };
@@ -249,7 +270,11 @@ fn one_location(v: &Value) -> Result<Map<String, Value>, GraphError> {
         m.insert("locationType".into(), t);
     }
     if let Some(t) = m.get("uniqueIdType") {
-        let t = enum_value(t, &["unknown", "locationStore", "directory", "private", "bing"], "microsoft.graph.locationUniqueIdType")?;
+        let t = enum_value(
+            t,
+            &["unknown", "locationStore", "directory", "private", "bing"],
+            "microsoft.graph.locationUniqueIdType",
+        )?;
         m.insert("uniqueIdType".into(), t);
     }
     Ok(m)
@@ -298,7 +323,10 @@ pub fn normalise_locations(location: Option<&Value>, locations: Option<&Value>) 
         return Ok((empty(), json!([])));
     }
     let mut loc = m.clone();
-    let room = loc.get("locationEmailAddress").and_then(Value::as_str).map(String::from);
+    let room = loc
+        .get("locationEmailAddress")
+        .and_then(Value::as_str)
+        .map(String::from);
     match room.clone() {
         Some(addr) if !loc.contains_key("uniqueId") => {
             loc.entry("locationType").or_insert(json!("conferenceRoom"));
@@ -379,7 +407,11 @@ pub fn ext_key(id: &str) -> Option<String> {
     if let Some(num) = after.strip_prefix("Id ").or_else(|| after.strip_prefix("id ")) {
         let n = num.trim().trim_start_matches("0x").trim_start_matches("0X");
         if !n.is_empty() && n.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Some(format!("{ty_l} {{{}}} id 0x{}", guid.to_ascii_lowercase(), n.to_ascii_lowercase()));
+            return Some(format!(
+                "{ty_l} {{{}}} id 0x{}",
+                guid.to_ascii_lowercase(),
+                n.to_ascii_lowercase()
+            ));
         }
     }
     None
@@ -399,10 +431,15 @@ fn ext_props(v: &Value) -> Result<Vec<(String, String)>, GraphError> {
         .ok_or_else(|| GraphError::body_read("singleValueExtendedProperties must be an array."))?;
     let mut out = Vec::new();
     for p in arr {
-        let o = p.as_object().ok_or_else(|| GraphError::body_read("extended property must be an object."))?;
+        let o = p
+            .as_object()
+            .ok_or_else(|| GraphError::body_read("extended property must be an object."))?;
         for key in o.keys() {
             if key != "id" && key != "value" && !key.starts_with("@odata") {
-                return Err(GraphError::unknown_property(key, "microsoft.graph.singleValueLegacyExtendedProperty"));
+                return Err(GraphError::unknown_property(
+                    key,
+                    "microsoft.graph.singleValueLegacyExtendedProperty",
+                ));
             }
         }
         let id = o.get("id").and_then(Value::as_str).ok_or_else(|| bad_ext_id(""))?;
@@ -428,7 +465,9 @@ fn multi_ext_props(v: &Value) -> Result<Vec<(String, Vec<String>)>, GraphError> 
         .ok_or_else(|| GraphError::body_read("multiValueExtendedProperties must be an array."))?;
     let mut out = Vec::new();
     for p in arr {
-        let o = p.as_object().ok_or_else(|| GraphError::body_read("extended property must be an object."))?;
+        let o = p
+            .as_object()
+            .ok_or_else(|| GraphError::body_read("extended property must be an object."))?;
         let id = o.get("id").and_then(Value::as_str).ok_or_else(|| bad_ext_id(""))?;
         if ext_key(id).is_none() {
             return Err(bad_ext_id(id));
@@ -532,12 +571,19 @@ pub fn parse(v: &Value) -> Result<EventInput, GraphError> {
                 input.props.insert(k.clone(), val.clone());
             }
             "importance" => {
-                input.props.insert(k.clone(), enum_value(val, &["low", "normal", "high"], "microsoft.graph.importance")?);
+                input.props.insert(
+                    k.clone(),
+                    enum_value(val, &["low", "normal", "high"], "microsoft.graph.importance")?,
+                );
             }
             "sensitivity" => {
                 input.props.insert(
                     k.clone(),
-                    enum_value(val, &["normal", "personal", "private", "confidential"], "microsoft.graph.sensitivity")?,
+                    enum_value(
+                        val,
+                        &["normal", "personal", "private", "confidential"],
+                        "microsoft.graph.sensitivity",
+                    )?,
                 );
             }
             "showAs" => {
@@ -560,7 +606,12 @@ pub fn parse(v: &Value) -> Result<EventInput, GraphError> {
                     )?,
                 );
             }
-            "isAllDay" | "isReminderOn" | "responseRequested" | "allowNewTimeProposals" | "hideAttendees" | "isOnlineMeeting" => {
+            "isAllDay"
+            | "isReminderOn"
+            | "responseRequested"
+            | "allowNewTimeProposals"
+            | "hideAttendees"
+            | "isOnlineMeeting" => {
                 input.props.insert(k.clone(), expect_bool(k, val)?);
             }
             "reminderMinutesBeforeStart" => {

@@ -91,9 +91,20 @@ impl Event {
 
     /// Recompute derived fields after a write.
     pub fn finish(&mut self) {
-        let html = self.props.get("body").and_then(|b| b.get("content")).and_then(Value::as_str).unwrap_or("");
+        let html = self
+            .props
+            .get("body")
+            .and_then(|b| b.get("content"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let text = crate::wire::html_to_text(html);
-        self.preview = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(255).collect();
+        self.preview = text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(255)
+            .collect();
         self.rendered = std::sync::OnceLock::new();
     }
 

@@ -111,7 +111,14 @@ fn resource_path(user_id: &str, event_id: &str) -> String {
     format!("Users/{user_id}/Events/{event_id}")
 }
 
-fn change_payload(sub: &Subscription, user_id: &str, event_id: &str, change_type: &str, etag: &str, client_state: Option<&str>) -> Value {
+fn change_payload(
+    sub: &Subscription,
+    user_id: &str,
+    event_id: &str,
+    change_type: &str,
+    etag: &str,
+    client_state: Option<&str>,
+) -> Value {
     let res = resource_path(user_id, event_id);
     json!({
         "subscriptionId": sub.id,
@@ -151,14 +158,23 @@ pub fn enqueue_changes(shared: &Shared, st: &mut State, changes: &[Change]) {
     let mut rng = rand::thread_rng();
     let mut missed = Vec::new();
     for ch in changes {
-        let Some(mb) = st.mailboxes.get(ch.mailbox) else { continue };
+        let Some(mb) = st.mailboxes.get(ch.mailbox) else {
+            continue;
+        };
         let user_id = mb.id.clone();
         for sub in st.subscriptions.values() {
-            if sub.mailbox_id != user_id || sub.paused || sub.expiration <= now || !sub.change_types.contains(&ch.change_type) {
+            if sub.mailbox_id != user_id
+                || sub.paused
+                || sub.expiration <= now
+                || !sub.change_types.contains(&ch.change_type)
+            {
                 continue;
             }
             let mut kinds = vec![ch.change_type.as_str()];
-            if faults.created_then_updated && ch.change_type == crate::model::ChangeType::Created && sub.change_types.contains(&crate::model::ChangeType::Updated) {
+            if faults.created_then_updated
+                && ch.change_type == crate::model::ChangeType::Created
+                && sub.change_types.contains(&crate::model::ChangeType::Updated)
+            {
                 kinds.push("updated");
             }
             if faults.duplicate_rate > 0.0 && rng.gen_bool(faults.duplicate_rate.clamp(0.0, 1.0)) {
@@ -180,7 +196,10 @@ pub fn enqueue_changes(shared: &Shared, st: &mut State, changes: &[Change]) {
                     attempts: 0,
                     lifecycle: false,
                 };
-                if !shared.notifier.push(&sub.notification_url, p, now, shared.cfg.slow_delay_secs) {
+                if !shared
+                    .notifier
+                    .push(&sub.notification_url, p, now, shared.cfg.slow_delay_secs)
+                {
                     missed.push(sub.id.clone());
                 }
             }
@@ -226,7 +245,9 @@ pub fn enqueue_forged(shared: &Shared, st: &State, sub: &Subscription, client_st
         attempts: 0,
         lifecycle: false,
     };
-    shared.notifier.push(&sub.notification_url, p, now, shared.cfg.slow_delay_secs);
+    shared
+        .notifier
+        .push(&sub.notification_url, p, now, shared.cfg.slow_delay_secs);
 }
 
 /// The background loop: expiries, scheduled lifecycle events, policy changes, deliveries.
@@ -337,7 +358,14 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, url: String, batc
     let elapsed = started.elapsed();
     let (status, error) = match &result {
         Ok(r) => (Some(r.status().as_u16()), None),
-        Err(e) => (None, Some(if e.is_timeout() { "timeout".to_string() } else { e.to_string() })),
+        Err(e) => (
+            None,
+            Some(if e.is_timeout() {
+                "timeout".to_string()
+            } else {
+                e.to_string()
+            }),
+        ),
     };
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let now = shared.now();
@@ -381,14 +409,18 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, url: String, batc
         if !ok {
             for mut p in batch {
                 p.attempts += 1;
-                if now - p.first >= Duration::seconds(cfg.retry_give_up_secs) || (e.health == EndpointHealth::Dropping && !p.lifecycle) {
+                if now - p.first >= Duration::seconds(cfg.retry_give_up_secs)
+                    || (e.health == EndpointHealth::Dropping && !p.lifecycle)
+                {
                     if !p.lifecycle {
                         given_up.push(p.sub_id.clone());
                     }
                     continue;
                 }
                 let exp = (p.attempts - 1).min(20);
-                let mut wait = (cfg.retry_initial_secs.max(1)).saturating_mul(1i64 << exp).min(cfg.retry_max_secs.max(1));
+                let mut wait = (cfg.retry_initial_secs.max(1))
+                    .saturating_mul(1i64 << exp)
+                    .min(cfg.retry_max_secs.max(1));
                 if e.health == EndpointHealth::Delayed {
                     wait = wait.max(cfg.slow_delay_secs);
                 }

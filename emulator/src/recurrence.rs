@@ -49,7 +49,11 @@ pub struct Recurrence {
 }
 
 fn invalid(msg: &str) -> GraphError {
-    GraphError::new(400, "ErrorPropertyValidationFailure", format!("At least one property failed validation. {msg}"))
+    GraphError::new(
+        400,
+        "ErrorPropertyValidationFailure",
+        format!("At least one property failed validation. {msg}"),
+    )
 }
 
 pub fn weekday_name(d: Weekday) -> &'static str {
@@ -101,11 +105,11 @@ fn pattern_name(p: PatternType) -> &'static str {
 fn get_u32(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<u32>, GraphError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .and_then(|v| u32::try_from(v).ok())
-            .map(Some)
-            .ok_or_else(|| GraphError::body_read(format!("Cannot convert a value to target type 'Edm.Int32' for '{key}'."))),
+        Some(Value::Number(n)) => n.as_u64().and_then(|v| u32::try_from(v).ok()).map(Some).ok_or_else(|| {
+            GraphError::body_read(format!(
+                "Cannot convert a value to target type 'Edm.Int32' for '{key}'."
+            ))
+        }),
         Some(_) => Err(GraphError::body_read(format!(
             "Cannot convert a value to target type 'Edm.Int32' for '{key}'."
         ))),
@@ -116,14 +120,18 @@ fn get_str<'a>(obj: &'a serde_json::Map<String, Value>, key: &str) -> Result<Opt
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(GraphError::body_read(format!("Cannot convert a value to target type 'Edm.String' for '{key}'."))),
+        Some(_) => Err(GraphError::body_read(format!(
+            "Cannot convert a value to target type 'Edm.String' for '{key}'."
+        ))),
     }
 }
 
 impl Recurrence {
     /// Parse `{"pattern":{...},"range":{...}}`. `default_tz` is the event's start zone.
     pub fn parse(v: &Value, default_tz: &str) -> Result<Recurrence, GraphError> {
-        let obj = v.as_object().ok_or_else(|| GraphError::body_read("recurrence must be an object."))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| GraphError::body_read("recurrence must be an object."))?;
         for k in obj.keys() {
             if k != "pattern" && k != "range" && !k.starts_with("@odata") {
                 return Err(GraphError::unknown_property(k, "microsoft.graph.patternedRecurrence"));
@@ -138,14 +146,30 @@ impl Recurrence {
             .and_then(Value::as_object)
             .ok_or_else(|| invalid("recurrence.range is required."))?;
         for k in p.keys() {
-            if !["type", "interval", "month", "dayOfMonth", "daysOfWeek", "firstDayOfWeek", "index"].contains(&k.as_str())
+            if ![
+                "type",
+                "interval",
+                "month",
+                "dayOfMonth",
+                "daysOfWeek",
+                "firstDayOfWeek",
+                "index",
+            ]
+            .contains(&k.as_str())
                 && !k.starts_with("@odata")
             {
                 return Err(GraphError::unknown_property(k, "microsoft.graph.recurrencePattern"));
             }
         }
         for k in r.keys() {
-            if !["type", "startDate", "endDate", "recurrenceTimeZone", "numberOfOccurrences"].contains(&k.as_str())
+            if ![
+                "type",
+                "startDate",
+                "endDate",
+                "recurrenceTimeZone",
+                "numberOfOccurrences",
+            ]
+            .contains(&k.as_str())
                 && !k.starts_with("@odata")
             {
                 return Err(GraphError::unknown_property(k, "microsoft.graph.recurrenceRange"));
@@ -170,7 +194,9 @@ impl Recurrence {
             None | Some(Value::Null) => {}
             Some(Value::Array(a)) => {
                 for d in a {
-                    let s = d.as_str().ok_or_else(|| GraphError::body_read("daysOfWeek must hold strings."))?;
+                    let s = d
+                        .as_str()
+                        .ok_or_else(|| GraphError::body_read("daysOfWeek must hold strings."))?;
                     let wd = parse_weekday(s).ok_or_else(|| GraphError::bad_enum(s, "microsoft.graph.dayOfWeek"))?;
                     if !days_of_week.contains(&wd) {
                         days_of_week.push(wd);
@@ -199,13 +225,20 @@ impl Recurrence {
         if day_of_month > 31 || month > 12 {
             return Err(invalid("recurrence.pattern.dayOfMonth or month out of range."));
         }
-        let need_days = matches!(pattern, PatternType::Weekly | PatternType::RelativeMonthly | PatternType::RelativeYearly);
+        let need_days = matches!(
+            pattern,
+            PatternType::Weekly | PatternType::RelativeMonthly | PatternType::RelativeYearly
+        );
         if need_days && days_of_week.is_empty() {
-            return Err(invalid("recurrence.pattern.daysOfWeek is required for this pattern type."));
+            return Err(invalid(
+                "recurrence.pattern.daysOfWeek is required for this pattern type.",
+            ));
         }
         let need_dom = matches!(pattern, PatternType::AbsoluteMonthly | PatternType::AbsoluteYearly);
         if need_dom && day_of_month == 0 {
-            return Err(invalid("recurrence.pattern.dayOfMonth is required for this pattern type."));
+            return Err(invalid(
+                "recurrence.pattern.dayOfMonth is required for this pattern type.",
+            ));
         }
         let need_month = matches!(pattern, PatternType::AbsoluteYearly | PatternType::RelativeYearly);
         if need_month && month == 0 {
@@ -214,16 +247,19 @@ impl Recurrence {
         let date = |key: &str| -> Result<Option<NaiveDate>, GraphError> {
             match get_str(r, key)? {
                 None => Ok(None),
-                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map(Some)
-                    .map_err(|_| GraphError::body_read(format!("Cannot convert the literal '{s}' to the expected type 'Edm.Date'."))),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| {
+                    GraphError::body_read(format!(
+                        "Cannot convert the literal '{s}' to the expected type 'Edm.Date'."
+                    ))
+                }),
             }
         };
         let start_date = date("startDate")?.ok_or_else(|| invalid("recurrence.range.startDate is required."))?;
         let rtype = get_str(r, "type")?.ok_or_else(|| invalid("recurrence.range.type is required."))?;
         let range = match rtype.to_ascii_lowercase().as_str() {
             "enddate" => {
-                let end = date("endDate")?.ok_or_else(|| invalid("recurrence.range.endDate is required for range type endDate."))?;
+                let end = date("endDate")?
+                    .ok_or_else(|| invalid("recurrence.range.endDate is required for range type endDate."))?;
                 if end < start_date {
                     return Err(invalid("recurrence.range.endDate is before startDate."));
                 }
@@ -233,7 +269,9 @@ impl Recurrence {
             "numbered" => {
                 let n = get_u32(r, "numberOfOccurrences")?.unwrap_or(0);
                 if n == 0 || n > 999 {
-                    return Err(invalid("recurrence.range.numberOfOccurrences must be between 1 and 999."));
+                    return Err(invalid(
+                        "recurrence.range.numberOfOccurrences must be between 1 and 999.",
+                    ));
                 }
                 RangeType::Numbered(n)
             }
@@ -329,7 +367,9 @@ impl Recurrence {
                 let mut days: Vec<i64> = self
                     .days_of_week
                     .iter()
-                    .map(|d| (7 + d.num_days_from_sunday() as i64 - self.first_day_of_week.num_days_from_sunday() as i64) % 7)
+                    .map(|d| {
+                        (7 + d.num_days_from_sunday() as i64 - self.first_day_of_week.num_days_from_sunday() as i64) % 7
+                    })
                     .collect();
                 days.sort();
                 'weeks: loop {
@@ -346,10 +386,7 @@ impl Recurrence {
             }
             PatternType::AbsoluteMonthly | PatternType::RelativeMonthly => {
                 let mut k = 0i64;
-                loop {
-                    let Some((y, m)) = add_months(self.start_date.year(), self.start_date.month(), k * iv) else {
-                        break;
-                    };
+                while let Some((y, m)) = add_months(self.start_date.year(), self.start_date.month(), k * iv) {
                     let d = if self.pattern == PatternType::AbsoluteMonthly {
                         clamp_day(y, m, self.day_of_month)
                     } else {
@@ -444,7 +481,8 @@ pub fn matches_pattern(r: &Recurrence, d: NaiveDate) -> bool {
             ((w - w0).num_days() / 7) % r.interval as i64 == 0
         }
         PatternType::AbsoluteMonthly | PatternType::RelativeMonthly => {
-            let months = (d.year() as i64 * 12 + d.month() as i64) - (r.start_date.year() as i64 * 12 + r.start_date.month() as i64);
+            let months = (d.year() as i64 * 12 + d.month() as i64)
+                - (r.start_date.year() as i64 * 12 + r.start_date.month() as i64);
             if months % r.interval as i64 != 0 {
                 return false;
             }

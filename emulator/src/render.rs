@@ -91,7 +91,11 @@ pub fn parse_select(s: &str) -> Result<Vec<String>, GraphError> {
         let known = EVENT_PROPERTIES
             .iter()
             .find(|k| k.eq_ignore_ascii_case(p))
-            .ok_or_else(|| GraphError::bad_request(format!("Could not find a property named '{p}' on type 'microsoft.graph.event'.")))?;
+            .ok_or_else(|| {
+                GraphError::bad_request(format!(
+                    "Could not find a property named '{p}' on type 'microsoft.graph.event'."
+                ))
+            })?;
         out.push((*known).to_string());
     }
     Ok(out)
@@ -119,22 +123,34 @@ pub fn parse_expand(s: &str, opts: &mut RenderOpts) -> Result<(), GraphError> {
                 "The query parameter 'expand' is invalid: extended properties need a $filter on id.",
             )
         })?;
-        let filter = inner
-            .trim()
-            .strip_prefix("$filter=")
-            .ok_or_else(|| GraphError::new(400, "ErrorInvalidUrlQuery", "The expand of extended properties requires $filter=id eq '...'."))?;
+        let filter = inner.trim().strip_prefix("$filter=").ok_or_else(|| {
+            GraphError::new(
+                400,
+                "ErrorInvalidUrlQuery",
+                "The expand of extended properties requires $filter=id eq '...'.",
+            )
+        })?;
         let mut ids = Vec::new();
         for clause in filter.split(" or ") {
             let c = clause.trim().trim_start_matches('(').trim_end_matches(')').trim();
             let rest = c
                 .strip_prefix("id eq ")
                 .or_else(|| c.strip_prefix("Id eq "))
-                .ok_or_else(|| GraphError::new(400, "ErrorInvalidUrlQueryFilter", "The filter on extended properties must be id eq '...'."))?;
+                .ok_or_else(|| {
+                    GraphError::new(
+                        400,
+                        "ErrorInvalidUrlQueryFilter",
+                        "The filter on extended properties must be id eq '...'.",
+                    )
+                })?;
             let v = rest.trim();
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|x| x.strip_suffix('\''))
-                .ok_or_else(|| GraphError::new(400, "ErrorInvalidUrlQueryFilter", "The id in the filter must be quoted."))?;
+            let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).ok_or_else(|| {
+                GraphError::new(
+                    400,
+                    "ErrorInvalidUrlQueryFilter",
+                    "The id in the filter must be quoted.",
+                )
+            })?;
             ids.push(v.replace("''", "'"));
         }
         if single {
@@ -169,7 +185,11 @@ fn split_top(s: &str) -> Vec<&str> {
 impl RenderOpts {
     /// No Prefer, `$select` or `$expand`: the form that can be cached.
     pub fn is_default(&self) -> bool {
-        self.tz.is_none() && !self.text_body && self.select.is_none() && self.expand_single.is_none() && self.expand_multi.is_none()
+        self.tz.is_none()
+            && !self.text_body
+            && self.select.is_none()
+            && self.expand_single.is_none()
+            && self.expand_multi.is_none()
     }
 }
 
@@ -233,7 +253,10 @@ pub fn render(inst: &Instance, opts: &RenderOpts) -> Value {
     m.insert("type".into(), json!(inst.kind));
     m.insert(
         "webLink".into(),
-        json!(format!("https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item", wire::qenc(&inst.id))),
+        json!(format!(
+            "https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item",
+            wire::qenc(&inst.id)
+        )),
     );
     m.insert("onlineMeetingUrl".into(), Value::Null);
     m.insert("isOnlineMeeting".into(), get("isOnlineMeeting"));

@@ -137,12 +137,7 @@ impl Seed {
                     user(EXAMPLE_BOB, "bob@contoso.example", "Bob", "en-US"),
                     user(EXAMPLE_CAROL, "carol@contoso.example", "Carol", "de-DE"),
                 ],
-                rooms: vec![user(
-                    EXAMPLE_ROOM,
-                    "room.amstel@contoso.example",
-                    "Amstel",
-                    "nl-NL",
-                )],
+                rooms: vec![user(EXAMPLE_ROOM, "room.amstel@contoso.example", "Amstel", "nl-NL")],
             }],
         }
     }

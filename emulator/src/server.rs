@@ -24,39 +24,50 @@ pub struct EmulatorHandle {
 
 type Ready = Result<(SocketAddr, actix_web::dev::ServerHandle, Arc<Shared>), EmulatorError>;
 
-fn spawn(addr: SocketAddr, seed: Seed, config: EmulatorConfig, signals: bool, ready: std::sync::mpsc::Sender<Ready>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("graph-emulator".into()).spawn(move || {
-        let sys = actix_rt::System::new();
-        sys.block_on(async move {
-            let workers = config.workers.max(1);
-            let shared = Arc::new(Shared::new(seed, config));
-            let data = web::Data::new(shared.clone());
-            let server = HttpServer::new(move || {
-                App::new()
-                    .app_data(data.clone())
-                    .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
-                    .default_service(web::to(entry))
-            })
-            .workers(workers)
-            .shutdown_timeout(1);
-            let server = if signals { server } else { server.disable_signals() };
-            let server = match server.bind(addr) {
-                Ok(s) => s,
-                Err(source) => {
-                    let _ = ready.send(Err(EmulatorError::Bind { addr: addr.to_string(), source }));
-                    return;
+fn spawn(
+    addr: SocketAddr,
+    seed: Seed,
+    config: EmulatorConfig,
+    signals: bool,
+    ready: std::sync::mpsc::Sender<Ready>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("graph-emulator".into())
+        .spawn(move || {
+            let sys = actix_rt::System::new();
+            sys.block_on(async move {
+                let workers = config.workers.max(1);
+                let shared = Arc::new(Shared::new(seed, config));
+                let data = web::Data::new(shared.clone());
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(data.clone())
+                        .app_data(web::PayloadConfig::new(4 * 1024 * 1024))
+                        .default_service(web::to(entry))
+                })
+                .workers(workers)
+                .shutdown_timeout(1);
+                let server = if signals { server } else { server.disable_signals() };
+                let server = match server.bind(addr) {
+                    Ok(s) => s,
+                    Err(source) => {
+                        let _ = ready.send(Err(EmulatorError::Bind {
+                            addr: addr.to_string(),
+                            source,
+                        }));
+                        return;
+                    }
+                };
+                let bound = server.addrs().first().copied().unwrap_or(addr);
+                let server = server.run();
+                let handle = server.handle();
+                actix_rt::spawn(crate::notify::scheduler(shared.clone()));
+                let _ = ready.send(Ok((bound, handle, shared)));
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "graph emulator stopped with an error");
                 }
-            };
-            let bound = server.addrs().first().copied().unwrap_or(addr);
-            let server = server.run();
-            let handle = server.handle();
-            actix_rt::spawn(crate::notify::scheduler(shared.clone()));
-            let _ = ready.send(Ok((bound, handle, shared)));
-            if let Err(e) = server.await {
-                tracing::error!(error = %e, "graph emulator stopped with an error");
-            }
-        });
-    })
+            });
+        })
 }
 
 impl Emulator {
@@ -66,7 +77,11 @@ impl Emulator {
     }
 
     /// Start on a given address.
-    pub async fn start_on(addr: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        seed: Seed,
+        config: EmulatorConfig,
+    ) -> Result<EmulatorHandle, EmulatorError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = spawn(addr, seed, config, false, tx)?;
         let ready = tokio::task::spawn_blocking(move || rx.recv())
@@ -90,7 +105,11 @@ impl EmulatorHandle {
     }
 
     /// Start from synchronous code on a given address.
-    pub fn spawn_thread_on(addr: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<EmulatorHandle, EmulatorError> {
+    pub fn spawn_thread_on(
+        addr: SocketAddr,
+        seed: Seed,
+        config: EmulatorConfig,
+    ) -> Result<EmulatorHandle, EmulatorError> {
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = spawn(addr, seed, config, false, tx)?;
         let (addr, server, shared) = rx.recv().map_err(|e| EmulatorError::Thread(e.to_string()))??;
@@ -146,7 +165,9 @@ impl EmulatorHandle {
             cfg: &self.shared.cfg,
         };
         let mut st = self.shared.state();
-        let mbx = st.mailbox_index(user).ok_or_else(|| crate::GraphError::invalid_user(user))?;
+        let mbx = st
+            .mailbox_index(user)
+            .ok_or_else(|| crate::GraphError::invalid_user(user))?;
         let mut ids = Vec::with_capacity(bodies.len());
         for b in bodies {
             let (ev, _) = crate::calendar::create(&mut st, mbx, b, &ctx)?;
@@ -167,7 +188,11 @@ impl EmulatorHandle {
 
     /// How many requests matched `"METHOD /v1.0/route/template"`.
     pub fn request_count(&self, method_and_route: &str) -> u64 {
-        crate::shared::lock(&self.shared.log).counts.get(method_and_route).copied().unwrap_or(0)
+        crate::shared::lock(&self.shared.log)
+            .counts
+            .get(method_and_route)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Stop the server and wait for its thread.
@@ -226,17 +251,24 @@ fn to_req(req: &HttpRequest, body: web::Bytes) -> Req {
         headers: req
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: body.to_vec(),
         base,
     }
 }
 
-const ODATA_JSON: &str = "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8";
+const ODATA_JSON: &str =
+    "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; charset=utf-8";
 
 fn to_http(resp: Resp, odata: bool) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(resp.status).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let status = actix_web::http::StatusCode::from_u16(resp.status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
     let mut b = HttpResponse::build(status);
     for (k, v) in &resp.headers {
         b.insert_header((k.as_str(), v.as_str()));
@@ -245,9 +277,20 @@ fn to_http(resp: Resp, odata: bool) -> HttpResponse {
         Body::Empty => b.finish(),
         Body::Json(v) => {
             let bytes = serde_json::to_vec(&v).unwrap_or_default();
-            b.content_type(if odata { ODATA_JSON } else { "application/json; charset=utf-8" }).body(bytes)
+            b.content_type(if odata {
+                ODATA_JSON
+            } else {
+                "application/json; charset=utf-8"
+            })
+            .body(bytes)
         }
-        Body::JsonText(s) => b.content_type(if odata { ODATA_JSON } else { "application/json; charset=utf-8" }).body(s),
+        Body::JsonText(s) => b
+            .content_type(if odata {
+                ODATA_JSON
+            } else {
+                "application/json; charset=utf-8"
+            })
+            .body(s),
         Body::Raw { content_type, bytes } => b.content_type(content_type).body(bytes),
     }
 }
@@ -261,7 +304,10 @@ async fn entry(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>
         shared.record(&r.method, &template, &r.path, resp.status, false);
         if !resp.headers.iter().any(|(k, _)| k == "request-id") {
             let rid = crate::wire::guid();
-            let crid = r.header("client-request-id").map(String::from).unwrap_or_else(|| rid.clone());
+            let crid = r
+                .header("client-request-id")
+                .map(String::from)
+                .unwrap_or_else(|| rid.clone());
             resp.headers.push(("request-id".into(), rid));
             resp.headers.push(("client-request-id".into(), crid));
         }
@@ -284,7 +330,10 @@ async fn entry(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>
             let decision = r.q("decision").map(String::from);
             crate::identity::admin_consent(shared, &r, tenant, v2, decision.as_deref())
         }
-        _ => Resp::json(404, serde_json::json!({"error": {"code": "NotFound", "message": format!("No route for {path}")}})),
+        _ => Resp::json(
+            404,
+            serde_json::json!({"error": {"code": "NotFound", "message": format!("No route for {path}")}}),
+        ),
     };
     to_http(resp, false)
 }

@@ -178,7 +178,10 @@ impl Shared {
         }
         if e.count >= self.cfg.throttle_requests {
             let wait = (e.window_start + window - now).num_seconds().max(1) as u64;
-            return Err(GraphError::throttled("Application is over its incoming request rate limit.", wait));
+            return Err(GraphError::throttled(
+                "Application is over its incoming request rate limit.",
+                wait,
+            ));
         }
         e.count += 1;
         e.in_flight += 1;

@@ -68,14 +68,22 @@ fn parse_resource(resource: &str) -> Result<String, GraphError> {
     match s.as_slice() {
         [u, user, e] if eq(u, "users") && eq(e, "events") => Ok(user.to_string()),
         [u, user, c, e] if eq(u, "users") && eq(c, "calendar") && eq(e, "events") => Ok(user.to_string()),
-        [me, ..] if eq(me, "me") => Err(GraphError::bad_request("/me request is only valid with delegated authentication flow.")),
-        _ => Err(invalid(format!("The resource '{resource}' is not supported for subscriptions."))),
+        [me, ..] if eq(me, "me") => Err(GraphError::bad_request(
+            "/me request is only valid with delegated authentication flow.",
+        )),
+        _ => Err(invalid(format!(
+            "The resource '{resource}' is not supported for subscriptions."
+        ))),
     }
 }
 
 fn expiration(shared: &Shared, v: &Value) -> Result<chrono::DateTime<chrono::Utc>, GraphError> {
     let s = v.as_str().ok_or_else(|| invalid("expirationDateTime is required."))?;
-    let t = crate::wire::parse_offset(s).ok_or_else(|| GraphError::body_read(format!("Cannot convert the literal '{s}' to the expected type 'Edm.DateTimeOffset'.")))?;
+    let t = crate::wire::parse_offset(s).ok_or_else(|| {
+        GraphError::body_read(format!(
+            "Cannot convert the literal '{s}' to the expected type 'Edm.DateTimeOffset'."
+        ))
+    })?;
     let now = shared.now();
     let max = shared.cfg.subscription_max_minutes;
     if t > now + Duration::minutes(max) + Duration::seconds(30) {
@@ -150,7 +158,12 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req, route: &Route, tok: &Token)
     }
 }
 
-fn visible<'a>(shared: &Shared, st: &'a crate::model::State, id: &str, tok: &Token) -> Result<&'a Subscription, GraphError> {
+fn visible<'a>(
+    shared: &Shared,
+    st: &'a crate::model::State,
+    id: &str,
+    tok: &Token,
+) -> Result<&'a Subscription, GraphError> {
     match st.subscriptions.get(id) {
         Some(s) if s.tenant_id == tok.tenant_id && s.client_id == tok.client_id && s.expiration > shared.now() => Ok(s),
         _ => Err(not_found()),
@@ -159,7 +172,9 @@ fn visible<'a>(shared: &Shared, st: &'a crate::model::State, id: &str, tok: &Tok
 
 async fn create(shared: &Arc<Shared>, req: &Req, tok: &Token) -> Result<Resp, GraphError> {
     let body = graph::json_body(req)?;
-    let o = body.as_object().ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
+    let o = body
+        .as_object()
+        .ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
     for k in o.keys() {
         if !KNOWN.contains(&k.as_str()) && !k.starts_with("@odata") {
             return Err(GraphError::unknown_property(k, "microsoft.graph.subscription"));
@@ -169,7 +184,8 @@ async fn create(shared: &Arc<Shared>, req: &Req, tok: &Token) -> Result<Resp, Gr
     let change_text = str_of("changeType").ok_or_else(|| invalid("changeType is required."))?;
     let mut change_types = Vec::new();
     for part in change_text.split(',') {
-        let ct = ChangeType::parse(part).ok_or_else(|| invalid(format!("'{}' is not a valid change type.", part.trim())))?;
+        let ct =
+            ChangeType::parse(part).ok_or_else(|| invalid(format!("'{}' is not a valid change type.", part.trim())))?;
         if !change_types.contains(&ct) {
             change_types.push(ct);
         }
@@ -248,20 +264,27 @@ async fn patch(shared: &Arc<Shared>, req: &Req, tok: &Token, id: &str) -> Result
         visible(shared, &st, id, tok)?;
     }
     let body = graph::json_body(req)?;
-    let o = body.as_object().ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
+    let o = body
+        .as_object()
+        .ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
     let mut new_exp = None;
     let mut new_url = None;
     for (k, v) in o {
         match k.as_str() {
             "expirationDateTime" => new_exp = Some(expiration(shared, v)?),
             "notificationUrl" => {
-                let u = v.as_str().ok_or_else(|| invalid("notificationUrl must be a string."))?.to_string();
+                let u = v
+                    .as_str()
+                    .ok_or_else(|| invalid("notificationUrl must be a string."))?
+                    .to_string();
                 check_url(shared, &u, "notificationUrl")?;
                 new_url = Some(u);
             }
             k if k.starts_with("@odata") => {}
             "lifecycleNotificationUrl" => {
-                return Err(invalid("lifecycleNotificationUrl can only be set when the subscription is created."));
+                return Err(invalid(
+                    "lifecycleNotificationUrl can only be set when the subscription is created.",
+                ));
             }
             other if KNOWN.contains(&other) => {
                 return Err(invalid(format!("The property '{other}' cannot be updated.")));

@@ -30,7 +30,12 @@ pub fn parse_datetime(s: &str) -> Option<(NaiveDateTime, Option<DateTime<Utc>>)>
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some((t.naive_local(), Some(t.with_timezone(&Utc))));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Some((t, None));
         }
@@ -210,6 +215,24 @@ pub fn html_to_text(html: &str) -> String {
         .to_string()
 }
 
+/// A stable GUID-shaped id derived from a string (service principal ids and the like).
+pub fn derived_guid(s: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h1 = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h1);
+    let a = h1.finish();
+    let mut h2 = std::collections::hash_map::DefaultHasher::new();
+    (s, 7u8).hash(&mut h2);
+    let b = h2.finish();
+    let bytes = ((a as u128) << 64 | b as u128).to_be_bytes();
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+}
+
+/// A random GUID string (request ids), without a system call per id.
+pub fn guid() -> String {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,22 +255,4 @@ mod tests {
         assert_eq!(parse_id("garbage"), None);
         assert_eq!(parse_id(&id.to_lowercase()), None);
     }
-}
-
-/// A stable GUID-shaped id derived from a string (service principal ids and the like).
-pub fn derived_guid(s: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h1 = std::collections::hash_map::DefaultHasher::new();
-    s.hash(&mut h1);
-    let a = h1.finish();
-    let mut h2 = std::collections::hash_map::DefaultHasher::new();
-    (s, 7u8).hash(&mut h2);
-    let b = h2.finish();
-    let bytes = ((a as u128) << 64 | b as u128).to_be_bytes();
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
-}
-
-/// A random GUID string (request ids), without a system call per id.
-pub fn guid() -> String {
-    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
 }

@@ -30,11 +30,24 @@ async fn round(env: &Env, mut url: String, headers: &[(&str, &str)]) -> (Vec<Val
 #[tokio::test]
 async fn delta_rounds_report_changes_and_removals() {
     let env = env().await;
-    let a = env.create(ALICE, "a", "2024-05-02T09:00:00", "2024-05-02T10:00:00").await;
-    let b = env.create(ALICE, "b", "2024-05-03T09:00:00", "2024-05-03T10:00:00").await;
-    let c = env.create(ALICE, "c", "2024-05-04T09:00:00", "2024-05-04T10:00:00").await;
-    let outside = env.create(ALICE, "out", "2024-08-01T09:00:00", "2024-08-01T10:00:00").await;
-    let (items, link, pages) = round(&env, format!("/users/{ALICE}/calendarView/delta?{WIN}"), &[("Prefer", "odata.maxpagesize=2")]).await;
+    let a = env
+        .create(ALICE, "a", "2024-05-02T09:00:00", "2024-05-02T10:00:00")
+        .await;
+    let b = env
+        .create(ALICE, "b", "2024-05-03T09:00:00", "2024-05-03T10:00:00")
+        .await;
+    let c = env
+        .create(ALICE, "c", "2024-05-04T09:00:00", "2024-05-04T10:00:00")
+        .await;
+    let outside = env
+        .create(ALICE, "out", "2024-08-01T09:00:00", "2024-08-01T10:00:00")
+        .await;
+    let (items, link, pages) = round(
+        &env,
+        format!("/users/{ALICE}/calendarView/delta?{WIN}"),
+        &[("Prefer", "odata.maxpagesize=2")],
+    )
+    .await;
     assert_eq!(items.len(), 3);
     assert_eq!(pages, 2);
     // Nothing changed: an empty round.
@@ -42,10 +55,15 @@ async fn delta_rounds_report_changes_and_removals() {
     assert!(items.is_empty(), "{items:?}");
     // Update a, delete b, move c out of the window, change the outside one.
     let id = |v: &Value| v["id"].as_str().unwrap().to_string();
-    env.patch(&format!("/users/{ALICE}/events/{}", id(&a)), json!({"subject": "a2"})).await;
+    env.patch(&format!("/users/{ALICE}/events/{}", id(&a)), json!({"subject": "a2"}))
+        .await;
     env.delete(&format!("/users/{ALICE}/events/{}", id(&b))).await;
     env.patch(&format!("/users/{ALICE}/events/{}", id(&c)), json!({"start": {"dateTime": "2024-09-01T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-09-01T10:00:00", "timeZone": "UTC"}})).await;
-    env.patch(&format!("/users/{ALICE}/events/{}", id(&outside)), json!({"subject": "still out"})).await;
+    env.patch(
+        &format!("/users/{ALICE}/events/{}", id(&outside)),
+        json!({"subject": "still out"}),
+    )
+    .await;
     let (items, link, _) = round(&env, link, &[]).await;
     let find = |i: &str| items.iter().find(|x| x["id"] == i).cloned();
     assert_eq!(find(&id(&a)).unwrap()["subject"], "a2");
@@ -55,20 +73,30 @@ async fn delta_rounds_report_changes_and_removals() {
         assert_eq!(g["@odata.type"], "#microsoft.graph.event");
     }
     // Faults: 410 with a fresh Location, then syncStateNotFound.
-    env.control("POST", "/_emulator/faults", json!({"delta_reset_next": true})).await;
+    env.control("POST", "/_emulator/faults", json!({"delta_reset_next": true}))
+        .await;
     let r = env.get(&link).await;
     assert_eq!(r.status, 410);
     let loc = r.headers.get("location").unwrap().to_str().unwrap().to_string();
     assert!(loc.contains("startDateTime="));
-    env.control("POST", "/_emulator/faults", json!({"delta_sync_state_not_found_next": true})).await;
+    env.control(
+        "POST",
+        "/_emulator/faults",
+        json!({"delta_sync_state_not_found_next": true}),
+    )
+    .await;
     let r = env.get(&link).await;
     assert_eq!(r.body["error"]["code"], "SyncStateNotFound");
-    let r = env.get(&format!("/users/{ALICE}/calendarView/delta?$deltatoken=garbage")).await;
+    let r = env
+        .get(&format!("/users/{ALICE}/calendarView/delta?$deltatoken=garbage"))
+        .await;
     assert_eq!(r.body["error"]["code"], "SyncStateNotFound");
     // The Location starts a full round again.
     let (items, _, _) = round(&env, loc, &[]).await;
     assert_eq!(items.len(), 1);
-    let r = env.get(&format!("/users/{ALICE}/calendarView/delta?{WIN}&$select=subject")).await;
+    let r = env
+        .get(&format!("/users/{ALICE}/calendarView/delta?{WIN}&$select=subject"))
+        .await;
     assert_eq!(r.status, 400);
 }
 
@@ -89,13 +117,32 @@ async fn mailbox_settings_read_and_write() {
         )
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
-    let a = env.get(&format!("/users/{ALICE}/mailboxSettings/automaticRepliesSetting")).await;
+    let a = env
+        .get(&format!("/users/{ALICE}/mailboxSettings/automaticRepliesSetting"))
+        .await;
     assert_eq!(a.body["status"], "scheduled");
     assert_eq!(a.body["externalAudience"], "all");
-    assert_eq!(a.body["scheduledStartDateTime"]["dateTime"], "2024-05-01T07:00:00.0000000");
-    assert_eq!(env.patch(&format!("/users/{ALICE}/mailboxSettings"), json!({"automaticRepliesSetting": {"status": "sometimes"}})).await.status, 400);
+    assert_eq!(
+        a.body["scheduledStartDateTime"]["dateTime"],
+        "2024-05-01T07:00:00.0000000"
+    );
+    assert_eq!(
+        env.patch(
+            &format!("/users/{ALICE}/mailboxSettings"),
+            json!({"automaticRepliesSetting": {"status": "sometimes"}})
+        )
+        .await
+        .status,
+        400
+    );
     // The control API changes locale and replies as the user would.
-    let c = env.control("PATCH", &format!("/_emulator/users/{ALICE}/mailboxSettings"), json!({"language": {"locale": "de-DE"}, "automaticRepliesSetting": {"status": "alwaysEnabled"}})).await;
+    let c = env
+        .control(
+            "PATCH",
+            &format!("/_emulator/users/{ALICE}/mailboxSettings"),
+            json!({"language": {"locale": "de-DE"}, "automaticRepliesSetting": {"status": "alwaysEnabled"}}),
+        )
+        .await;
     assert_eq!(c.status, 200);
     let r = env.get(&format!("/users/{ALICE}/mailboxSettings")).await;
     assert_eq!(r.body["language"]["locale"], "de-DE");
@@ -106,7 +153,9 @@ async fn mailbox_settings_read_and_write() {
 async fn request_log_reset_seed_and_acting_as_user() {
     let env = env_with(Seed::example(), manual_clock()).await;
     env.control("DELETE", "/_emulator/requests", json!({})).await;
-    let ev = env.create(ALICE, "x", "2024-05-01T09:00:00", "2024-05-01T10:00:00").await;
+    let ev = env
+        .create(ALICE, "x", "2024-05-01T09:00:00", "2024-05-01T10:00:00")
+        .await;
     let id = ev["id"].as_str().unwrap();
     env.get(&format!("/users/{ALICE}/events/{id}")).await;
     env.get(&format!("/users/{ALICE}/events/{id}")).await;
@@ -131,29 +180,66 @@ async fn request_log_reset_seed_and_acting_as_user() {
         )
         .await;
     assert_eq!(m.status, 201, "{}", m.body);
-    rx.wait_for("alice's copy created", |r| r.items("/n").iter().any(|n| n["changeType"] == "created")).await;
+    rx.wait_for("alice's copy created", |r| {
+        r.items("/n").iter().any(|n| n["changeType"] == "created")
+    })
+    .await;
     let bob_id = m.body["id"].as_str().unwrap();
     let mv = env
         .control("POST", &format!("/_emulator/users/{BOB}/events/{bob_id}/move"), json!({"start": {"dateTime": "2024-05-02T11:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-05-02T12:00:00", "timeZone": "UTC"}}))
         .await;
     assert_eq!(mv.status, 200);
-    rx.wait_for("updated", |r| r.items("/n").iter().any(|n| n["changeType"] == "updated")).await;
-    let copy = env.get(&format!("/users/{ALICE}/events")).await.body["value"].as_array().unwrap().iter().find(|e| e["subject"] == "From Bob").cloned().unwrap();
+    rx.wait_for("updated", |r| {
+        r.items("/n").iter().any(|n| n["changeType"] == "updated")
+    })
+    .await;
+    let copy = env.get(&format!("/users/{ALICE}/events")).await.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == "From Bob")
+        .cloned()
+        .unwrap();
     assert_eq!(copy["start"]["dateTime"], "2024-05-02T11:00:00.0000000");
-    env.control("POST", &format!("/_emulator/users/{BOB}/events/{bob_id}/cancel"), json!({})).await;
-    let copy = env.get(&format!("/users/{ALICE}/events/{}", copy["id"].as_str().unwrap())).await.body;
+    env.control(
+        "POST",
+        &format!("/_emulator/users/{BOB}/events/{bob_id}/cancel"),
+        json!({}),
+    )
+    .await;
+    let copy = env
+        .get(&format!("/users/{ALICE}/events/{}", copy["id"].as_str().unwrap()))
+        .await
+        .body;
     assert_eq!(copy["isCancelled"], true);
     // Clock.
-    let c = env.control("POST", "/_emulator/clock", json!({"advance_seconds": 60})).await.body;
+    let c = env
+        .control("POST", "/_emulator/clock", json!({"advance_seconds": 60}))
+        .await
+        .body;
     assert_eq!(c["now"], "2024-05-01T08:01:00.0000000Z");
     // Reset clears calendars and subscriptions but keeps the token valid.
     assert_eq!(env.control("POST", "/_emulator/reset", json!({})).await.status, 204);
-    assert_eq!(env.get(&format!("/users/{ALICE}/events")).await.body["value"].as_array().unwrap().len(), 0);
-    assert_eq!(env.get("/subscriptions").await.body["value"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        env.get(&format!("/users/{ALICE}/events")).await.body["value"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        env.get("/subscriptions").await.body["value"].as_array().unwrap().len(),
+        0
+    );
     // A new seed replaces the users.
     let mut seed = Seed::example();
     seed.tenants[0].users.truncate(1);
-    assert_eq!(env.control("POST", "/_emulator/seed", serde_json::to_value(&seed).unwrap()).await.status, 204);
+    assert_eq!(
+        env.control("POST", "/_emulator/seed", serde_json::to_value(&seed).unwrap())
+            .await
+            .status,
+        204
+    );
     assert_eq!(env.get(&format!("/users/{BOB}/events")).await.status, 404);
 }
 
@@ -165,11 +251,18 @@ async fn seed_file_shape_from_the_issue_parses() {
                  "locale":"nl-NL","timeZone":"W. Europe Standard Time"}],
        "rooms":[{"id":"44444444-4444-4444-8444-444444444444","mail":"room.amstel@contoso.example","displayName":"Amstel"}]}]}"#;
     let seed = Seed::from_json(text).unwrap();
-    let env = hcal_emulator::Emulator::start(seed, EmulatorConfig::default()).await.unwrap();
+    let env = hcal_emulator::Emulator::start(seed, EmulatorConfig::default())
+        .await
+        .unwrap();
     let http = reqwest::Client::new();
     let r = http
         .post(env.token_url("contoso.example"))
-        .form(&[("client_id", "22222222-2222-4222-8222-222222222222"), ("client_secret", "s3cret"), ("scope", "https://graph.microsoft.com/.default"), ("grant_type", "client_credentials")])
+        .form(&[
+            ("client_id", "22222222-2222-4222-8222-222222222222"),
+            ("client_secret", "s3cret"),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
         .send()
         .await
         .unwrap();
@@ -180,11 +273,16 @@ async fn seed_file_shape_from_the_issue_parses() {
 #[test]
 fn runs_from_a_plain_thread() {
     let emu = hcal_emulator::EmulatorHandle::spawn_thread(Seed::example(), EmulatorConfig::default()).unwrap();
-    let tok = emu.issue_token("contoso.example", hcal_emulator::seed::EXAMPLE_CLIENT).unwrap();
+    let tok = emu
+        .issue_token("contoso.example", hcal_emulator::seed::EXAMPLE_CLIENT)
+        .unwrap();
     let ids = emu
         .insert_events(ALICE, &[json!({"subject": "b", "start": {"dateTime": "2024-05-01T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-05-01T10:00:00", "timeZone": "UTC"}})])
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let status = rt.block_on(async {
         reqwest::Client::new()
             .get(format!("{}/users/{ALICE}/events/{}", emu.graph_url(), ids[0]))

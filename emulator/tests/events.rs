@@ -35,7 +35,10 @@ async fn create_get_patch_delete_with_graph_shapes() {
     assert_eq!(ev["responseStatus"]["response"], "organizer");
     assert_eq!(ev["originalStartTimeZone"], "Pacific Standard Time");
     // 09:00 PDT = 16:00 UTC, returned in UTC with seven digits.
-    assert_eq!(ev["start"], json!({"dateTime": "2024-05-01T16:00:00.0000000", "timeZone": "UTC"}));
+    assert_eq!(
+        ev["start"],
+        json!({"dateTime": "2024-05-01T16:00:00.0000000", "timeZone": "UTC"})
+    );
     assert!(seven_digits(ev["end"]["dateTime"].as_str().unwrap()));
     assert_eq!(ev["attendees"][0]["type"], "required");
     assert_eq!(ev["attendees"][0]["status"]["response"], "none");
@@ -44,9 +47,17 @@ async fn create_get_patch_delete_with_graph_shapes() {
     assert_eq!(ev["bodyPreview"], "Agenda");
     assert_eq!(ev["location"]["uniqueIdType"], "private");
     assert_eq!(ev["locations"][0]["displayName"], "@webex");
-    assert_eq!(ev["@odata.etag"], format!("W/\"{}\"", ev["changeKey"].as_str().unwrap()));
+    assert_eq!(
+        ev["@odata.etag"],
+        format!("W/\"{}\"", ev["changeKey"].as_str().unwrap())
+    );
     assert!(ev["createdDateTime"].as_str().unwrap().ends_with('Z'));
-    assert!(ev["iCalUId"].as_str().unwrap().starts_with("040000008200E00074C5B7101A82E008"));
+    assert!(
+        ev["iCalUId"]
+            .as_str()
+            .unwrap()
+            .starts_with("040000008200E00074C5B7101A82E008")
+    );
 
     // GET by both paths, by mail and by object id.
     for path in [
@@ -64,18 +75,35 @@ async fn create_get_patch_delete_with_graph_shapes() {
     // PATCH changes the change key; the old etag then fails with 412.
     let old_etag = ev["@odata.etag"].as_str().unwrap().to_string();
     let p = env
-        .call("PATCH", &format!("/users/{ALICE}/events/{id}"), Some(json!({"subject": "Renamed"})), &[("If-Match", &old_etag)])
+        .call(
+            "PATCH",
+            &format!("/users/{ALICE}/events/{id}"),
+            Some(json!({"subject": "Renamed"})),
+            &[("If-Match", &old_etag)],
+        )
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert_eq!(p.body["subject"], "Renamed");
     assert_ne!(p.body["changeKey"], ev["changeKey"]);
     assert_ne!(p.body["lastModifiedDateTime"], Value::Null);
     let stale = env
-        .call("PATCH", &format!("/users/{ALICE}/events/{id}"), Some(json!({"subject": "Again"})), &[("If-Match", &old_etag)])
+        .call(
+            "PATCH",
+            &format!("/users/{ALICE}/events/{id}"),
+            Some(json!({"subject": "Again"})),
+            &[("If-Match", &old_etag)],
+        )
         .await;
     assert_eq!(stale.status, 412);
     assert_eq!(stale.body["error"]["code"], "ErrorIrresolvableConflict");
-    let stale_del = env.call("DELETE", &format!("/users/{ALICE}/events/{id}"), None, &[("If-Match", &old_etag)]).await;
+    let stale_del = env
+        .call(
+            "DELETE",
+            &format!("/users/{ALICE}/events/{id}"),
+            None,
+            &[("If-Match", &old_etag)],
+        )
+        .await;
     assert_eq!(stale_del.status, 412);
 
     let d = env.delete(&format!("/users/{ALICE}/calendar/events/{id}")).await;
@@ -91,14 +119,31 @@ async fn errors_match_graph() {
     let env = env().await;
     // Bad id, case-changed id, unknown user, malformed JSON, unknown property, bad enum.
     let bad = env.get(&format!("/users/{ALICE}/events/not-an-id")).await;
-    assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (400, Some("ErrorInvalidIdMalformed")));
-    let ev = env.create(ALICE, "x", "2024-05-01T09:00:00", "2024-05-01T10:00:00").await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["code"].as_str()),
+        (400, Some("ErrorInvalidIdMalformed"))
+    );
+    let ev = env
+        .create(ALICE, "x", "2024-05-01T09:00:00", "2024-05-01T10:00:00")
+        .await;
     let id = ev["id"].as_str().unwrap();
-    let swapped: String = id.chars().map(|c| if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() }).collect();
+    let swapped: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_uppercase() {
+                c.to_ascii_lowercase()
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
+        .collect();
     let sw = env.get(&format!("/users/{ALICE}/events/{swapped}")).await;
     assert!(sw.status == 400 || sw.status == 404, "ids are case-sensitive");
     let nobody = env.get("/users/nobody@contoso.example/events").await;
-    assert_eq!((nobody.status, nobody.body["error"]["code"].as_str()), (404, Some("ErrorInvalidUser")));
+    assert_eq!(
+        (nobody.status, nobody.body["error"]["code"].as_str()),
+        (404, Some("ErrorInvalidUser"))
+    );
     let r = env
         .http
         .post(env.url(&format!("/users/{ALICE}/events")))
@@ -111,9 +156,16 @@ async fn errors_match_graph() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "BadRequest");
-    let unknown = env.post(&format!("/users/{ALICE}/events"), json!({"Subject": "x"})).await;
-    assert_eq!((unknown.status, unknown.body["error"]["code"].as_str()), (400, Some("RequestBodyRead")));
-    let bad_enum = env.patch(&format!("/users/{ALICE}/events/{id}"), json!({"importance": "urgent"})).await;
+    let unknown = env
+        .post(&format!("/users/{ALICE}/events"), json!({"Subject": "x"}))
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["code"].as_str()),
+        (400, Some("RequestBodyRead"))
+    );
+    let bad_enum = env
+        .patch(&format!("/users/{ALICE}/events/{id}"), json!({"importance": "urgent"}))
+        .await;
     assert_eq!(bad_enum.status, 400);
     let bad_tz = env
         .post(
@@ -123,12 +175,23 @@ async fn errors_match_graph() {
         .await;
     assert_eq!(bad_tz.body["error"]["code"], "TimeZoneNotSupportedException");
     // No token, bad token, /me with an app token.
-    let r = env.http.get(env.url(&format!("/users/{ALICE}/events"))).send().await.unwrap();
+    let r = env
+        .http
+        .get(env.url(&format!("/users/{ALICE}/events")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.headers().get("www-authenticate").is_some());
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "InvalidAuthenticationToken");
-    let r = env.http.get(env.url("/me/events")).bearer_auth(&env.token).send().await.unwrap();
+    let r = env
+        .http
+        .get(env.url("/me/events"))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     // Unknown segment.
     let r = env.get(&format!("/users/{ALICE}/messagez")).await;
@@ -154,10 +217,16 @@ async fn prefer_timezone_and_text_body() {
             "GET",
             &format!("/users/{ALICE}/events/{id}"),
             None,
-            &[("Prefer", "outlook.timezone=\"Pacific Standard Time\", outlook.body-content-type=\"text\"")],
+            &[(
+                "Prefer",
+                "outlook.timezone=\"Pacific Standard Time\", outlook.body-content-type=\"text\"",
+            )],
         )
         .await;
-    assert_eq!(r.body["start"], json!({"dateTime": "2024-07-01T01:00:00.0000000", "timeZone": "Pacific Standard Time"}));
+    assert_eq!(
+        r.body["start"],
+        json!({"dateTime": "2024-07-01T01:00:00.0000000", "timeZone": "Pacific Standard Time"})
+    );
     assert_eq!(r.body["body"]["contentType"], "text");
     assert!(r.body["body"]["content"].as_str().unwrap().contains("line <two>"));
     let applied = r.headers.get("preference-applied").unwrap().to_str().unwrap();
@@ -182,8 +251,13 @@ async fn prefer_timezone_and_text_body() {
 async fn list_pages_by_ten_with_next_link() {
     let env = env().await;
     for i in 0..23 {
-        env.create(ALICE, &format!("e{i}"), &format!("2024-05-{:02}T09:00:00", i + 1), &format!("2024-05-{:02}T10:00:00", i + 1))
-            .await;
+        env.create(
+            ALICE,
+            &format!("e{i}"),
+            &format!("2024-05-{:02}T09:00:00", i + 1),
+            &format!("2024-05-{:02}T10:00:00", i + 1),
+        )
+        .await;
     }
     let mut url = format!("/users/{ALICE}/events");
     let mut seen = Vec::new();
@@ -229,7 +303,10 @@ async fn extended_properties_only_through_expand() {
     assert!(created.body.get("singleValueExtendedProperties").is_none());
     let id = created.body["id"].as_str().unwrap();
     let p = env
-        .patch(&format!("/users/{ALICE}/events/{id}"), json!({"singleValueExtendedProperties": [{"id": pid, "value": "v2"}]}))
+        .patch(
+            &format!("/users/{ALICE}/events/{id}"),
+            json!({"singleValueExtendedProperties": [{"id": pid, "value": "v2"}]}),
+        )
         .await;
     assert_eq!(p.status, 200);
     assert!(p.body.get("singleValueExtendedProperties").is_none());
@@ -247,7 +324,10 @@ async fn extended_properties_only_through_expand() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["singleValueExtendedProperties"], json!([{"id": pid, "value": "v2"}]));
     // The Name part is case-sensitive.
-    let wrong = format!("singleValueExtendedProperties($filter=id eq '{}')", pid.replace("Handled", "handled"));
+    let wrong = format!(
+        "singleValueExtendedProperties($filter=id eq '{}')",
+        pid.replace("Handled", "handled")
+    );
     let r = env
         .http
         .get(env.url(&format!("/users/{ALICE}/events/{id}")))
@@ -272,11 +352,16 @@ async fn extended_properties_only_through_expand() {
     assert_eq!(v["value"].as_array().unwrap().len(), 1);
     // Malformed property id.
     let bad = env
-        .patch(&format!("/users/{ALICE}/events/{id}"), json!({"singleValueExtendedProperties": [{"id": "Nonsense", "value": "x"}]}))
+        .patch(
+            &format!("/users/{ALICE}/events/{id}"),
+            json!({"singleValueExtendedProperties": [{"id": "Nonsense", "value": "x"}]}),
+        )
         .await;
     assert_eq!(bad.status, 400);
     // The truth shows it.
-    let t = env.control("GET", &format!("/_emulator/users/{ALICE}/events"), json!({})).await;
+    let t = env
+        .control("GET", &format!("/_emulator/users/{ALICE}/events"), json!({}))
+        .await;
     assert_eq!(t.body["value"][0]["singleValueExtendedProperties"][0]["value"], "v2");
 }
 
@@ -295,7 +380,13 @@ async fn meetings_copy_to_attendees_and_rooms_accept() {
         )
         .await
         .body;
-    let room_status = created["attendees"].as_array().unwrap().iter().find(|a| a["emailAddress"]["address"] == ROOM).unwrap()["status"]["response"].clone();
+    let room_status = created["attendees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["emailAddress"]["address"] == ROOM)
+        .unwrap()["status"]["response"]
+        .clone();
     assert_eq!(room_status, "accepted");
     let bob = env.get(&format!("/users/{BOB}/events")).await.body["value"][0].clone();
     assert_eq!(bob["iCalUId"], created["iCalUId"]);
@@ -306,13 +397,27 @@ async fn meetings_copy_to_attendees_and_rooms_accept() {
     assert_eq!(room["responseStatus"]["response"], "accepted");
     // Organizer's body PATCH propagates; cancel marks Bob's copy cancelled and removes the room's.
     let id = created["id"].as_str().unwrap();
-    env.patch(&format!("/users/{ALICE}/events/{id}"), json!({"body": {"contentType": "html", "content": "<p>Join: https://example.webex.com/meet/x</p>"}}))
-        .await;
-    let bob2 = env.get(&format!("/users/{BOB}/events/{}", bob["id"].as_str().unwrap())).await.body;
+    env.patch(
+        &format!("/users/{ALICE}/events/{id}"),
+        json!({"body": {"contentType": "html", "content": "<p>Join: https://example.webex.com/meet/x</p>"}}),
+    )
+    .await;
+    let bob2 = env
+        .get(&format!("/users/{BOB}/events/{}", bob["id"].as_str().unwrap()))
+        .await
+        .body;
     assert!(bob2["body"]["content"].as_str().unwrap().contains("example.webex.com"));
-    let c = env.post(&format!("/users/{ALICE}/events/{id}/cancel"), json!({"comment": "sorry"})).await;
+    let c = env
+        .post(
+            &format!("/users/{ALICE}/events/{id}/cancel"),
+            json!({"comment": "sorry"}),
+        )
+        .await;
     assert_eq!(c.status, 202);
-    let bob3 = env.get(&format!("/users/{BOB}/events/{}", bob["id"].as_str().unwrap())).await.body;
+    let bob3 = env
+        .get(&format!("/users/{BOB}/events/{}", bob["id"].as_str().unwrap()))
+        .await
+        .body;
     assert_eq!(bob3["isCancelled"], true);
     let room_list = env.get(&format!("/users/{ROOM}/events")).await.body;
     assert_eq!(room_list["value"].as_array().unwrap().len(), 0);
@@ -334,6 +439,11 @@ async fn teams_meeting_generates_join_url_and_blob() {
     assert!(join.starts_with("https://teams.microsoft.com/l/meetup-join/"));
     assert!(ev["body"]["content"].as_str().unwrap().contains(join));
     let id = ev["id"].as_str().unwrap();
-    let p = env.patch(&format!("/users/{ALICE}/events/{id}"), json!({"onlineMeetingProvider": "skypeForBusiness"})).await;
+    let p = env
+        .patch(
+            &format!("/users/{ALICE}/events/{id}"),
+            json!({"onlineMeetingProvider": "skypeForBusiness"}),
+        )
+        .await;
     assert_eq!(p.body["onlineMeetingProvider"], "teamsForBusiness");
 }

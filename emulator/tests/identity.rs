@@ -7,13 +7,22 @@ use hcal_emulator::{EmulatorConfig, Seed};
 use serde_json::{Value, json};
 
 async fn token_req(env: &Env, tenant: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let r = env.http.post(format!("{}/{tenant}/oauth2/v2.0/token", env.emu.base_url())).form(form).send().await.unwrap();
+    let r = env
+        .http
+        .post(format!("{}/{tenant}/oauth2/v2.0/token", env.emu.base_url()))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test]
 async fn token_endpoint() {
-    let cfg = EmulatorConfig { token_lifetime_secs: 600, ..manual_clock() };
+    let cfg = EmulatorConfig {
+        token_lifetime_secs: 600,
+        ..manual_clock()
+    };
     let env = env_with(Seed::example(), cfg).await;
     let ok = [
         ("client_id", EXAMPLE_CLIENT),
@@ -32,7 +41,10 @@ async fn token_endpoint() {
         .http
         .post(env.emu.token_url(EXAMPLE_TENANT))
         .basic_auth(EXAMPLE_CLIENT, Some(EXAMPLE_SECRET))
-        .form(&[("scope", "https://graph.microsoft.com/.default"), ("grant_type", "client_credentials")])
+        .form(&[
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ])
         .send()
         .await
         .unwrap();
@@ -52,10 +64,16 @@ async fn token_endpoint() {
     assert_eq!(token_req(&env, EXAMPLE_TENANT, &bad).await.1["error"], "invalid_scope");
     let mut bad = ok;
     bad[3] = ("grant_type", "password");
-    assert_eq!(token_req(&env, EXAMPLE_TENANT, &bad).await.1["error"], "unsupported_grant_type");
+    assert_eq!(
+        token_req(&env, EXAMPLE_TENANT, &bad).await.1["error"],
+        "unsupported_grant_type"
+    );
     let mut bad = ok;
     bad[0] = ("client_id", "11111111-1111-1111-1111-111111111111");
-    assert_eq!(token_req(&env, EXAMPLE_TENANT, &bad).await.1["error"], "unauthorized_client");
+    assert_eq!(
+        token_req(&env, EXAMPLE_TENANT, &bad).await.1["error"],
+        "unauthorized_client"
+    );
     assert_eq!(token_req(&env, "nowhere.example", &ok).await.0, 400);
     // Expiry on the driven clock.
     let r = env.get(&format!("/users/{ALICE}/events")).await;
@@ -63,18 +81,28 @@ async fn token_endpoint() {
     env.advance(601.0).await;
     let r = env.get(&format!("/users/{ALICE}/events")).await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.body["error"]["message"], "Access token has expired or is not yet valid.");
+    assert_eq!(
+        r.body["error"]["message"],
+        "Access token has expired or is not yet valid."
+    );
 }
 
 #[tokio::test]
 async fn revoked_consent_refuses_tokens_and_denies_graph() {
     let env = env().await;
     let r = env
-        .control("POST", &format!("/_emulator/tenants/{EXAMPLE_TENANT}/apps/{EXAMPLE_CLIENT}/consent"), json!({"granted": false}))
+        .control(
+            "POST",
+            &format!("/_emulator/tenants/{EXAMPLE_TENANT}/apps/{EXAMPLE_CLIENT}/consent"),
+            json!({"granted": false}),
+        )
         .await;
     assert_eq!(r.status, 204);
     let g = env.get(&format!("/users/{ALICE}/events")).await;
-    assert_eq!((g.status, g.body["error"]["code"].as_str()), (403, Some("ErrorAccessDenied")));
+    assert_eq!(
+        (g.status, g.body["error"]["code"].as_str()),
+        (403, Some("ErrorAccessDenied"))
+    );
     let ok = [
         ("client_id", EXAMPLE_CLIENT),
         ("client_secret", EXAMPLE_SECRET),
@@ -90,7 +118,11 @@ async fn revoked_consent_refuses_tokens_and_denies_graph() {
         .build()
         .unwrap()
         .get(format!("{}/{EXAMPLE_TENANT}/adminconsent", env.emu.base_url()))
-        .query(&[("client_id", EXAMPLE_CLIENT), ("redirect_uri", "https://hcal.example/setup"), ("state", "s1")])
+        .query(&[
+            ("client_id", EXAMPLE_CLIENT),
+            ("redirect_uri", "https://hcal.example/setup"),
+            ("state", "s1"),
+        ])
         .send()
         .await
         .unwrap();
@@ -111,46 +143,80 @@ async fn admin_consent_modes() {
     seed.tenants[0].apps.push(deny.clone());
     seed.tenants[0].apps.push(manual.clone());
     let env = env_with(seed, EmulatorConfig::default()).await;
-    let nr = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let nr = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let base = env.emu.base_url();
     let loc = |r: &reqwest::Response| r.headers().get("location").unwrap().to_str().unwrap().to_string();
     // v1 auto.
     let r = nr
         .get(format!("{base}/contoso.example/adminconsent"))
-        .query(&[("client_id", EXAMPLE_CLIENT), ("redirect_uri", "https://hcal.example/cb"), ("state", "12345")])
+        .query(&[
+            ("client_id", EXAMPLE_CLIENT),
+            ("redirect_uri", "https://hcal.example/cb"),
+            ("state", "12345"),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(loc(&r), format!("https://hcal.example/cb?admin_consent=True&tenant={EXAMPLE_TENANT}&state=12345"));
+    assert_eq!(
+        loc(&r),
+        format!("https://hcal.example/cb?admin_consent=True&tenant={EXAMPLE_TENANT}&state=12345")
+    );
     // v2 auto carries scope.
     let r = nr
         .get(format!("{base}/organizations/v2.0/adminconsent"))
-        .query(&[("client_id", EXAMPLE_CLIENT), ("redirect_uri", "https://hcal.example/cb"), ("state", "s"), ("scope", "https://graph.microsoft.com/.default")])
+        .query(&[
+            ("client_id", EXAMPLE_CLIENT),
+            ("redirect_uri", "https://hcal.example/cb"),
+            ("state", "s"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
         .send()
         .await
         .unwrap();
     let l = loc(&r);
-    assert!(l.contains("admin_consent=True") && l.contains("scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"), "{l}");
+    assert!(
+        l.contains("admin_consent=True") && l.contains("scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"),
+        "{l}"
+    );
     // deny, v1 and v2.
     let r = nr
         .get(format!("{base}/{EXAMPLE_TENANT}/adminconsent"))
-        .query(&[("client_id", deny.client_id.as_str()), ("redirect_uri", "https://hcal.example/cb"), ("state", "s")])
+        .query(&[
+            ("client_id", deny.client_id.as_str()),
+            ("redirect_uri", "https://hcal.example/cb"),
+            ("state", "s"),
+        ])
         .send()
         .await
         .unwrap();
     assert!(loc(&r).contains("error=permission_denied"));
     let r = nr
         .get(format!("{base}/{EXAMPLE_TENANT}/v2.0/adminconsent"))
-        .query(&[("client_id", deny.client_id.as_str()), ("redirect_uri", "https://hcal.example/cb"), ("state", "s"), ("scope", "https://graph.microsoft.com/.default")])
+        .query(&[
+            ("client_id", deny.client_id.as_str()),
+            ("redirect_uri", "https://hcal.example/cb"),
+            ("state", "s"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
         .send()
         .await
         .unwrap();
     let l = loc(&r);
-    assert!(l.contains("admin_consent=True") && l.contains("error=consent_required") && l.contains("AADSTS65004"), "{l}");
+    assert!(
+        l.contains("admin_consent=True") && l.contains("error=consent_required") && l.contains("AADSTS65004"),
+        "{l}"
+    );
     // manual: a page with Approve / Deny; approving redirects and grants.
     let r = nr
         .get(format!("{base}/{EXAMPLE_TENANT}/adminconsent"))
-        .query(&[("client_id", manual.client_id.as_str()), ("redirect_uri", "https://hcal.example/cb"), ("state", "m")])
+        .query(&[
+            ("client_id", manual.client_id.as_str()),
+            ("redirect_uri", "https://hcal.example/cb"),
+            ("state", "m"),
+        ])
         .send()
         .await
         .unwrap();
@@ -164,11 +230,21 @@ async fn admin_consent_modes() {
     let (s, _) = token_req(
         &env,
         EXAMPLE_TENANT,
-        &[("client_id", manual.client_id.as_str()), ("client_secret", EXAMPLE_SECRET), ("scope", "https://graph.microsoft.com/.default"), ("grant_type", "client_credentials")],
+        &[
+            ("client_id", manual.client_id.as_str()),
+            ("client_secret", EXAMPLE_SECRET),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("grant_type", "client_credentials"),
+        ],
     )
     .await;
     assert_eq!(s, 200);
     // Missing redirect_uri: an error page, no redirect.
-    let r = nr.get(format!("{base}/{EXAMPLE_TENANT}/adminconsent")).query(&[("client_id", EXAMPLE_CLIENT)]).send().await.unwrap();
+    let r = nr
+        .get(format!("{base}/{EXAMPLE_TENANT}/adminconsent"))
+        .query(&[("client_id", EXAMPLE_CLIENT)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }

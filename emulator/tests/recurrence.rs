@@ -28,11 +28,16 @@ async fn instances_of_a_weekly_series_across_dst() {
     let master = weekly(&env, "W. Europe Standard Time").await;
     assert_eq!(master["type"], "seriesMaster");
     assert_eq!(master["recurrence"]["pattern"]["firstDayOfWeek"], "sunday");
-    assert_eq!(master["recurrence"]["range"]["recurrenceTimeZone"], "W. Europe Standard Time");
+    assert_eq!(
+        master["recurrence"]["range"]["recurrenceTimeZone"],
+        "W. Europe Standard Time"
+    );
     assert_eq!(master["recurrence"]["range"]["endDate"], "0001-01-01");
     let id = master["id"].as_str().unwrap();
     let r = env
-        .get(&format!("/users/{ALICE}/events/{id}/instances?startDateTime=2024-03-01T00:00:00&endDateTime=2024-05-01T00:00:00"))
+        .get(&format!(
+            "/users/{ALICE}/events/{id}/instances?startDateTime=2024-03-01T00:00:00&endDateTime=2024-05-01T00:00:00"
+        ))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.body["value"].as_array().unwrap();
@@ -50,7 +55,10 @@ async fn instances_of_a_weekly_series_across_dst() {
     assert_ne!(v[0]["iCalUId"], v[1]["iCalUId"]);
     // Missing window.
     let e = env.get(&format!("/users/{ALICE}/events/{id}/instances")).await;
-    assert_eq!((e.status, e.body["error"]["code"].as_str()), (400, Some("ErrorInvalidParameter")));
+    assert_eq!(
+        (e.status, e.body["error"]["code"].as_str()),
+        (400, Some("ErrorInvalidParameter"))
+    );
     // An occurrence can be fetched by id.
     let occ = v[2]["id"].as_str().unwrap();
     let g = env.get(&format!("/users/{ALICE}/events/{occ}")).await;
@@ -64,7 +72,13 @@ async fn editing_and_cancelling_occurrences_make_exceptions() {
     let master = weekly(&env, "UTC").await;
     let id = master["id"].as_str().unwrap();
     let win = "startDateTime=2024-03-01T00:00:00Z&endDateTime=2024-05-01T00:00:00Z";
-    let inst = env.get(&format!("/users/{ALICE}/events/{id}/instances?{win}")).await.body["value"].as_array().unwrap().clone();
+    let inst = env
+        .get(&format!("/users/{ALICE}/events/{id}/instances?{win}"))
+        .await
+        .body["value"]
+        .as_array()
+        .unwrap()
+        .clone();
     let second = inst[1]["id"].as_str().unwrap();
     let p = env
         .patch(&format!("/users/{ALICE}/events/{second}"), json!({"subject": "Moved", "start": {"dateTime": "2024-03-12T10:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-03-12T10:30:00", "timeZone": "UTC"}}))
@@ -78,16 +92,28 @@ async fn editing_and_cancelling_occurrences_make_exceptions() {
     let cross = env
         .patch(&format!("/users/{ALICE}/events/{third}"), json!({"start": {"dateTime": "2024-03-25T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-03-25T09:30:00", "timeZone": "UTC"}}))
         .await;
-    assert_eq!((cross.status, cross.body["error"]["code"].as_str()), (400, Some("ErrorOccurrenceCrossingBoundary")));
+    assert_eq!(
+        (cross.status, cross.body["error"]["code"].as_str()),
+        (400, Some("ErrorOccurrenceCrossingBoundary"))
+    );
     // Delete one occurrence.
     let fourth = inst[3]["id"].as_str().unwrap();
     assert_eq!(env.delete(&format!("/users/{ALICE}/events/{fourth}")).await.status, 204);
-    let after = env.get(&format!("/users/{ALICE}/events/{id}/instances?{win}")).await.body["value"].as_array().unwrap().clone();
+    let after = env
+        .get(&format!("/users/{ALICE}/events/{id}/instances?{win}"))
+        .await
+        .body["value"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(after.len(), 5);
     assert_eq!(after.iter().filter(|i| i["type"] == "exception").count(), 1);
     assert!(after.iter().all(|i| i["id"] != fourth));
     // calendarView: occurrences and exceptions, never the master; /events: the master only.
-    let cv = env.get(&format!("/users/{ALICE}/calendarView?{win}&$top=50")).await.body;
+    let cv = env
+        .get(&format!("/users/{ALICE}/calendarView?{win}&$top=50"))
+        .await
+        .body;
     let cv = cv["value"].as_array().unwrap();
     assert_eq!(cv.len(), 5);
     assert!(cv.iter().all(|i| i["type"] != "seriesMaster"));
@@ -100,12 +126,22 @@ async fn editing_and_cancelling_occurrences_make_exceptions() {
 async fn calendar_view_needs_window_pages_and_reads_offsets() {
     let env = env().await;
     for d in 1..=12 {
-        env.create(ALICE, &format!("d{d}"), &format!("2024-06-{d:02}T12:00:00"), &format!("2024-06-{d:02}T13:00:00")).await;
+        env.create(
+            ALICE,
+            &format!("d{d}"),
+            &format!("2024-06-{d:02}T12:00:00"),
+            &format!("2024-06-{d:02}T13:00:00"),
+        )
+        .await;
     }
     let e = env.get(&format!("/users/{ALICE}/calendarView")).await;
     assert_eq!(e.status, 400);
     assert_eq!(e.body["error"]["code"], "ErrorInvalidParameter");
-    let r = env.get(&format!("/users/{ALICE}/calendarView?startDateTime=2024-06-01T00:00:00&endDateTime=2024-07-01T00:00:00")).await;
+    let r = env
+        .get(&format!(
+            "/users/{ALICE}/calendarView?startDateTime=2024-06-01T00:00:00&endDateTime=2024-07-01T00:00:00"
+        ))
+        .await;
     assert_eq!(r.body["value"].as_array().unwrap().len(), 10);
     let next = r.body["@odata.nextLink"].as_str().unwrap();
     let r2 = env.get(next).await;
@@ -115,7 +151,10 @@ async fn calendar_view_needs_window_pages_and_reads_offsets() {
     let r = env
         .http
         .get(env.url(&format!("/users/{ALICE}/calendarView")))
-        .query(&[("startDateTime", "2024-06-01T14:30:00+02:00"), ("endDateTime", "2024-06-02T00:00:00+00:00")])
+        .query(&[
+            ("startDateTime", "2024-06-01T14:30:00+02:00"),
+            ("endDateTime", "2024-06-02T00:00:00+00:00"),
+        ])
         .bearer_auth(&env.token)
         .send()
         .await
@@ -133,12 +172,36 @@ async fn calendar_view_needs_window_pages_and_reads_offsets() {
 async fn all_six_patterns_expand() {
     let env = env().await;
     let cases = [
-        (json!({"type": "daily", "interval": 2}), json!({"type": "endDate", "startDate": "2024-01-01", "endDate": "2024-01-09"}), vec!["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-07", "2024-01-09"]),
-        (json!({"type": "weekly", "interval": 2, "daysOfWeek": ["tuesday", "thursday"], "firstDayOfWeek": "monday"}), json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 4}), vec!["2024-01-02", "2024-01-04", "2024-01-16", "2024-01-18"]),
-        (json!({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31}), json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 3}), vec!["2024-01-31", "2024-02-29", "2024-03-31"]),
-        (json!({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["friday"], "index": "last"}), json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 2}), vec!["2024-01-26", "2024-02-23"]),
-        (json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 15, "month": 3}), json!({"type": "noEnd", "startDate": "2024-01-01"}), vec!["2024-03-15", "2025-03-15"]),
-        (json!({"type": "relativeYearly", "interval": 1, "daysOfWeek": ["monday"], "index": "first", "month": 9}), json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 2}), vec!["2024-09-02", "2025-09-01"]),
+        (
+            json!({"type": "daily", "interval": 2}),
+            json!({"type": "endDate", "startDate": "2024-01-01", "endDate": "2024-01-09"}),
+            vec!["2024-01-01", "2024-01-03", "2024-01-05", "2024-01-07", "2024-01-09"],
+        ),
+        (
+            json!({"type": "weekly", "interval": 2, "daysOfWeek": ["tuesday", "thursday"], "firstDayOfWeek": "monday"}),
+            json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 4}),
+            vec!["2024-01-02", "2024-01-04", "2024-01-16", "2024-01-18"],
+        ),
+        (
+            json!({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31}),
+            json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 3}),
+            vec!["2024-01-31", "2024-02-29", "2024-03-31"],
+        ),
+        (
+            json!({"type": "relativeMonthly", "interval": 1, "daysOfWeek": ["friday"], "index": "last"}),
+            json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 2}),
+            vec!["2024-01-26", "2024-02-23"],
+        ),
+        (
+            json!({"type": "absoluteYearly", "interval": 1, "dayOfMonth": 15, "month": 3}),
+            json!({"type": "noEnd", "startDate": "2024-01-01"}),
+            vec!["2024-03-15", "2025-03-15"],
+        ),
+        (
+            json!({"type": "relativeYearly", "interval": 1, "daysOfWeek": ["monday"], "index": "first", "month": 9}),
+            json!({"type": "numbered", "startDate": "2024-01-01", "numberOfOccurrences": 2}),
+            vec!["2024-09-02", "2025-09-01"],
+        ),
     ];
     for (pattern, range, want) in cases {
         let r = env
@@ -155,7 +218,12 @@ async fn all_six_patterns_expand() {
             .get(&format!("/users/{ALICE}/events/{id}/instances?startDateTime=2024-01-01T00:00:00&endDateTime=2025-12-31T00:00:00&$top=100"))
             .await
             .body;
-        let got: Vec<String> = inst["value"].as_array().unwrap().iter().map(|i| i["start"]["dateTime"].as_str().unwrap()[..10].to_string()).collect();
+        let got: Vec<String> = inst["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["start"]["dateTime"].as_str().unwrap()[..10].to_string())
+            .collect();
         assert_eq!(got, want, "pattern {pattern}");
     }
     // Required fields per type are enforced.
@@ -170,7 +238,15 @@ async fn all_six_patterns_expand() {
 }
 
 fn weekday(i: u8) -> Weekday {
-    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun][i as usize % 7]
+    [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ][i as usize % 7]
 }
 
 const INDEXES: [&str; 5] = ["first", "second", "third", "fourth", "last"];
@@ -258,8 +334,17 @@ proptest! {
 #[test]
 fn windows_zone_mapping_is_complete() {
     assert!(hcal_emulator::tz::windows_zone_count() >= 139);
-    assert_eq!(hcal_emulator::tz::resolve("w. europe standard time").unwrap().name(), "Europe/Berlin");
-    assert_eq!(hcal_emulator::tz::resolve("Pacific Standard Time").unwrap().name(), "America/Los_Angeles");
-    assert_eq!(hcal_emulator::tz::resolve("Europe/Amsterdam").unwrap().name(), "Europe/Amsterdam");
+    assert_eq!(
+        hcal_emulator::tz::resolve("w. europe standard time").unwrap().name(),
+        "Europe/Berlin"
+    );
+    assert_eq!(
+        hcal_emulator::tz::resolve("Pacific Standard Time").unwrap().name(),
+        "America/Los_Angeles"
+    );
+    assert_eq!(
+        hcal_emulator::tz::resolve("Europe/Amsterdam").unwrap().name(),
+        "Europe/Amsterdam"
+    );
     assert!(hcal_emulator::tz::resolve("Not A Zone").is_none());
 }

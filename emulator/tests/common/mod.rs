@@ -86,7 +86,11 @@ impl Env {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         R { status, headers, body }
     }
 
@@ -109,12 +113,18 @@ impl Env {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         R { status, headers, body }
     }
 
     pub async fn advance(&self, secs: f64) {
-        let r = self.control("POST", "/_emulator/clock", json!({"advance_seconds": secs})).await;
+        let r = self
+            .control("POST", "/_emulator/clock", json!({"advance_seconds": secs}))
+            .await;
         assert_eq!(r.status, 200);
     }
 
@@ -219,7 +229,10 @@ impl Receiver {
     }
 
     pub fn posts(&self, path: &str) -> Vec<Received> {
-        self.all().into_iter().filter(|r| r.path == path && r.validation.is_none()).collect()
+        self.all()
+            .into_iter()
+            .filter(|r| r.path == path && r.validation.is_none())
+            .collect()
     }
 
     pub fn validations(&self) -> Vec<Received> {
