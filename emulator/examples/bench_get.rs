@@ -22,16 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let token = emu.issue_token("contoso.example", EXAMPLE_CLIENT).ok_or("no token")?;
-    let bodies: Vec<_> = (0..100)
-        .map(|i| {
-            json!({"subject": format!("bench {i}"), "body": {"contentType": "html", "content": "<p>Agenda</p>"},
-                        "start": {"dateTime": "2024-05-01T09:00:00", "timeZone": "W. Europe Standard Time"},
-                        "end": {"dateTime": "2024-05-01T10:00:00", "timeZone": "W. Europe Standard Time"},
-                        "location": {"displayName": "@webex"},
-                        "attendees": [{"emailAddress": {"address": "x@fabrikam.example"}, "type": "required"}]})
-        })
-        .collect();
-    let ids = emu.insert_events("alice@contoso.example", &bodies)?;
+    let ids = emu.insert_sample_events("alice@contoso.example", 100)?;
     let mut urls: Vec<String> = ids
         .iter()
         .map(|id| format!("{}/users/alice@contoso.example/events/{id}", emu.graph_url()))

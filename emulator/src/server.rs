@@ -176,6 +176,28 @@ impl EmulatorHandle {
         Ok(ids)
     }
 
+    /// Insert `n` sample meetings (HTML body, a location, an external attendee, 1 hour each,
+    /// one per day from 2024-05-01) into `user`'s calendar directly; returns their ids.
+    /// For benchmarks: `GET {graph_url}/users/{user}/events/{id}` with a token from
+    /// [`EmulatorHandle::issue_token`].
+    pub fn insert_sample_events(&self, user: &str, n: usize) -> Result<Vec<String>, crate::GraphError> {
+        let base = chrono::NaiveDate::from_ymd_opt(2024, 5, 1).unwrap_or_default();
+        let bodies: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                let day = base + chrono::Duration::days(i as i64);
+                serde_json::json!({
+                    "subject": format!("Sample meeting {i}"),
+                    "body": {"contentType": "html", "content": "<p>Agenda: status, risks, next steps.</p>"},
+                    "start": {"dateTime": format!("{day}T09:00:00"), "timeZone": "W. Europe Standard Time"},
+                    "end": {"dateTime": format!("{day}T10:00:00"), "timeZone": "W. Europe Standard Time"},
+                    "location": {"displayName": "@webex"},
+                    "attendees": [{"emailAddress": {"address": "guest@fabrikam.example", "name": "Guest"}, "type": "required"}]
+                })
+            })
+            .collect();
+        self.insert_events(user, &bodies)
+    }
+
     /// The emulator's current time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.shared.now()
@@ -221,8 +243,9 @@ impl Drop for EmulatorHandle {
 }
 
 /// Run the emulator on `listen` until it is stopped by SIGINT/SIGTERM; for
-/// `hcal graph-emulator --listen ADDR --seed FILE`. Prints nothing; logs the address with
-/// tracing at info level.
+/// `hcal graph-emulator --listen ADDR --seed FILE`. Prints
+/// `graph emulator listening on http://ADDR` to stdout once bound (and logs it with tracing).
+/// Needs a tokio-based runtime (`#[tokio::main]` or `#[actix_web::main]`).
 pub async fn serve(listen: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<(), EmulatorError> {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = spawn(listen, seed, config, true, tx)?;
@@ -232,6 +255,7 @@ pub async fn serve(listen: SocketAddr, seed: Seed, config: EmulatorConfig) -> Re
         .map_err(|e| EmulatorError::Thread(e.to_string()))?;
     let (addr, _handle, _shared) = ready?;
     tracing::info!(%addr, "graph emulator listening");
+    println!("graph emulator listening on http://{addr}");
     tokio::task::spawn_blocking(move || thread.join())
         .await
         .map_err(|e| EmulatorError::Thread(e.to_string()))?

@@ -213,3 +213,24 @@ async fn injected_errors_and_latency() {
     let unknown = env.control("POST", "/_emulator/faults", json!({"bogus": 1})).await;
     assert_eq!(unknown.status, 400);
 }
+
+#[tokio::test]
+async fn policy_changes_take_effect_after_a_delay() {
+    let cfg = EmulatorConfig {
+        policy_change_delay_secs: 3600,
+        ..manual_clock()
+    };
+    let mut env = env_with(Seed::example(), cfg).await;
+    env.control(
+        "POST",
+        &format!("/_emulator/users/{ALICE}/policy"),
+        json!({"in_policy": false}),
+    )
+    .await;
+    assert_eq!(env.get(&format!("/users/{ALICE}/events")).await.status, 200, "not yet");
+    env.advance(3601.0).await;
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    env.token = fetch_token(&env.http, &env.emu.base_url()).await;
+    let r = env.get(&format!("/users/{ALICE}/mailboxSettings")).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}
