@@ -109,12 +109,12 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
         }
         ("GET", ["users", u, "events"]) => {
             let i = mailbox(shared, u)?;
-            Ok(Resp::json(200, truth(&shared.state(), i)))
+            Ok(Resp::json(200, truth(&*crate::graph::state_for(shared, i)?, i)))
         }
         ("POST", ["users", u, "events"]) => {
             let i = mailbox(shared, u)?;
             let b = body(req)?;
-            let mut st = shared.state();
+            let mut st = crate::graph::state_for(shared, i)?;
             let (ev, changes) = calendar::create(&mut st, i, &b, &ctx)?;
             notify::enqueue_changes(shared, &mut st, &changes);
             Ok(Resp::json(
@@ -125,21 +125,21 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
         ("PATCH", ["users", u, "events", id]) => {
             let i = mailbox(shared, u)?;
             let b = body(req)?;
-            let mut st = shared.state();
+            let mut st = crate::graph::state_for(shared, i)?;
             let (inst, changes) = calendar::patch(&mut st, i, id, &b, None, &ctx)?;
             notify::enqueue_changes(shared, &mut st, &changes);
             Ok(Resp::json(200, render::render(&inst, &RenderOpts::default())))
         }
         ("DELETE", ["users", u, "events", id]) => {
             let i = mailbox(shared, u)?;
-            let mut st = shared.state();
+            let mut st = crate::graph::state_for(shared, i)?;
             let changes = calendar::delete(&mut st, i, id, None, &ctx)?;
             notify::enqueue_changes(shared, &mut st, &changes);
             Ok(Resp::empty(204))
         }
         ("POST", ["users", u, "events", id, action]) => {
             let i = mailbox(shared, u)?;
-            let mut st = shared.state();
+            let mut st = crate::graph::state_for(shared, i)?;
             let changes = match *action {
                 "cancel" => calendar::cancel(&mut st, i, id, &ctx)?,
                 "accept" => calendar::respond(&mut st, i, id, "accepted", &ctx)?,
@@ -171,7 +171,7 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
             let i = mailbox(shared, u)?;
             let d = NaiveDate::parse_from_str(date, "%Y-%m-%d")
                 .map_err(|_| GraphError::bad_request("date must be YYYY-MM-DD"))?;
-            let mut st = shared.state();
+            let mut st = crate::graph::state_for(shared, i)?;
             let occ = calendar::occurrence_id_on(&st.mailboxes[i], id, d, &shared.cfg)?;
             if mm == "DELETE" {
                 let changes = calendar::delete(&mut st, i, &occ, None, &ctx)?;
@@ -199,7 +199,7 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
                 .get("delay_secs")
                 .and_then(Value::as_i64)
                 .unwrap_or(shared.cfg.policy_change_delay_secs);
-            let mut st = shared.state();
+            let mut st = crate::graph::state_for(shared, i)?;
             if delay <= 0 {
                 st.mailboxes[i].in_policy = v;
                 st.mailboxes[i].policy_pending = None;
@@ -214,7 +214,7 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
                 .get("licensed")
                 .and_then(Value::as_bool)
                 .ok_or_else(|| GraphError::bad_request("licensed (bool) is required"))?;
-            shared.state().mailboxes[i].unlicensed = !v;
+            crate::graph::state_for(shared, i)?.mailboxes[i].unlicensed = !v;
             Ok(Resp::empty(204))
         }
         ("POST", ["tenants", t, "apps", c, "consent"]) => {

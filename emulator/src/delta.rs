@@ -52,7 +52,7 @@ pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp
     let skiptoken = req.q("$skiptoken").map(String::from);
     let deltatoken = req.q("$deltatoken").map(String::from);
     let path_base = format!("{}{}", req.base, req.path);
-    let mut st = shared.state();
+    let mut st = graph::state_for(shared, mbx)?;
     let mailbox_id = st.mailboxes[mbx].id.clone();
     let token_used = skiptoken.clone().or(deltatoken.clone());
     let mut d = if let Some(tok) = &token_used {

@@ -205,6 +205,16 @@ pub fn mailbox_for(shared: &Shared, tok: &Token, user: &str) -> Result<(usize, S
     Ok((idx, mb.id.clone(), mb.mail.clone()))
 }
 
+/// Lock the state for a mailbox resolved earlier; a reset in between cannot make the index
+/// dangle.
+pub fn state_for(shared: &Shared, mbx: usize) -> Result<std::sync::MutexGuard<'_, crate::model::State>, GraphError> {
+    let st = shared.state();
+    if mbx >= st.mailboxes.len() {
+        return Err(GraphError::invalid_user(""));
+    }
+    Ok(st)
+}
+
 /// Injected request faults.
 fn inject_faults(shared: &Shared, mailbox_id: &str, mail: &str) -> Result<(), GraphError> {
     let f = {
@@ -582,7 +592,7 @@ fn get_user(shared: &Shared, req: &Req, tok: &Token, user: &str) -> Result<Resp,
 }
 
 fn get_calendar(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp, GraphError> {
-    let st = shared.state();
+    let st = state_for(shared, mbx)?;
     let mb = &st.mailboxes[mbx];
     Ok(Resp::json(
         200,
@@ -692,7 +702,7 @@ fn list_events(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Res
     };
     let order = req.q("$orderby").map(|o| o.trim().to_string());
     let (total, page): (usize, Vec<Instance>) = {
-        let st = shared.state();
+        let st = state_for(shared, mbx)?;
         let mut items: Vec<&Arc<crate::model::Event>> = st.mailboxes[mbx]
             .events
             .values()
@@ -734,7 +744,7 @@ fn list_events(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Res
 fn get_event(shared: &Shared, req: &Req, mbx: usize, user: &str, id: &str) -> Result<Resp, GraphError> {
     let (opts, applied) = read_opts(req)?;
     let inst = {
-        let st = shared.state();
+        let st = state_for(shared, mbx)?;
         let target = calendar::resolve(&st.mailboxes[mbx], id, &shared.cfg)?;
         calendar::instance_of(&target)
     };
@@ -763,7 +773,7 @@ fn create_event(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Re
         cfg: &shared.cfg,
     };
     let ev = {
-        let mut st = shared.state();
+        let mut st = state_for(shared, mbx)?;
         let (ev, changes) = calendar::create(&mut st, mbx, &body, &ctx)?;
         notify::enqueue_changes(shared, &mut st, &changes);
         ev
@@ -784,7 +794,7 @@ fn patch_event(shared: &Shared, req: &Req, mbx: usize, user: &str, id: &str) -> 
         cfg: &shared.cfg,
     };
     let inst = {
-        let mut st = shared.state();
+        let mut st = state_for(shared, mbx)?;
         let (inst, changes) = calendar::patch(&mut st, mbx, id, &body, req.header("if-match"), &ctx)?;
         notify::enqueue_changes(shared, &mut st, &changes);
         inst
@@ -801,7 +811,7 @@ fn delete_event(shared: &Shared, req: &Req, mbx: usize, id: &str) -> Result<Resp
         now: shared.now(),
         cfg: &shared.cfg,
     };
-    let mut st = shared.state();
+    let mut st = state_for(shared, mbx)?;
     let changes = calendar::delete(&mut st, mbx, id, req.header("if-match"), &ctx)?;
     notify::enqueue_changes(shared, &mut st, &changes);
     Ok(Resp::empty(204))
@@ -822,7 +832,7 @@ fn event_action(shared: &Shared, req: &Req, mbx: usize, id: &str, action: &str) 
         now: shared.now(),
         cfg: &shared.cfg,
     };
-    let mut st = shared.state();
+    let mut st = state_for(shared, mbx)?;
     let changes = match action {
         "cancel" => calendar::cancel(&mut st, mbx, id, &ctx)?,
         "accept" => calendar::respond(&mut st, mbx, id, "accepted", &ctx)?,
@@ -868,7 +878,7 @@ fn calendar_view(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<R
     check_view_select(&opts)?;
     let (skip, top) = page_params(shared, req)?;
     let (total, page) = {
-        let st = shared.state();
+        let st = state_for(shared, mbx)?;
         let all = calendar::view(&st.mailboxes[mbx], s, e, &shared.cfg);
         let total = all.len();
         (total, all.into_iter().skip(skip).take(top).collect::<Vec<_>>())
@@ -884,7 +894,7 @@ fn instances(shared: &Shared, req: &Req, mbx: usize, user: &str, id: &str) -> Re
     check_view_select(&opts)?;
     let (skip, top) = page_params(shared, req)?;
     let (total, page) = {
-        let st = shared.state();
+        let st = state_for(shared, mbx)?;
         let m = &st.mailboxes[mbx];
         let target = calendar::resolve(m, id, &shared.cfg)?;
         let all = match target {
@@ -919,7 +929,7 @@ const SETTINGS_PARTS: &[&str] = &[
 ];
 
 fn get_settings(shared: &Shared, req: &Req, mbx: usize, user: &str, part: Option<&str>) -> Result<Resp, GraphError> {
-    let st = shared.state();
+    let st = state_for(shared, mbx)?;
     let settings = &st.mailboxes[mbx].settings;
     match part {
         None => {
@@ -963,7 +973,7 @@ pub fn patch_settings(shared: &Shared, mbx: usize, body: &Value) -> Result<Value
     let o = body
         .as_object()
         .ok_or_else(|| GraphError::body_read("The request body must be a JSON object."))?;
-    let mut st = shared.state();
+    let mut st = state_for(shared, mbx)?;
     let settings = &mut st.mailboxes[mbx].settings;
     let mut out = serde_json::Map::new();
     for (k, v) in o {
