@@ -146,6 +146,17 @@ pub fn handle(shared: &Shared, req: &Req, mbx: usize, user: &str) -> Result<Resp
                 }
             }
         }
+        let dup = lock(&shared.faults).delta_duplicate_rate;
+        if dup > 0.0 {
+            use rand::Rng;
+            let mut rng = rand::thread_rng();
+            let extra: Vec<(String, bool)> = pending
+                .iter()
+                .filter(|_| rng.gen_bool(dup.clamp(0.0, 1.0)))
+                .cloned()
+                .collect();
+            pending.extend(extra);
+        }
         d.visible = now_visible;
         d.change_seq = m.change_seq;
         d.pending = pending;

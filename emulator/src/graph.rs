@@ -401,7 +401,11 @@ pub async fn handle(shared: &Arc<Shared>, req: &Req, in_batch: bool) -> (String,
         Err(e) => return ("/v1.0/{unknown}".into(), error_resp(shared, req, e)),
     };
     let span = tracing::debug_span!("graph", method = %req.method, route = %template, batch = in_batch);
-    let resp = match tracing::Instrument::instrument(run(shared, req, route, in_batch), span).await {
+    let calendar_id = match segs.as_slice() {
+        [u, _, c, cid, ..] if eq(u, "users") && eq(c, "calendars") => Some(cid.clone()),
+        _ => None,
+    };
+    let resp = match tracing::Instrument::instrument(run(shared, req, route, in_batch, calendar_id), span).await {
         Ok(r) => r,
         Err(e) => error_resp(shared, req, e),
     };
@@ -422,7 +426,13 @@ pub fn error_resp(shared: &Shared, req: &Req, e: GraphError) -> Resp {
     r
 }
 
-async fn run(shared: &Arc<Shared>, req: &Req, route: Route, in_batch: bool) -> Result<Resp, GraphError> {
+async fn run(
+    shared: &Arc<Shared>,
+    req: &Req,
+    route: Route,
+    in_batch: bool,
+    calendar_id: Option<String>,
+) -> Result<Resp, GraphError> {
     let latency = lock(&shared.faults).latency_ms;
     if latency > 0 && route.user().is_none() {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
@@ -469,6 +479,13 @@ async fn run(shared: &Arc<Shared>, req: &Req, route: Route, in_batch: bool) -> R
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
     inject_faults(shared, &mailbox_id, &mail)?;
+    if let Some(cid) = calendar_id {
+        // Only the primary calendar exists.
+        let st = state_for(shared, mbx)?;
+        if st.mailboxes[mbx].calendar_id != cid {
+            return Err(GraphError::item_not_found());
+        }
+    }
     let m = req.method.as_str();
     match (&route, m) {
         (Route::Events { .. }, "GET") => {

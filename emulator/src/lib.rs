@@ -66,7 +66,7 @@
 //! | `POST /_emulator/users/{user}/policy` | `{"in_policy": bool, "delay_secs"?: n}`: application access policy (403 RAOP when out) |
 //! | `POST /_emulator/users/{user}/license` | `{"licensed": bool}` (404 MailboxNotEnabledForRESTAPI when not) |
 //! | `POST /_emulator/tenants/{tenant}/apps/{clientId}/consent` | `{"granted": bool}`: revoke or grant admin consent |
-//! | `GET/POST/DELETE /_emulator/faults` | read / merge / clear [`Faults`] (429 rate, 5xx rate, latency, drop/delay/duplicate/shuffle notifications, delta 410 / syncStateNotFound next time, ...) |
+//! | `GET/POST/DELETE /_emulator/faults` | read / merge / clear [`Faults`] (429 rate, 5xx rate, latency, drop/delay/duplicate/shuffle notifications, delta 410 / syncStateNotFound next time, duplicated delta items, ...) |
 //! | `GET /_emulator/subscriptions` | all subscriptions, with `paused` |
 //! | `POST /_emulator/subscriptions/{id}/expire` | expire now (silently removed) |
 //! | `POST /_emulator/subscriptions/{id}/remove` | remove and send `subscriptionRemoved` |

@@ -335,6 +335,7 @@ async fn entry(req: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>
             resp.headers.push(("request-id".into(), rid));
             resp.headers.push(("client-request-id".into(), crid));
         }
+        resp.headers.push(("OData-Version".into(), "4.0".into()));
         return to_http(resp, true);
     }
     if path.starts_with("/_emulator") {

@@ -43,6 +43,8 @@ pub struct Faults {
     pub delta_reset_next: bool,
     /// The next delta request with a token answers syncStateNotFound.
     pub delta_sync_state_not_found_next: bool,
+    /// Share (0..1) of delta items sent twice in a round (Graph may repeat items).
+    pub delta_duplicate_rate: f64,
 }
 
 /// One logged request.

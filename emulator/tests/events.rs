@@ -193,6 +193,22 @@ async fn errors_match_graph() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // Other calendars do not exist; the primary one is reachable by its id.
+    let cal = env.get(&format!("/users/{ALICE}/calendar")).await.body;
+    assert_eq!(cal["allowedOnlineMeetingProviders"], json!(["teamsForBusiness"]));
+    let cid = cal["id"].as_str().unwrap();
+    assert_eq!(
+        env.get(&format!("/users/{ALICE}/calendars/{cid}/events")).await.status,
+        200
+    );
+    assert_eq!(
+        env.get(&format!(
+            "/users/{ALICE}/calendars/AAMkAGAQEBAQEBAQEBAQEBAQEBAQE=/events"
+        ))
+        .await
+        .status,
+        404
+    );
     // Unknown segment.
     let r = env.get(&format!("/users/{ALICE}/messagez")).await;
     assert_eq!(r.status, 400);

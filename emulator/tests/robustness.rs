@@ -20,11 +20,27 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
-        let emu = EmulatorHandle::spawn_thread(Seed::example(), EmulatorConfig { throttle_requests: u32::MAX, ..Default::default() }).unwrap();
+        let emu = EmulatorHandle::spawn_thread(
+            Seed::example(),
+            EmulatorConfig {
+                throttle_requests: u32::MAX,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let token = emu.issue_token("contoso.example", EXAMPLE_CLIENT).unwrap();
         let id = emu.insert_sample_events(ALICE, 1).unwrap().remove(0);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Fixture { emu, token, id, rt, http: reqwest::Client::new() }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        Fixture {
+            emu,
+            token,
+            id,
+            rt,
+            http: reqwest::Client::new(),
+        }
     })
 }
 
@@ -32,7 +48,10 @@ fn call(method: &str, path: &str, body: Option<String>) -> (u16, Value) {
     let f = fixture();
     f.rt.block_on(async {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut rb = f.http.request(m, format!("{}{}", f.emu.graph_url(), path)).bearer_auth(&f.token);
+        let mut rb = f
+            .http
+            .request(m, format!("{}{}", f.emu.graph_url(), path))
+            .bearer_auth(&f.token);
         if let Some(b) = body {
             rb = rb.header("Content-Type", "application/json").body(b);
         }
