@@ -1026,6 +1026,13 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
             )
         }
     };
+    if let Some(e) = &existing
+        && in_line(org, e)
+    {
+        // Nothing a meeting update would carry changed (e.g. the organizer's own extended
+        // properties): Exchange sends no update, the copy stays as it is.
+        return;
+    }
     copy_fields(org, &mut copy);
     copy.is_cancelled = false;
     copy.change_key = wire::new_change_key();
@@ -1102,6 +1109,47 @@ fn upsert_copy(st: &mut State, t: usize, org: &Arc<Event>, ctx: &Ctx, changes: &
             ChangeType::Updated
         },
     ));
+}
+
+/// Attendees by address and type (their answers are the organizer's bookkeeping).
+fn invitees(ev: &Event) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = ev
+        .props
+        .get("attendees")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    (
+                        x["emailAddress"]["address"].as_str().unwrap_or("").to_ascii_lowercase(),
+                        x["type"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Is an attendee's copy already in line with the organizer's item?
+fn in_line(org: &Event, copy: &Event) -> bool {
+    !copy.is_cancelled
+        && org.exceptions.is_empty()
+        && org.deleted_occurrences.is_empty()
+        && copy.exceptions.is_empty()
+        && copy.deleted_occurrences.is_empty()
+        && org.start == copy.start
+        && org.start_tz == copy.start_tz
+        && org.end == copy.end
+        && org.end_tz == copy.end_tz
+        && org.recurrence == copy.recurrence
+        && org.kind == copy.kind
+        && invitees(org) == invitees(copy)
+        && MEETING_FIELDS
+            .iter()
+            .filter(|k| **k != "attendees")
+            .all(|k| org.props.get(*k) == copy.props.get(*k))
 }
 
 /// The organizer cancelled (or removed the attendee): rooms drop the item, people keep it
