@@ -301,3 +301,30 @@ async fn runs_under_actix_rt() {
     let env = env().await;
     assert_eq!(env.get(&format!("/users/{ALICE}/events")).await.status, 200);
 }
+
+#[tokio::test]
+async fn clock_speed_factor_runs_expiries_in_seconds() {
+    let cfg = EmulatorConfig {
+        clock: hcal_emulator::ClockMode::Speed {
+            factor: 7200.0,
+            start: None,
+        },
+        ..Default::default()
+    };
+    let env = env_with(Seed::example(), cfg).await;
+    let before = env.emu.now();
+    // Half a real second is an hour of emulator time: the token (3599 s) runs out.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(env.emu.now() - before >= chrono::Duration::minutes(60));
+    let r = env.get(&format!("/users/{ALICE}/events")).await;
+    assert_eq!(r.status, 401);
+    // The speed can be changed (0 freezes).
+    let c = env
+        .control("POST", "/_emulator/clock", json!({"speed": 0.0}))
+        .await
+        .body;
+    assert_eq!(c["speed"], 0.0);
+    let frozen = env.emu.now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(env.emu.now(), frozen);
+}
