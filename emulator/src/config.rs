@@ -74,7 +74,7 @@ pub struct EmulatorConfig {
     pub retry_max_secs: i64,
     /// Give up on a notification after this long, seconds (Graph: 4 hours).
     pub retry_give_up_secs: i64,
-    /// Accept `http://` notification URLs on loopback (127.0.0.0/8, localhost, [::1]).
+    /// Accept `http://` notification URLs on loopback (127.0.0.0/8, `localhost`, `[::1]`).
     /// Any other `http://` URL is refused like Graph refuses non-HTTPS.
     pub allow_http_loopback: bool,
     /// Editing or cancelling one occurrence notifies only the series master (as observed on

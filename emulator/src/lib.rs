@@ -77,6 +77,28 @@
 //! | `GET /_emulator/notifications` | delivery attempts (url, count, status, elapsed) and endpoint health |
 //! | `GET/POST /_emulator/clock` | `{now, speed}`; POST `{"advance_seconds": n}`, `{"set": "..."}`, `{"speed": f}` |
 
+//!
+//! ## Choices where Graph's behaviour is not documented (INF in the contract)
+//!
+//! * Revoked consent: token endpoint 400 `unauthorized_client` AADSTS700016; existing tokens
+//!   403 `ErrorAccessDenied` "Access is denied. Check credentials and try again.".
+//! * Notifications: `updated` for the series master when one occurrence is edited or
+//!   cancelled (`occurrence_notifies_master_only`, default true). Retry back-off 30 s doubling
+//!   to 30 min, given up after 4 h (then `missed`). The slow-endpoint rule counts a delivery
+//!   that fails without a status (timeout, refused) as slow.
+//! * Subscriptions: an `expirationDateTime` under 45 minutes (or in the past) is raised to
+//!   now + 45 min; a new `notificationUrl` on PATCH is validated again; `includeResourceData`
+//!   (rich notifications) is refused with 400. Validation requires `200`, a `text/plain`
+//!   content type and the decoded token as the exact body.
+//! * Delta: `410 resyncRequired` with `Location`, and `400 SyncStateNotFound` for unknown or
+//!   evicted tokens (20,000 kept).
+//! * `$batch`: items run one after another in request order and answer in that order; a
+//!   batch over 20, duplicate ids, or a body without `Content-Type` refuse the whole batch.
+//! * `instances` of a non-series event answers an empty list; an unknown time zone in
+//!   `Prefer: outlook.timezone` is ignored (no `Preference-Applied`).
+//! * Attendee copies: people keep a cancelled meeting (`isCancelled: true`, subject prefixed
+//!   `Canceled: `); rooms drop it. Attendee answers update the organizer's item only.
+
 pub mod batch;
 pub mod calendar;
 pub mod clock;
