@@ -104,7 +104,7 @@ pub enum SealError {
 
 /// Where sealed values find their data keys. `Ok(None)` means the key was
 /// destroyed: the stream was erased (crypto-shredding).
-pub trait KeyLookup {
+pub trait KeyLookup: Sync {
     fn data_key(&self, stream: &StreamId, key: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError>;
 }
 

@@ -8,8 +8,33 @@ use std::fmt;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+/// Serialised as milliseconds under the codec, and as RFC 3339 text where a
+/// person reads it (JSON).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_rfc3339())
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            DateTime::parse_from_rfc3339(&text)
+                .map(|dt| Timestamp::from_datetime(dt.with_timezone(&Utc)))
+                .map_err(serde::de::Error::custom)
+        } else {
+            i64::deserialize(d).map(Timestamp)
+        }
+    }
+}
 
 impl Timestamp {
     pub const EPOCH: Timestamp = Timestamp(0);
@@ -59,5 +84,21 @@ impl fmt::Display for Timestamp {
 impl From<DateTime<Utc>> for Timestamp {
     fn from(dt: DateTime<Utc>) -> Self {
         Self::from_datetime(dt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_for_people_millis_for_the_codec() {
+        let t = Timestamp(1_780_000_000_123);
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2026-05-28T20:26:40.123Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        let bytes = crate::codec::encode(&t).unwrap();
+        assert!(bytes.len() <= 10);
+        assert_eq!(crate::codec::decode::<Timestamp>(&bytes).unwrap(), t);
     }
 }

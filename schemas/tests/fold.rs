@@ -61,7 +61,7 @@ fn fold(events: &[MailboxEvent]) -> MailboxState {
                 version: i as u64 + 1,
                 at: Timestamp(i as i64),
             },
-            e,
+            e.clone(),
         )
     })
 }
@@ -216,7 +216,7 @@ fn users_move_through_statuses_and_consent_is_recorded() {
                 version: i as u64 + 1,
                 at: Timestamp(i as i64 * 1000),
             },
-            e,
+            e.clone(),
         )
     });
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use hcal_schemas::{KeyLookup, KeyRef, MailboxKey, OrgId, SealError, Sealed, Sealer, SecretKey, StreamId};
 use serde::{Deserialize, Serialize};
@@ -33,13 +33,13 @@ struct StreamKeys {
 struct State {
     file: KeyFile<DataKeyRecord>,
     streams: HashMap<StreamId, StreamKeys>,
-    /// Unwrapped keys of streams in use.
-    open: HashMap<(StreamId, u32), Arc<SecretKey>>,
+    /// Unwrapped keys of streams in use, by generation.
+    open: HashMap<StreamId, Vec<(u32, Arc<SecretKey>)>>,
 }
 
 pub struct Keyring {
     manager: Arc<dyn KeyManager>,
-    state: Mutex<State>,
+    state: RwLock<State>,
 }
 
 fn data_aad(stream: &StreamId, generation: u32) -> Vec<u8> {
@@ -97,7 +97,7 @@ impl Keyring {
         }
         Ok(Self {
             manager,
-            state: Mutex::new(State {
+            state: RwLock::new(State {
                 file,
                 streams,
                 open: HashMap::new(),
@@ -105,10 +105,24 @@ impl Keyring {
         })
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, State>, KeyError> {
+    fn lock(&self) -> Result<RwLockWriteGuard<'_, State>, KeyError> {
         self.state
-            .lock()
+            .write()
             .map_err(|_| KeyError::Manager("keyring lock poisoned".into()))
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>, KeyError> {
+        self.state
+            .read()
+            .map_err(|_| KeyError::Manager("keyring lock poisoned".into()))
+    }
+
+    fn cached(state: &State, stream: &StreamId, generation: u32) -> Option<Arc<SecretKey>> {
+        state
+            .open
+            .get(stream)
+            .and_then(|v| v.iter().find(|(g, _)| *g == generation))
+            .map(|(_, k)| k.clone())
     }
 
     pub fn manager(&self) -> &Arc<dyn KeyManager> {
@@ -150,7 +164,11 @@ impl Keyring {
                 })?;
                 let entry = state.streams.entry(stream.clone()).or_default();
                 entry.wrapped.push((generation, wrapped));
-                state.open.insert((stream.clone(), generation), Arc::new(key));
+                state
+                    .open
+                    .entry(stream.clone())
+                    .or_default()
+                    .push((generation, Arc::new(key)));
                 generation
             }
         };
@@ -169,8 +187,8 @@ impl Keyring {
         stream: &StreamId,
         generation: u32,
     ) -> Result<Option<Arc<SecretKey>>, KeyError> {
-        if let Some(k) = state.open.get(&(stream.clone(), generation)) {
-            return Ok(Some(k.clone()));
+        if let Some(k) = Self::cached(state, stream, generation) {
+            return Ok(Some(k));
         }
         let Some(entry) = state.streams.get(stream) else {
             return Ok(None);
@@ -179,14 +197,18 @@ impl Keyring {
             return Ok(None);
         };
         let key = Arc::new(manager.unwrap(&stream.org(), wrapped, &data_aad(stream, generation))?);
-        state.open.insert((stream.clone(), generation), key.clone());
+        state
+            .open
+            .entry(stream.clone())
+            .or_default()
+            .push((generation, key.clone()));
         Ok(Some(key))
     }
 
     /// Drops the unwrapped keys of a stream no longer in use (passivation).
     pub fn close(&self, stream: &StreamId) {
         if let Ok(mut state) = self.lock() {
-            state.open.retain(|(s, _), _| s != stream);
+            state.open.remove(stream);
         }
     }
 
@@ -203,7 +225,7 @@ impl Keyring {
             .max(entry.erased_below);
         entry.wrapped.clear();
         entry.erased_below = next_generation;
-        state.open.retain(|(s, _), _| s != stream);
+        state.open.remove(stream);
         // Rewrite the file without the destroyed keys, so their bytes are gone.
         let mut records = Vec::new();
         for (s, keys) in &state.streams {
@@ -248,6 +270,9 @@ impl Keyring {
 
 impl KeyLookup for Keyring {
     fn data_key(&self, stream: &StreamId, key: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError> {
+        if let Some(k) = Self::cached(&*self.read().map_err(|e| SealError::Key(e.to_string()))?, stream, key.0) {
+            return Ok(Some(k));
+        }
         let mut state = self.lock().map_err(|e| SealError::Key(e.to_string()))?;
         Self::open_key(&self.manager, &mut state, stream, key.0).map_err(|e| SealError::Key(e.to_string()))
     }

@@ -1,21 +1,29 @@
 //! The group committer: one thread owns every write to the log. It takes all
-//! requests waiting, checks each append's expected version, writes them as
-//! one atomic sled batch, flushes and fsyncs once, then answers them all.
-//! Many concurrent small appends therefore cost one fsync per round.
+//! requests waiting, checks each append's expected version, writes the
+//! round's records as one value, its index entries and side writes, then
+//! the watermark; flushes and fsyncs once; then answers them all. Many
+//! concurrent small appends therefore cost one fsync per round.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
+use std::time::Instant;
 
 use hcal_schemas::{StreamId, Timestamp};
 use tokio::sync::oneshot;
 use tracing::{error, trace_span};
 
 use super::durability::Durability;
-use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, frame, layout};
+use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, frame, layout, read};
 
 type Reply<T> = oneshot::Sender<Result<T, LogError>>;
+
+/// A round stops taking requests past this many record bytes, so that its
+/// value stays well below sled's out-of-line blob size (segment / 4).
+const ROUND_BYTES: usize = 96 * 1024;
+/// Heads remembered between rounds (then forgotten, and read from the index).
+const HEAD_CACHE: usize = 100_000;
 
 pub(super) enum Request {
     Append {
@@ -31,10 +39,19 @@ pub(super) enum Request {
     },
     /// Whole records from an export, into an empty log.
     Import {
-        batch: sled::Batch,
-        last_seq: u64,
+        records: Vec<(u64, Vec<u8>)>,
         reply: Reply<()>,
     },
+}
+
+impl Request {
+    fn bytes(&self) -> usize {
+        match self {
+            Request::Append { events, .. } => events.iter().map(|e| e.payload.len() + 64).sum(),
+            Request::Write { writes, .. } => writes.len() * 64,
+            Request::Import { .. } => ROUND_BYTES,
+        }
+    }
 }
 
 enum Answer {
@@ -65,7 +82,18 @@ pub(super) struct Committer {
     tree: sled::Tree,
     durability: Durability,
     next_seq: u64,
+    heads: HashMap<StreamId, u64>,
     stats: Arc<LogStats>,
+}
+
+/// A round's writes, staged before any reaches sled.
+#[derive(Default)]
+struct Staged {
+    blob: Vec<u8>,
+    records: u64,
+    index: Vec<(Vec<u8>, [u8; 12])>,
+    side: Vec<SideWrite>,
+    heads: HashMap<StreamId, u64>,
 }
 
 impl Committer {
@@ -75,16 +103,37 @@ impl Committer {
             tree,
             durability,
             next_seq,
+            heads: HashMap::new(),
             stats,
         }
     }
 
     pub fn run(mut self, rx: Receiver<Request>, max_batch: usize) {
-        while let Ok(first) = rx.recv() {
+        let mut carry: Option<Request> = None;
+        loop {
+            let first = match carry.take() {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => return,
+                },
+            };
+            if matches!(first, Request::Import { .. }) {
+                self.import(first);
+                continue;
+            }
+            let mut bytes = first.bytes();
             let mut round = vec![first];
-            while round.len() < max_batch {
+            while round.len() < max_batch && bytes < ROUND_BYTES {
                 match rx.try_recv() {
-                    Ok(r) => round.push(r),
+                    Ok(r @ Request::Import { .. }) => {
+                        carry = Some(r);
+                        break;
+                    }
+                    Ok(r) => {
+                        bytes += r.bytes();
+                        round.push(r);
+                    }
                     Err(_) => break,
                 }
             }
@@ -92,103 +141,123 @@ impl Committer {
         }
     }
 
-    fn head(&self, stream: &StreamId, pending: &HashMap<StreamId, u64>) -> Result<u64, LogError> {
-        if let Some(v) = pending.get(stream) {
+    fn head(&self, stream: &StreamId, staged: &Staged) -> Result<u64, LogError> {
+        if let Some(v) = staged.heads.get(stream).or_else(|| self.heads.get(stream)) {
             return Ok(*v);
         }
-        Ok(match self.tree.get(layout::head_key(stream))? {
-            Some(v) => layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad stream head".into()))?,
-            None => 0,
-        })
+        read::head(&self.tree, stream)
     }
 
     fn commit(&mut self, round: Vec<Request>) {
         let _span = trace_span!("log.commit", requests = round.len()).entered();
+        let started = Instant::now();
         let at = Timestamp::now();
-        let first_seq_of_round = self.next_seq;
-        let mut batch = sled::Batch::default();
-        let mut pending: HashMap<StreamId, u64> = HashMap::new();
+        let first_seq = self.next_seq;
+        let mut staged = Staged::default();
         let mut answers: Vec<Answer> = Vec::with_capacity(round.len());
-        let mut events = 0u64;
-        let mut sides = 0u64;
         for request in round {
             answers.push(match request {
                 Request::Append {
                     stream,
                     expected,
-                    events: new,
+                    events,
                     side,
                     reply,
                 } => {
-                    let staged = self.stage_append(&mut batch, &mut pending, &stream, expected, &new, at);
-                    if staged.is_ok() {
-                        events += new.len() as u64;
-                        sides += side.len() as u64;
-                        stage_side(&mut batch, side);
+                    let result = self.stage_append(&mut staged, first_seq, &stream, expected, &events, at);
+                    if result.is_ok() {
+                        staged.side.extend(side);
                     }
-                    Answer::Append(reply, staged)
-                }
-                Request::Import {
-                    batch: imported,
-                    last_seq,
-                    reply,
-                } => {
-                    // Imports run alone on an empty log; commit them as their own round.
-                    let done = self.tree.apply_batch(imported).map_err(LogError::from);
-                    if done.is_ok() {
-                        self.next_seq = self.next_seq.max(last_seq + 1);
-                    }
-                    Answer::Write(reply, done)
+                    Answer::Append(reply, result)
                 }
                 Request::Write { writes, reply } => {
-                    sides += writes.len() as u64;
-                    stage_side(&mut batch, writes);
+                    staged.side.extend(writes);
                     Answer::Write(reply, Ok(()))
+                }
+                Request::Import { reply, .. } => {
+                    Answer::Write(reply, Err(LogError::Refused("import mixed into a round")))
                 }
             });
         }
-        let writes = answers.iter().filter(|a| a.staged()).count();
-        if writes > 0 {
-            let durable = self
-                .tree
-                .apply_batch(batch)
-                .map_err(LogError::from)
-                .and_then(|_| self.db.flush().map_err(LogError::from))
-                .and_then(|_| self.durability.sync().map_err(LogError::from));
-            if let Err(e) = durable {
-                error!(error = %e, "log commit failed; answering the round with the error");
-                // Nothing of this round may be taken as written: its sequence
-                // numbers are reused only if the batch never reached sled.
-                self.next_seq = match self.tree.scan_prefix([layout::LOG]).next_back() {
-                    Some(Ok((k, _))) => layout::seq_of_log_key(&k).unwrap_or(first_seq_of_round - 1) + 1,
-                    _ => first_seq_of_round,
-                };
-                let msg = e.to_string();
-                for answer in answers {
-                    answer.send(Some(&msg));
+        if !answers.iter().any(Answer::staged) {
+            self.stats.requests.fetch_add(answers.len() as u64, Ordering::Relaxed);
+            answers.into_iter().for_each(|a| a.send(None));
+            return;
+        }
+        let records = staged.records;
+        let sides = staged.side.len() as u64;
+        let heads = std::mem::take(&mut staged.heads);
+        match self.write(staged, first_seq, started) {
+            Ok(()) => {
+                self.next_seq = first_seq + records;
+                if self.heads.len() > HEAD_CACHE {
+                    self.heads.clear();
                 }
-                return;
+                self.heads.extend(heads);
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.stats.events.fetch_add(records, Ordering::Relaxed);
+                self.stats.side_writes.fetch_add(sides, Ordering::Relaxed);
+                self.stats.requests.fetch_add(answers.len() as u64, Ordering::Relaxed);
+                answers.into_iter().for_each(|a| a.send(None));
             }
-            self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            self.stats.events.fetch_add(events, Ordering::Relaxed);
-            self.stats.side_writes.fetch_add(sides, Ordering::Relaxed);
+            Err(e) => {
+                error!(error = %e, "log commit failed; answering the round with the error");
+                // Whatever of the round reached sled is completed (or absent)
+                // after this, and nothing of it was acknowledged.
+                self.heads.clear();
+                match read::complete_index(&self.tree) {
+                    Ok(next) => self.next_seq = next.max(first_seq),
+                    Err(e2) => error!(error = %e2, "completing the index after a failed commit failed"),
+                }
+                let msg = e.to_string();
+                answers.into_iter().for_each(|a| a.send(Some(&msg)));
+            }
         }
-        self.stats.requests.fetch_add(answers.len() as u64, Ordering::Relaxed);
-        for answer in answers {
-            answer.send(None);
+    }
+
+    fn write(&mut self, staged: Staged, first_seq: u64, started: Instant) -> Result<(), LogError> {
+        if staged.records > 0 {
+            self.tree.insert(layout::log_key(first_seq), staged.blob)?;
         }
+        for (k, v) in staged.index {
+            self.tree.insert(k, &v[..])?;
+        }
+        for w in staged.side {
+            match w {
+                SideWrite::Insert(k, v) => drop(self.tree.insert(k, v)?),
+                SideWrite::Remove(k) => drop(self.tree.remove(k)?),
+            }
+        }
+        if staged.records > 0 {
+            self.tree
+                .insert(layout::WATERMARK, &(first_seq + staged.records - 1).to_be_bytes()[..])?;
+        }
+        let applied = Instant::now();
+        self.stats
+            .apply_nanos
+            .fetch_add(nanos(applied - started), Ordering::Relaxed);
+        self.db.flush()?;
+        let flushed = Instant::now();
+        self.stats
+            .flush_nanos
+            .fetch_add(nanos(flushed - applied), Ordering::Relaxed);
+        self.durability.sync()?;
+        self.stats
+            .sync_nanos
+            .fetch_add(nanos(flushed.elapsed()), Ordering::Relaxed);
+        Ok(())
     }
 
     fn stage_append(
         &mut self,
-        batch: &mut sled::Batch,
-        pending: &mut HashMap<StreamId, u64>,
+        staged: &mut Staged,
+        first_seq: u64,
         stream: &StreamId,
         expected: ExpectedVersion,
         events: &[NewEvent],
         at: Timestamp,
     ) -> Result<Appended, LogError> {
-        let current = self.head(stream, pending)?;
+        let current = self.head(stream, staged)?;
         if let ExpectedVersion::Exact(e) = expected
             && e != current
         {
@@ -198,15 +267,14 @@ impl Committer {
                 actual: current,
             });
         }
-        let first_seq = self.next_seq;
+        let append_seq = first_seq + staged.records;
         let mut version = current;
+        let mut frame_buf = Vec::new();
         for ev in events {
             version += 1;
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            let mut rec = Vec::with_capacity(frame::encoded_len(stream, ev.type_name, &ev.payload));
+            frame_buf.clear();
             frame::encode_into(
-                &mut rec,
+                &mut frame_buf,
                 stream,
                 version,
                 at,
@@ -214,20 +282,51 @@ impl Committer {
                 ev.schema_version,
                 &ev.payload,
             );
-            batch.insert(&layout::log_key(seq)[..], rec);
-            batch.insert(layout::index_key(stream, version), &seq.to_be_bytes()[..]);
+            layout::push_record(&mut staged.blob, &frame_buf);
+            staged.records += 1;
         }
-        batch.insert(layout::head_key(stream), &version.to_be_bytes()[..]);
-        pending.insert(stream.clone(), version);
-        Ok(Appended { first_seq, version, at })
+        let count = u32::try_from(events.len()).map_err(|_| LogError::Refused("too many events in one append"))?;
+        staged.index.push((
+            layout::index_key(stream, current + 1),
+            layout::index_value(append_seq, count),
+        ));
+        staged.heads.insert(stream.clone(), version);
+        Ok(Appended {
+            first_seq: append_seq,
+            version,
+            at,
+        })
+    }
+
+    fn import(&mut self, request: Request) {
+        let Request::Import { records, reply } = request else {
+            return;
+        };
+        let result = (|| -> Result<(), LogError> {
+            let mut last = 0;
+            for (seq, rec) in &records {
+                let f = frame::decode(rec)?;
+                let stream = StreamId::parse(f.stream).map_err(|e| LogError::Corrupt(e.to_string()))?;
+                let mut blob = Vec::with_capacity(rec.len() + 4);
+                layout::push_record(&mut blob, rec);
+                self.tree.insert(layout::log_key(*seq), blob)?;
+                self.tree
+                    .insert(layout::index_key(&stream, f.version), &layout::index_value(*seq, 1)[..])?;
+                last = *seq;
+            }
+            if last > 0 {
+                self.tree.insert(layout::WATERMARK, &last.to_be_bytes()[..])?;
+            }
+            self.db.flush()?;
+            self.durability.sync()?;
+            self.next_seq = self.next_seq.max(last + 1);
+            self.heads.clear();
+            Ok(())
+        })();
+        let _ = reply.send(result);
     }
 }
 
-fn stage_side(batch: &mut sled::Batch, writes: Vec<SideWrite>) {
-    for w in writes {
-        match w {
-            SideWrite::Insert(k, v) => batch.insert(k, v),
-            SideWrite::Remove(k) => batch.remove(k),
-        }
-    }
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

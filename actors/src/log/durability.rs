@@ -41,7 +41,12 @@ impl Durability {
         let now = mtime(&self.blobs);
         if now != self.blobs_mtime {
             for entry in std::fs::read_dir(&self.blobs)? {
-                File::open(entry?.path())?.sync_all()?;
+                match File::open(entry?.path()) {
+                    Ok(f) => f.sync_all()?,
+                    // sled removed a blob it no longer needs: nothing to sync.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
             }
             File::open(&self.blobs)?.sync_all()?;
             File::open(&self.dir)?.sync_all()?;

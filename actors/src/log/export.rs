@@ -43,10 +43,9 @@ pub fn import(log: &EventLog, input: &mut impl Read) -> Result<u64, LogError> {
     }
     let mut bytes = Vec::new();
     input.read_to_end(&mut bytes)?;
-    let mut batch = sled::Batch::default();
     let mut heads: HashMap<StreamId, u64> = HashMap::new();
+    let mut records = Vec::new();
     let mut pos = 0;
-    let mut n = 0;
     let mut last_seq = 0;
     while pos < bytes.len() {
         let header = bytes
@@ -70,15 +69,11 @@ pub fn import(log: &EventLog, input: &mut impl Read) -> Result<u64, LogError> {
             )));
         }
         *head = f.version;
-        batch.insert(&layout::log_key(seq)[..], rec);
-        batch.insert(layout::index_key(&stream, f.version), &seq.to_be_bytes()[..]);
+        records.push((seq, rec.to_vec()));
         last_seq = seq;
         pos += 12 + len;
-        n += 1;
     }
-    for (stream, version) in heads {
-        batch.insert(layout::head_key(&stream), &version.to_be_bytes()[..]);
-    }
-    log.import_batch(batch, last_seq)?;
+    let n = records.len() as u64;
+    log.import_records(records)?;
     Ok(n)
 }

@@ -7,6 +7,7 @@ mod durability;
 pub mod export;
 pub mod frame;
 pub mod layout;
+mod read;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -102,20 +103,22 @@ pub struct Appended {
     pub at: Timestamp,
 }
 
-/// A stored record: its global sequence and framed bytes.
+/// A stored record: its global sequence and framed bytes (a slice of the
+/// commit value that holds it; no copy).
 #[derive(Clone, Debug)]
 pub struct StoredRecord {
     pub seq: u64,
-    bytes: sled::IVec,
+    blob: sled::IVec,
+    range: std::ops::Range<usize>,
 }
 
 impl StoredRecord {
     pub fn frame(&self) -> Result<Frame<'_>, LogError> {
-        frame::decode(&self.bytes)
+        frame::decode(self.bytes())
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        &self.blob[self.range.clone()]
     }
 }
 
@@ -143,6 +146,10 @@ pub struct LogStats {
     pub requests: AtomicU64,
     pub events: AtomicU64,
     pub side_writes: AtomicU64,
+    /// Time the committer spent staging and applying batches, flushing, and syncing.
+    pub apply_nanos: AtomicU64,
+    pub flush_nanos: AtomicU64,
+    pub sync_nanos: AtomicU64,
 }
 
 struct Inner {
@@ -201,14 +208,12 @@ impl EventLog {
                 reason: e.to_string(),
             })?;
         let tree = db.open_tree("hcal")?;
-        let durability = durability::Durability::new(&path)?;
-        let next_seq = match tree.scan_prefix([layout::LOG]).next_back() {
-            Some(r) => {
-                let (k, _) = r?;
-                layout::seq_of_log_key(&k).ok_or_else(|| LogError::Corrupt("bad log key".into()))? + 1
-            }
-            None => 1,
-        };
+        let mut durability = durability::Durability::new(&path)?;
+        // A crash between a commit's records and its index leaves the index
+        // short; complete it before anything reads or writes.
+        let next_seq = read::complete_index(&tree)?.max(1);
+        db.flush()?;
+        durability.sync()?;
         let stats = Arc::new(LogStats::default());
         let (tx, rx) = mpsc::channel();
         let committer = committer::Committer::new(db.clone(), tree.clone(), durability, next_seq, stats.clone());
@@ -321,64 +326,55 @@ impl EventLog {
 
     /// The stream's current version (0 if it has no events).
     pub fn head(&self, stream: &StreamId) -> Result<u64, LogError> {
-        Ok(match self.inner.tree.get(layout::head_key(stream))? {
-            Some(v) => layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad stream head".into()))?,
-            None => 0,
-        })
+        read::head(&self.inner.tree, stream)
     }
 
     /// Every stream and its version.
     pub fn stream_heads(&self) -> impl Iterator<Item = Result<(StreamId, u64), LogError>> + '_ {
-        self.inner.tree.scan_prefix([layout::HEAD]).map(|r| {
-            let (k, v) = r?;
-            let name = std::str::from_utf8(&k[1..]).map_err(|_| LogError::Corrupt("bad stream id".into()))?;
-            let stream = StreamId::parse(name).map_err(|e| LogError::Corrupt(e.to_string()))?;
-            let version = layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad stream head".into()))?;
-            Ok((stream, version))
-        })
+        read::stream_heads(&self.inner.tree)
     }
 
     /// The events of `stream` from `from_version` (inclusive, from 1) on.
-    pub fn read_stream(
-        &self,
+    pub fn read_stream<'a>(
+        &'a self,
         stream: &StreamId,
         from_version: u64,
-    ) -> impl Iterator<Item = Result<StoredRecord, LogError>> + '_ {
-        let start = layout::index_key(stream, from_version.max(1));
-        let end = layout::index_key(stream, u64::MAX);
-        self.inner.tree.range(start..=end).map(move |r| {
-            let (_, v) = r?;
-            let seq = layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("bad index entry".into()))?;
-            self.record(seq)?
-                .ok_or_else(|| LogError::Corrupt(format!("index points at missing record {seq}")))
-        })
+    ) -> impl Iterator<Item = Result<StoredRecord, LogError>> + 'a {
+        let from_version = from_version.max(1);
+        read::index_from(&self.inner.tree, stream, from_version).flat_map(
+            move |entry| -> Box<dyn Iterator<Item = Result<StoredRecord, LogError>> + 'a> {
+                let (first_version, first_seq, count) = match entry {
+                    Ok(e) => e,
+                    Err(e) => return Box::new(std::iter::once(Err(e))),
+                };
+                let skip = from_version.saturating_sub(first_version);
+                let records = (first_seq + skip..first_seq + count as u64).map(move |seq| {
+                    self.record(seq)?
+                        .ok_or_else(|| LogError::Corrupt(format!("index points at missing record {seq}")))
+                });
+                Box::new(records)
+            },
+        )
     }
 
     /// One record by global sequence.
     pub fn record(&self, seq: u64) -> Result<Option<StoredRecord>, LogError> {
-        Ok(self
-            .inner
-            .tree
-            .get(layout::log_key(seq))?
-            .map(|bytes| StoredRecord { seq, bytes }))
+        read::record(&self.inner.tree, seq)
     }
 
     /// Every record from global sequence `from_seq` on, in order.
     pub fn read_all(&self, from_seq: u64) -> impl Iterator<Item = Result<StoredRecord, LogError>> + '_ {
-        self.inner
-            .tree
-            .range(layout::log_key(from_seq)..=layout::log_key(u64::MAX))
-            .map(|r| {
-                let (k, bytes) = r?;
-                let seq = layout::seq_of_log_key(&k).ok_or_else(|| LogError::Corrupt("bad log key".into()))?;
-                Ok(StoredRecord { seq, bytes })
-            })
+        read::from_seq(&self.inner.tree, from_seq)
     }
 
     /// The highest global sequence written (0 if none).
     pub fn last_seq(&self) -> Result<u64, LogError> {
         Ok(match self.inner.tree.scan_prefix([layout::LOG]).next_back() {
-            Some(r) => layout::seq_of_log_key(&r?.0).unwrap_or(0),
+            Some(r) => {
+                let (k, v) = r?;
+                let first = layout::seq_of_log_key(&k).ok_or_else(|| LogError::Corrupt("bad log key".into()))?;
+                first + layout::records(&v).count() as u64 - 1
+            }
             None => 0,
         })
     }
@@ -408,11 +404,10 @@ impl EventLog {
         self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
     }
 
-    /// Writes an imported batch of whole records, durably, continuing the
-    /// global sequence after `last_seq`.
-    fn import_batch(&self, batch: sled::Batch, last_seq: u64) -> Result<(), LogError> {
+    /// Writes checked records of an export, durably, keeping their sequences.
+    fn import_records(&self, records: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
         let (reply, rx) = oneshot::channel();
-        self.submit(Request::Import { batch, last_seq, reply })?;
+        self.submit(Request::Import { records, reply })?;
         rx.blocking_recv().map_err(|_| LogError::Closed)?
     }
 
@@ -425,7 +420,7 @@ impl EventLog {
 fn check_side_writes(writes: &[SideWrite]) -> Result<(), LogError> {
     for w in writes {
         match w.key().first() {
-            Some(&layout::LOG) | Some(&layout::INDEX) | Some(&layout::HEAD) | None => {
+            Some(&layout::LOG) | Some(&layout::INDEX) | Some(&b'W') | None => {
                 return Err(LogError::Refused("side writes may not touch the log's own keys"));
             }
             _ => {}

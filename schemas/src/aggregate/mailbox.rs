@@ -115,12 +115,12 @@ impl MailboxState {
         m.kind == EventKind::SeriesMaster || self.window.is_none_or(|w| w.overlaps(m.start, m.end))
     }
 
-    fn upsert(&mut self, m: &MeetingRecord) {
-        if !self.is_newer(m) {
+    fn upsert(&mut self, m: MeetingRecord) {
+        if !self.is_newer(&m) {
             return;
         }
-        if self.in_window(m) {
-            self.meetings.insert(m.id.clone(), m.clone());
+        if self.in_window(&m) {
+            self.meetings.insert(m.id.clone(), m);
         } else {
             self.forget(&m.id);
         }
@@ -160,10 +160,10 @@ impl Aggregate for MailboxState {
     type Event = MailboxEvent;
     type View = MailboxView;
 
-    fn apply(mut self, meta: &EventMeta, event: &MailboxEvent) -> Self {
+    fn apply(mut self, meta: &EventMeta, event: MailboxEvent) -> Self {
         self.version = meta.version;
         match event {
-            MailboxEvent::CalendarEventUpserted(e) => self.upsert(&e.meeting),
+            MailboxEvent::CalendarEventUpserted(e) => self.upsert(e.meeting),
             MailboxEvent::CalendarEventDeleted(e) => {
                 let occurrences: Vec<String> = self
                     .meetings
@@ -192,7 +192,7 @@ impl Aggregate for MailboxState {
                         self.forget(&id);
                     }
                 }
-                for m in &e.instances {
+                for m in e.instances {
                     self.upsert(m);
                 }
             }
@@ -208,11 +208,11 @@ impl Aggregate for MailboxState {
             }
             MailboxEvent::JoinDetailsPatched(e) => {
                 self.join.insert(
-                    e.event_id.clone(),
+                    e.event_id,
                     JoinState::Patched {
-                        meeting_id: e.meeting_id.clone(),
-                        block_hash: e.block_hash.clone(),
-                        change_key: e.change_key.clone(),
+                        meeting_id: e.meeting_id,
+                        block_hash: e.block_hash,
+                        change_key: e.change_key,
                         at: meta.at,
                     },
                 );
@@ -254,15 +254,15 @@ impl Aggregate for MailboxState {
                     status: e.status,
                     scheduled_start: e.scheduled_start,
                     scheduled_end: e.scheduled_end,
-                    internal_message: e.internal_message.clone(),
-                    external_message: e.external_message.clone(),
+                    internal_message: e.internal_message,
+                    external_message: e.external_message,
                     changed_at: meta.at,
                 });
             }
             MailboxEvent::PresenceChanged(e) => self.presence = Some((e.presence, meta.at)),
             MailboxEvent::LocaleChanged(e) => {
-                self.locale = Some(e.locale.clone());
-                self.time_zone = e.time_zone.clone();
+                self.locale = Some(e.locale);
+                self.time_zone = e.time_zone;
             }
             MailboxEvent::SyncCursorAdvanced(e) => {
                 self.cursor = Some(SyncCursor {
@@ -293,14 +293,14 @@ impl Aggregate for MailboxState {
                     id: m.id.clone(),
                     kind: m.kind,
                     series_master_id: m.series_master_id.clone(),
-                    start: m.start.to_rfc3339(),
-                    end: m.end.to_rfc3339(),
+                    start: m.start,
+                    end: m.end,
                     is_all_day: m.is_all_day,
                     is_cancelled: m.is_cancelled,
                     is_organizer: m.is_organizer,
                     sensitivity: m.sensitivity,
                     change_key: m.change_key.clone(),
-                    last_modified: m.last_modified.to_rfc3339(),
+                    last_modified: m.last_modified,
                     join_explanation: m.join_explanation.clone(),
                     content: reveal.show(&m.content, stream, MeetingRecord::CONTENT_FIELD)?,
                 })
@@ -310,26 +310,26 @@ impl Aggregate for MailboxState {
             None => None,
             Some(a) => Some(AutoRepliesView {
                 status: a.status,
-                scheduled_start: a.scheduled_start.map(Timestamp::to_rfc3339),
-                scheduled_end: a.scheduled_end.map(Timestamp::to_rfc3339),
+                scheduled_start: a.scheduled_start,
+                scheduled_end: a.scheduled_end,
                 internal_message: reveal.show(&a.internal_message, stream, AUTO_REPLY_INTERNAL_FIELD)?,
                 external_message: reveal.show(&a.external_message, stream, AUTO_REPLY_EXTERNAL_FIELD)?,
-                changed_at: a.changed_at.to_rfc3339(),
+                changed_at: a.changed_at,
             }),
         };
         let sync_cursor = match &self.cursor {
             None => None,
             Some(c) => Some(CursorView {
                 delta_link: reveal.show(&c.delta_link, stream, SYNC_CURSOR_FIELD)?,
-                at: c.at.to_rfc3339(),
+                at: c.at,
             }),
         };
         Ok(MailboxView {
             version: self.version,
-            window: self.window.map(|w| (w.start.to_rfc3339(), w.end.to_rfc3339())),
+            window: self.window.map(|w| (w.start, w.end)),
             locale: self.locale.clone(),
             time_zone: self.time_zone.clone(),
-            presence: self.presence.map(|(p, at)| (p, at.to_rfc3339())),
+            presence: self.presence,
             auto_replies,
             sync_cursor,
             meetings,
@@ -345,10 +345,10 @@ impl Aggregate for MailboxState {
                     (
                         id.clone(),
                         ObtpView {
-                            show_from: o.show_from.to_rfc3339(),
-                            until: o.until.to_rfc3339(),
-                            delivered: o.delivered.map(Timestamp::to_rfc3339),
-                            withdrawn: o.withdrawn.map(|(r, at)| (r, at.to_rfc3339())),
+                            show_from: o.show_from,
+                            until: o.until,
+                            delivered: o.delivered,
+                            withdrawn: o.withdrawn,
                         },
                     )
                 })
@@ -360,10 +360,10 @@ impl Aggregate for MailboxState {
 #[derive(Debug, Serialize)]
 pub struct MailboxView {
     pub version: u64,
-    pub window: Option<(String, String)>,
+    pub window: Option<(Timestamp, Timestamp)>,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
-    pub presence: Option<(Presence, String)>,
+    pub presence: Option<(Presence, Timestamp)>,
     pub auto_replies: Option<AutoRepliesView>,
     pub sync_cursor: Option<CursorView>,
     pub meetings: Vec<MeetingView>,
@@ -376,14 +376,14 @@ pub struct MeetingView {
     pub id: String,
     pub kind: EventKind,
     pub series_master_id: Option<String>,
-    pub start: String,
-    pub end: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
     pub is_all_day: bool,
     pub is_cancelled: bool,
     pub is_organizer: bool,
     pub sensitivity: Sensitivity,
     pub change_key: String,
-    pub last_modified: String,
+    pub last_modified: Timestamp,
     pub join_explanation: Option<String>,
     pub content: Shown<MeetingContent>,
 }
@@ -391,17 +391,17 @@ pub struct MeetingView {
 #[derive(Debug, Serialize)]
 pub struct AutoRepliesView {
     pub status: AutoReplyStatus,
-    pub scheduled_start: Option<String>,
-    pub scheduled_end: Option<String>,
+    pub scheduled_start: Option<Timestamp>,
+    pub scheduled_end: Option<Timestamp>,
     pub internal_message: Shown<String>,
     pub external_message: Shown<String>,
-    pub changed_at: String,
+    pub changed_at: Timestamp,
 }
 
 #[derive(Debug, Serialize)]
 pub struct CursorView {
     pub delta_link: Shown<String>,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Serialize)]
@@ -410,18 +410,18 @@ pub enum JoinView {
     Requested {
         keyword: String,
         action: JoinAction,
-        at: String,
+        at: Timestamp,
     },
     Patched {
         meeting_id: String,
         block_hash: String,
-        at: String,
+        at: Timestamp,
     },
     Failed {
         code: String,
         attempt: u32,
-        retry_at: Option<String>,
-        at: String,
+        retry_at: Option<Timestamp>,
+        at: Timestamp,
     },
 }
 
@@ -431,7 +431,7 @@ impl From<&JoinState> for JoinView {
             JoinState::Requested { keyword, action, at } => JoinView::Requested {
                 keyword: keyword.clone(),
                 action: *action,
-                at: at.to_rfc3339(),
+                at: *at,
             },
             JoinState::Patched {
                 meeting_id,
@@ -441,7 +441,7 @@ impl From<&JoinState> for JoinView {
             } => JoinView::Patched {
                 meeting_id: meeting_id.clone(),
                 block_hash: block_hash.clone(),
-                at: at.to_rfc3339(),
+                at: *at,
             },
             JoinState::Failed {
                 code,
@@ -451,8 +451,8 @@ impl From<&JoinState> for JoinView {
             } => JoinView::Failed {
                 code: code.clone(),
                 attempt: *attempt,
-                retry_at: retry_at.map(Timestamp::to_rfc3339),
-                at: at.to_rfc3339(),
+                retry_at: *retry_at,
+                at: *at,
             },
         }
     }
@@ -460,8 +460,8 @@ impl From<&JoinState> for JoinView {
 
 #[derive(Debug, Serialize)]
 pub struct ObtpView {
-    pub show_from: String,
-    pub until: String,
-    pub delivered: Option<String>,
-    pub withdrawn: Option<(ObtpWithdrawReason, String)>,
+    pub show_from: Timestamp,
+    pub until: Timestamp,
+    pub delivered: Option<Timestamp>,
+    pub withdrawn: Option<(ObtpWithdrawReason, Timestamp)>,
 }

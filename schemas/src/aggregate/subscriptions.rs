@@ -43,7 +43,7 @@ impl Aggregate for SubscriptionsState {
     type Event = SubscriptionEvent;
     type View = SubscriptionsView;
 
-    fn apply(mut self, meta: &EventMeta, event: &SubscriptionEvent) -> Self {
+    fn apply(mut self, meta: &EventMeta, event: SubscriptionEvent) -> Self {
         self.version = meta.version;
         match event {
             SubscriptionEvent::SubscriptionCreated(e) => {
@@ -107,11 +107,11 @@ impl Aggregate for SubscriptionsState {
                     id: id.clone(),
                     mailbox: s.mailbox.to_string(),
                     resource: s.resource.clone(),
-                    expires_at: s.expires_at.to_rfc3339(),
+                    expires_at: s.expires_at,
                     client_state: reveal.show(&s.client_state, stream, CLIENT_STATE_FIELD)?,
-                    created_at: s.created_at.to_rfc3339(),
-                    last_renewed: s.last_renewed.map(Timestamp::to_rfc3339),
-                    reauthorization_requested: s.reauthorization_requested.map(Timestamp::to_rfc3339),
+                    created_at: s.created_at,
+                    last_renewed: s.last_renewed,
+                    reauthorization_requested: s.reauthorization_requested,
                 })
             })
             .collect::<Result<_, SealError>>()?;
@@ -135,9 +135,9 @@ pub struct SubscriptionView {
     pub id: String,
     pub mailbox: String,
     pub resource: String,
-    pub expires_at: String,
+    pub expires_at: Timestamp,
     pub client_state: Shown<String>,
-    pub created_at: String,
-    pub last_renewed: Option<String>,
-    pub reauthorization_requested: Option<String>,
+    pub created_at: Timestamp,
+    pub last_renewed: Option<Timestamp>,
+    pub reauthorization_requested: Option<Timestamp>,
 }

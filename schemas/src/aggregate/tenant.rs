@@ -72,7 +72,7 @@ impl Aggregate for TenantState {
     type Event = TenantEvent;
     type View = TenantView;
 
-    fn apply(mut self, meta: &EventMeta, event: &TenantEvent) -> Self {
+    fn apply(mut self, meta: &EventMeta, event: TenantEvent) -> Self {
         self.version = meta.version;
         match event {
             TenantEvent::SetupStarted(e) => {
@@ -165,13 +165,13 @@ impl Aggregate for TenantState {
                 state: "granted",
                 tenant_id: Some(tenant_id.clone()),
                 error: None,
-                at: Some(at.to_rfc3339()),
+                at: Some(*at),
             },
             Consent::Failed { error, description, at } => ConsentView {
                 state: "failed",
                 tenant_id: None,
                 error: Some(format!("{error}: {description}")),
-                at: Some(at.to_rfc3339()),
+                at: Some(*at),
             },
         };
         let last_test = match &self.last_test {
@@ -194,7 +194,7 @@ impl Aggregate for TenantState {
                         })
                     })
                     .collect::<Result<_, SealError>>()?,
-                at: t.at.to_rfc3339(),
+                at: t.at,
             }),
         };
         let users = self
@@ -207,7 +207,7 @@ impl Aggregate for TenantState {
                     kind: u.kind,
                     enabled: u.enabled,
                     status: u.status.clone(),
-                    status_changed_at: u.status_changed_at.to_rfc3339(),
+                    status_changed_at: u.status_changed_at,
                     graph_user_id: u.graph_user_id.clone(),
                 })
             })
@@ -236,7 +236,7 @@ pub struct ConsentView {
     pub state: &'static str,
     pub tenant_id: Option<String>,
     pub error: Option<String>,
-    pub at: Option<String>,
+    pub at: Option<Timestamp>,
 }
 
 #[derive(Debug, Serialize)]
@@ -244,7 +244,7 @@ pub struct TestView {
     pub address: Shown<String>,
     pub ok: bool,
     pub checks: Vec<CheckView>,
-    pub at: String,
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Serialize)]
@@ -262,6 +262,6 @@ pub struct UserView {
     pub kind: MailboxKind,
     pub enabled: bool,
     pub status: UserStatus,
-    pub status_changed_at: String,
+    pub status_changed_at: Timestamp,
     pub graph_user_id: Option<String>,
 }

@@ -1,0 +1,207 @@
+//! `hcal-bench log`: durable appends and replay, each against a raw sled
+//! baseline measured in the same run on the same record bytes.
+//!
+//! - append: hcal's API (sealing included) with 1 and with N concurrent
+//!   appenders, each append durable on return; the baseline inserts the very
+//!   records hcal wrote into a fresh sled database, flush + fdatasync every K
+//!   records, K being the mean group-commit batch hcal reached (K = 1 for the
+//!   single appender).
+//! - replay: a full rebuild with digest, against sled scan + frame decode +
+//!   event decode + decrypt of each record.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use hcal_actors::Store;
+use hcal_actors::log::{ExpectedVersion, LogOptions, NewEvent};
+use hcal_actors::replay::replay_all;
+use hcal_actors::sample::SampleCalendar;
+use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingContent, MeetingRecord};
+use hcal_schemas::{EventFamily, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, Timestamp};
+
+use crate::report::Report;
+
+pub struct LogBench {
+    pub events: usize,
+    pub appenders: usize,
+}
+
+fn stream(n: usize) -> StreamId {
+    StreamId::mailbox(&OrgId::new("bench").expect("constant org id"), &mailbox_key(n))
+}
+
+fn mailbox_key(n: usize) -> MailboxKey {
+    MailboxKey::parse(&format!("{n:032x}")).expect("32 hex digits")
+}
+
+/// Appends `count` typical calendar events (sealed upserts) to `stream`, one durable append each.
+fn append_upserts(store: &Store, stream: &StreamId, count: usize, seed: u64) -> Result<(), String> {
+    let mut cal = SampleCalendar::new(seed);
+    let sealer = store.sealer(stream).map_err(|e| e.to_string())?;
+    let mut version = store.log.head(stream).map_err(|e| e.to_string())?;
+    for i in 0..count {
+        let start = Timestamp(1_780_000_000_000 + i as i64 * 3_600_000);
+        let meeting = cal
+            .meeting(&sealer, &format!("AAMkAGbench{seed:04x}{i:08x}"), start)
+            .map_err(|e| e.to_string())?;
+        let event: MailboxEvent = CalendarEventUpserted { meeting }.into();
+        let new = NewEvent::from_event(&event).map_err(|e| e.to_string())?;
+        let a = store
+            .log
+            .append_blocking(stream, ExpectedVersion::Exact(version), vec![new])
+            .map_err(|e| e.to_string())?;
+        version = a.version;
+    }
+    Ok(())
+}
+
+/// The raw baseline: sled inserts of `records`, flush + fdatasync every `k`.
+fn raw_sled(dir: &Path, records: &[Vec<u8>], k: usize) -> Result<f64, String> {
+    let path = dir.join("raw");
+    let db = sled::Config::new()
+        .path(&path)
+        .mode(sled::Mode::HighThroughput)
+        .flush_every_ms(None)
+        .open()
+        .map_err(|e| e.to_string())?;
+    let tree = db.open_tree("raw").map_err(|e| e.to_string())?;
+    let file = File::open(path.join("db")).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    for (i, chunk) in records.chunks(k.max(1)).enumerate() {
+        for (j, rec) in chunk.iter().enumerate() {
+            let key = ((i * k + j) as u64).to_be_bytes();
+            tree.insert(key, rec.as_slice()).map_err(|e| e.to_string())?;
+        }
+        db.flush().map_err(|e| e.to_string())?;
+        file.sync_data().map_err(|e| e.to_string())?;
+    }
+    let rate = records.len() as f64 / started.elapsed().as_secs_f64();
+    drop(tree);
+    drop(db);
+    let _ = std::fs::remove_dir_all(&path);
+    Ok(rate)
+}
+
+pub fn run(args: &LogBench, report: &Report) -> Result<(), String> {
+    let dir = tempfile::tempdir_in(std::env::current_dir().map_err(|e| e.to_string())?.join("target"))
+        .or_else(|_| tempfile::tempdir())
+        .map_err(|e| e.to_string())?;
+    let store = Store::open(&dir.path().join("hcal"), SecretKey::generate(), &LogOptions::default())
+        .map_err(|e| e.to_string())?;
+    let appenders = args.appenders.max(1);
+    let single = (args.events / 10).clamp(200, 3000);
+
+    // 1. One appender, each append durable.
+    let started = Instant::now();
+    append_upserts(&store, &stream(10_000), single, 1)?;
+    let one_rate = single as f64 / started.elapsed().as_secs_f64();
+    report.figure("append_durable_1_appender_per_s", one_rate, "1/s");
+
+    // 2. N concurrent appenders.
+    let commits_before = store.log.stats().commits.load(Ordering::Relaxed);
+    let per = args.events / appenders;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..appenders)
+            .map(|t| {
+                scope.spawn({
+                    let store = store.clone();
+                    move || append_upserts(&store, &stream(t), per, t as u64 + 2)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "appender panicked".to_string())?)
+            .collect::<Result<Vec<()>, String>>()
+    })?;
+    let many = per * appenders;
+    let many_rate = many as f64 / started.elapsed().as_secs_f64();
+    let commits = (store.log.stats().commits.load(Ordering::Relaxed) - commits_before).max(1);
+    let batch = (many as f64 / commits as f64).round().max(1.0) as usize;
+    report.figure(&format!("append_durable_{appenders}_appenders_per_s"), many_rate, "1/s");
+    report.figure("group_commit_mean_batch", many as f64 / commits as f64, "events");
+    let stats = store.log.stats();
+    let all_commits = stats.commits.load(Ordering::Relaxed).max(1) as f64;
+    for (metric, counter) in [
+        ("commit_apply_us_mean", &stats.apply_nanos),
+        ("commit_flush_us_mean", &stats.flush_nanos),
+        ("commit_fsync_us_mean", &stats.sync_nanos),
+    ] {
+        report.figure(
+            metric,
+            counter.load(Ordering::Relaxed) as f64 / all_commits / 1000.0,
+            "us",
+        );
+    }
+
+    // The records hcal wrote, byte for byte, for the baselines.
+    let records: Vec<Vec<u8>> = store
+        .log
+        .read_all(0)
+        .map(|r| r.map(|r| r.bytes().to_vec()).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let mean_len = records.iter().map(Vec::len).sum::<usize>() as f64 / records.len().max(1) as f64;
+    report.figure("record_bytes_mean", mean_len, "bytes");
+
+    let raw_k = raw_sled(dir.path(), &records[single..], batch)?;
+    report.figure(&format!("raw_sled_fsync_every_{batch}_per_s"), raw_k, "1/s");
+    report.ratio(
+        &format!("append_durable_{appenders}_appenders_vs_raw"),
+        many_rate,
+        raw_k,
+        (
+            &format!("append_durable_{appenders}_appenders_per_s"),
+            &format!("raw_sled_fsync_every_{batch}_per_s"),
+        ),
+    );
+    let raw_1 = raw_sled(dir.path(), &records[..single], 1)?;
+    report.figure("raw_sled_fsync_every_1_per_s", raw_1, "1/s");
+    report.ratio(
+        "append_durable_1_appender_vs_raw",
+        one_rate,
+        raw_1,
+        ("append_durable_1_appender_per_s", "raw_sled_fsync_every_1_per_s"),
+    );
+
+    // 3. Replay against scan + decode + decrypt.
+    let started = Instant::now();
+    let mut opened = 0u64;
+    for rec in store.log.read_all(0) {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let f = rec.frame().map_err(|e| e.to_string())?;
+        let event = MailboxEvent::decode(f.type_name, f.schema_version, f.payload).map_err(|e| e.to_string())?;
+        if let MailboxEvent::CalendarEventUpserted(e) = event {
+            let stream = StreamId::parse(f.stream).map_err(|e| e.to_string())?;
+            let content: hcal_schemas::Opened<MeetingContent> = e
+                .meeting
+                .content
+                .open(store.keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD)
+                .map_err(|e| e.to_string())?;
+            if matches!(content, hcal_schemas::Opened::Plain(_)) {
+                opened += 1;
+            }
+        }
+    }
+    let raw_replay = records.len() as f64 / started.elapsed().as_secs_f64();
+    if opened != records.len() as u64 {
+        return Err(format!("baseline opened {opened} of {} records", records.len()));
+    }
+    report.figure("raw_scan_decode_decrypt_per_s", raw_replay, "1/s");
+
+    let started = Instant::now();
+    let rebuilt = replay_all(&store.log, |_, _| {}).map_err(|e| e.to_string())?;
+    let _digest = rebuilt.digest(store.keys.as_ref()).map_err(|e| e.to_string())?;
+    let replay_rate = rebuilt.events as f64 / started.elapsed().as_secs_f64();
+    report.figure("replay_events_per_s", replay_rate, "1/s");
+    report.ratio(
+        "replay_vs_raw",
+        replay_rate,
+        raw_replay,
+        ("replay_events_per_s", "raw_scan_decode_decrypt_per_s"),
+    );
+    report.figure("events", records.len() as f64, "events");
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! hcal's benchmarks. Each prints its figures as JSON lines on stdout; a
+//! ratio is always between two figures measured in the same run. The
+//! default size of every benchmark finishes within a minute here.
+
+mod log;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hcal-bench", about = "hcal's benchmarks (JSON lines on stdout)")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Durable appends (1 and N appenders) and replay, against raw sled.
+    Log {
+        /// Events appended by the concurrent appenders (also what replay reads).
+        #[arg(long, default_value_t = 40_000)]
+        events: usize,
+        #[arg(long, default_value_t = 32)]
+        appenders: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.bench {
+        Bench::Log { events, appenders } => log::run(&log::LogBench { events, appenders }, &report::Report::new("log")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hcal-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
