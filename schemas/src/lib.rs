@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod codec;
 pub mod events;
+pub mod graph;
 pub mod sealed;
 pub mod stream;
 pub mod time;
