@@ -1,6 +1,8 @@
 //! Measure GET-event requests per second with keep-alive from one client:
 //! `cargo run --release -p hcal-emulator --example bench_get [-- SECONDS]`.
-//! Prints one JSON line in hcal-bench's format.
+//! Prints one JSON line in hcal-bench's format. On this 2-vCPU VM the figure depends on
+//! whether the client and the emulator worker share a core (cross-vCPU wake-ups are slow and
+//! vary); `taskset -c 0` gives the stable, server-bound figure.
 
 use hcal_emulator::seed::EXAMPLE_CLIENT;
 use hcal_emulator::{EmulatorConfig, EmulatorHandle, Seed};

@@ -463,3 +463,63 @@ async fn teams_meeting_generates_join_url_and_blob() {
         .await;
     assert_eq!(p.body["onlineMeetingProvider"], "teamsForBusiness");
 }
+
+#[tokio::test]
+async fn series_meeting_copies_follow_occurrence_changes() {
+    let env = env().await;
+    let master = env
+        .post(
+            &format!("/users/{ALICE}/events"),
+            json!({"subject": "Standup", "start": {"dateTime": "2024-03-04T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-03-04T09:15:00", "timeZone": "UTC"},
+                   "recurrence": {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "numbered", "startDate": "2024-03-04", "numberOfOccurrences": 5}},
+                   "attendees": [{"emailAddress": {"address": BOB}, "type": "required"}, {"emailAddress": {"address": ROOM}, "type": "resource"}]}),
+        )
+        .await
+        .body;
+    let mid = master["id"].as_str().unwrap();
+    // Cancel the 6th of March and move the 7th, as Alice.
+    let r = env
+        .control(
+            "DELETE",
+            &format!("/_emulator/users/{ALICE}/events/{mid}/occurrences/2024-03-06"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = env
+        .control(
+            "PATCH",
+            &format!("/_emulator/users/{ALICE}/events/{mid}/occurrences/2024-03-07"),
+            json!({"start": {"dateTime": "2024-03-07T11:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-03-07T11:15:00", "timeZone": "UTC"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let win = "startDateTime=2024-03-01T00:00:00Z&endDateTime=2024-04-01T00:00:00Z";
+    let view = |user: &'static str| {
+        let env = &env;
+        async move {
+            let v = env.get(&format!("/users/{user}/calendarView?{win}")).await.body;
+            v["value"].as_array().unwrap().clone()
+        }
+    };
+    let alice = view(ALICE).await;
+    assert_eq!(alice.len(), 4);
+    let bob = view(BOB).await;
+    assert_eq!(bob.len(), 5, "Bob keeps the cancelled occurrence, marked cancelled");
+    let cancelled: Vec<&Value> = bob.iter().filter(|e| e["isCancelled"] == true).collect();
+    assert_eq!(cancelled.len(), 1);
+    assert!(
+        cancelled[0]["start"]["dateTime"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-03-06")
+    );
+    assert_eq!(cancelled[0]["type"], "exception");
+    assert!(
+        bob.iter()
+            .any(|e| e["start"]["dateTime"] == "2024-03-07T11:00:00.0000000" && e["type"] == "exception")
+    );
+    let room = view(ROOM).await;
+    assert_eq!(room.len(), 4, "the room drops the cancelled occurrence");
+    assert!(room.iter().all(|e| e["isCancelled"] == false));
+}
