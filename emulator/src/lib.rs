@@ -21,7 +21,7 @@
 //! * [`EmulatorHandle::spawn_thread`]: the same from synchronous code (benchmarks, demo).
 //! * [`serve`]: runs until SIGINT/SIGTERM, for `hcal graph-emulator`.
 //! * [`EmulatorHandle`]: `base_url`, `graph_url`, `token_url`, `issue_token`,
-//!   `insert_events`, `insert_sample_events`, `now`, `advance_clock`, `request_count`, `stop`,
+//!   `insert_events`, `insert_sample_events`, `create_events_as_user`, `now`, `advance_clock`, `request_count`, `stop`,
 //!   `stop_blocking`.
 //!
 //! ## Identity platform

@@ -36,7 +36,9 @@ pub enum EndpointHealth {
 
 #[derive(Debug)]
 struct Endpoint {
-    items: Vec<Pending>,
+    /// Queued notifications by (due, arrival).
+    items: std::collections::BTreeMap<(DateTime<Utc>, u64), Pending>,
+    seq: u64,
     in_flight: bool,
     window_start: DateTime<Utc>,
     total: u32,
@@ -87,7 +89,8 @@ impl Notifier {
     fn push(&self, url: &str, p: Pending, now: DateTime<Utc>, delay_secs: i64) -> bool {
         let mut eps = lock(&self.endpoints);
         let e = eps.entry(url.to_string()).or_insert(Endpoint {
-            items: Vec::new(),
+            items: Default::default(),
+            seq: 0,
             in_flight: false,
             window_start: now,
             total: 0,
@@ -102,7 +105,8 @@ impl Notifier {
                 EndpointHealth::Normal => {}
             }
         }
-        e.items.push(p);
+        e.seq += 1;
+        e.items.insert((p.due, e.seq), p);
         true
     }
 }
@@ -308,40 +312,52 @@ fn tick_state(shared: &Shared) {
     }
 }
 
+/// Take the next batch of an endpoint: due (emulator clock) and past the batching wait.
+fn take_batch(e: &mut Endpoint, now: DateTime<Utc>, instant: Instant, max: usize, shuffle: bool) -> Vec<Pending> {
+    let mut batch = Vec::new();
+    while batch.len() < max {
+        match e.items.first_key_value() {
+            Some((_, p)) if p.due <= now && p.ready <= instant => {}
+            _ => break,
+        }
+        match e.items.pop_first() {
+            Some((_, p)) => batch.push(p),
+            None => break,
+        }
+    }
+    if shuffle {
+        batch.shuffle(&mut rand::thread_rng());
+    }
+    batch
+}
+
+fn spawn_delivery(shared: Arc<Shared>, client: reqwest::Client, url: String, batch: Vec<Pending>) {
+    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        Box::pin(deliver(shared, client, url, batch));
+    tokio::spawn(fut);
+}
+
 fn start_deliveries(shared: &Arc<Shared>, client: &reqwest::Client) {
     let now = shared.now();
     let instant = Instant::now();
-    let faults_shuffle = lock(&shared.faults).shuffle;
+    let shuffle = lock(&shared.faults).shuffle;
     let mut eps = lock(&shared.notifier.endpoints);
     for (url, e) in eps.iter_mut() {
         if now >= e.window_start + Duration::seconds(shared.cfg.slow_delay_secs.max(1)) {
             e.window_start = now;
             e.total = 0;
             e.slow = 0;
-            e.health = crate::notify::EndpointHealth::Normal;
+            e.health = EndpointHealth::Normal;
         }
         if e.in_flight || e.items.is_empty() {
             continue;
         }
-        let mut due: Vec<usize> = (0..e.items.len())
-            .filter(|i| e.items[*i].due <= now && e.items[*i].ready <= instant)
-            .collect();
-        if due.is_empty() {
+        let batch = take_batch(e, now, instant, shared.cfg.notification_batch_size.max(1), shuffle);
+        if batch.is_empty() {
             continue;
         }
-        due.sort_by_key(|i| e.items[*i].due);
-        due.truncate(shared.cfg.notification_batch_size.max(1));
-        due.sort_unstable_by(|a, b| b.cmp(a));
-        let mut batch: Vec<Pending> = due.into_iter().map(|i| e.items.swap_remove(i)).collect();
-        batch.sort_by_key(|p| p.due);
-        if faults_shuffle {
-            batch.shuffle(&mut rand::thread_rng());
-        }
         e.in_flight = true;
-        let shared2 = shared.clone();
-        let client2 = client.clone();
-        let url2 = url.clone();
-        tokio::spawn(async move { deliver(shared2, client2, url2, batch).await });
+        spawn_delivery(shared.clone(), client.clone(), url.clone(), batch);
     }
 }
 
@@ -426,8 +442,16 @@ async fn deliver(shared: Arc<Shared>, client: reqwest::Client, url: String, batc
                 }
                 p.due = now + Duration::seconds(wait);
                 p.ready = Instant::now();
-                e.items.push(p);
+                e.seq += 1;
+                e.items.insert((p.due, e.seq), p);
             }
+        }
+        // Keep going while more is due, without waiting for the next tick.
+        let shuffle = lock(&shared.faults).shuffle;
+        let next = take_batch(e, now, Instant::now(), cfg.notification_batch_size.max(1), shuffle);
+        if !next.is_empty() {
+            e.in_flight = true;
+            spawn_delivery(shared.clone(), client.clone(), url.clone(), next);
         }
     }
     if !given_up.is_empty() {

@@ -176,6 +176,30 @@ impl EmulatorHandle {
         Ok(ids)
     }
 
+    /// Create events as `user` through the same path as the control API (attendee copies and
+    /// change notifications follow), without HTTP. Returns the new ids.
+    pub fn create_events_as_user(
+        &self,
+        user: &str,
+        bodies: &[serde_json::Value],
+    ) -> Result<Vec<String>, crate::GraphError> {
+        let ctx = crate::calendar::Ctx {
+            now: self.shared.now(),
+            cfg: &self.shared.cfg,
+        };
+        let mut st = self.shared.state();
+        let mbx = st
+            .mailbox_index(user)
+            .ok_or_else(|| crate::GraphError::invalid_user(user))?;
+        let mut ids = Vec::with_capacity(bodies.len());
+        for b in bodies {
+            let (ev, changes) = crate::calendar::create(&mut st, mbx, b, &ctx)?;
+            crate::notify::enqueue_changes(&self.shared, &mut st, &changes);
+            ids.push(ev.id.clone());
+        }
+        Ok(ids)
+    }
+
     /// Insert `n` sample meetings (HTML body, a location, an external attendee, 1 hour each,
     /// one per day from 2024-05-01) into `user`'s calendar directly; returns their ids.
     /// For benchmarks: `GET {graph_url}/users/{user}/events/{id}` with a token from
