@@ -3,4 +3,7 @@
 //! `hcal-schemas`, the Graph emulator in `hcal-emulator`.
 
 pub mod cli;
+pub mod config;
+pub mod http;
+pub mod node;
 pub mod telemetry;

@@ -1,10 +1,16 @@
 //! Who does hcal's work: the event log on sled, keys and sealing, replay,
 //! and (in later layers) the actors.
 
+pub mod clock;
+pub mod inbox;
+pub mod journal;
+pub mod graph;
 pub mod keys;
 pub mod log;
 pub mod replay;
 pub mod sample;
 pub mod store;
+pub mod subscriptions;
+pub mod tenant;
 
 pub use store::{Store, StoreError};

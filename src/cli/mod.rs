@@ -29,6 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the node: webhooks, admin API, actors.
+    Serve(ServeArgs),
     /// Rebuild every aggregate from the log and print a digest of the state.
     Replay(DataDirArgs),
     /// Show the rebuilt state of one mailbox.
@@ -42,6 +44,13 @@ pub enum Command {
     Erase(MailboxArgs),
     /// Append synthetic calendar traffic, printing each acknowledged event (load and crash drills).
     Loadgen(loadgen::LoadgenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The config file (every key can also come from the environment: see ops/hcal.example.toml).
+    #[arg(long, env = "HCAL_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,6 +110,10 @@ pub enum CliError {
     Replay(#[from] hcal_actors::replay::ReplayError),
     #[error(transparent)]
     Key(#[from] hcal_actors::keys::KeyError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Node(#[from] crate::node::NodeError),
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -138,6 +151,10 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), CliError> {
     match command {
+        Command::Serve(args) => {
+            let config = crate::config::Config::load(args.config.as_deref())?;
+            Ok(crate::node::serve(config)?)
+        }
         Command::Replay(args) => replay::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Keys {

@@ -283,6 +283,17 @@ impl Aggregate for MailboxState {
         self.version
     }
 
+    fn from_any(state: super::AnyState) -> Option<Self> {
+        match state {
+            super::AnyState::Mailbox(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn into_any(self) -> super::AnyState {
+        super::AnyState::Mailbox(self)
+    }
+
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView, SealError> {
         let mut meetings: Vec<&MeetingRecord> = self.meetings.values().collect();
         meetings.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));

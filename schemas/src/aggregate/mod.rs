@@ -30,6 +30,11 @@ pub trait Aggregate: Default + Clone + Send + 'static {
     /// Stream version the state reflects (0 = empty).
     fn version(&self) -> u64;
 
+    /// This aggregate's state out of a stream-agnostic one (None: another kind).
+    fn from_any(state: AnyState) -> Option<Self>;
+
+    fn into_any(self) -> AnyState;
+
     /// What an admin (and the digest) sees of the state; sealed content is
     /// opened or redacted as `reveal` says.
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<Self::View, SealError>;

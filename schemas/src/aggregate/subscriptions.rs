@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionEntry {
     pub mailbox: MailboxKey,
-    pub resource: String,
+    pub resource: Sealed<String>,
     pub expires_at: Timestamp,
     pub client_state: Sealed<String>,
     pub created_at: Timestamp,
@@ -98,6 +98,17 @@ impl Aggregate for SubscriptionsState {
         self.version
     }
 
+    fn from_any(state: super::AnyState) -> Option<Self> {
+        match state {
+            super::AnyState::Subscriptions(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn into_any(self) -> super::AnyState {
+        super::AnyState::Subscriptions(self)
+    }
+
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<SubscriptionsView, SealError> {
         let subscriptions = self
             .subscriptions
@@ -106,7 +117,7 @@ impl Aggregate for SubscriptionsState {
                 Ok(SubscriptionView {
                     id: id.clone(),
                     mailbox: s.mailbox.to_string(),
-                    resource: s.resource.clone(),
+                    resource: reveal.show(&s.resource, stream, RESOURCE_FIELD)?,
                     expires_at: s.expires_at,
                     client_state: reveal.show(&s.client_state, stream, CLIENT_STATE_FIELD)?,
                     created_at: s.created_at,
@@ -134,7 +145,7 @@ pub struct SubscriptionsView {
 pub struct SubscriptionView {
     pub id: String,
     pub mailbox: String,
-    pub resource: String,
+    pub resource: Shown<String>,
     pub expires_at: Timestamp,
     pub client_state: Shown<String>,
     pub created_at: Timestamp,

@@ -89,6 +89,7 @@ impl Aggregate for TenantState {
                 };
             }
             TenantEvent::ConsentFailed(e) => {
+                self.pending_setups.remove(&e.state_digest);
                 if !matches!(self.consent, Consent::Granted { .. }) {
                     self.consent = Consent::Failed {
                         error: e.error.clone(),
@@ -145,6 +146,17 @@ impl Aggregate for TenantState {
 
     fn version(&self) -> u64 {
         self.version
+    }
+
+    fn from_any(state: super::AnyState) -> Option<Self> {
+        match state {
+            super::AnyState::Tenant(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn into_any(self) -> super::AnyState {
+        super::AnyState::Tenant(self)
     }
 
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<TenantView, SealError> {

@@ -21,14 +21,16 @@ event_family! {
     }
 }
 
-/// Field name binding a sealed clientState to its place.
+/// Field names binding sealed values to their place.
 pub const CLIENT_STATE_FIELD: &str = "subscription.client_state";
+pub const RESOURCE_FIELD: &str = "subscription.resource";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionCreated {
     pub mailbox: MailboxKey,
     pub subscription_id: String,
-    pub resource: String,
+    /// `users/{address}/events`: names the mailbox, so sealed.
+    pub resource: Sealed<String>,
     pub expires_at: Timestamp,
     /// The shared secret Graph echoes in every notification.
     pub client_state: Sealed<String>,

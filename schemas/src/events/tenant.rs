@@ -44,6 +44,8 @@ pub struct ConsentGranted {
 /// Consent was refused or could not be proven.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentFailed {
+    /// The setup attempt this answers (its `state` is used up).
+    pub state_digest: String,
     pub error: String,
     pub description: String,
 }

@@ -1,0 +1,167 @@
+//! The durable inbox: Graph notifications written to disk (group-committed
+//! with the log) before Graph gets its 202, kept until the consumer has made
+//! their consequences durable, and picked up again after a restart.
+//!
+//! Keys coalesce duplicates: one entry per (mailbox, event, etag) for
+//! changes, per (subscription, lifecycle event) for lifecycle notifications.
+//! Graph sends 2 to 4 notifications per change; they land on one key.
+
+use hcal_schemas::{StreamId, Timestamp, codec};
+use serde::{Deserialize, Serialize};
+
+use crate::log::layout::INBOX;
+use crate::log::{EventLog, LogError, SideWrite};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeType {
+    Created,
+    Updated,
+    Deleted,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifecycleEvent {
+    ReauthorizationRequired,
+    SubscriptionRemoved,
+    Missed,
+}
+
+/// One accepted notification, as the inbox keeps it (no content: ids only).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InboxItem {
+    Change {
+        event_id: String,
+        etag: Option<String>,
+        change_type: ChangeType,
+        subscription_id: String,
+        received_at: Timestamp,
+    },
+    Lifecycle {
+        subscription_id: String,
+        event: LifecycleEvent,
+        received_at: Timestamp,
+    },
+}
+
+/// An entry and the key that retires it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub key: Vec<u8>,
+    pub item: InboxItem,
+}
+
+impl Pending {
+    /// The side write that removes this entry (commit it with its consequences).
+    pub fn retire(&self) -> SideWrite {
+        SideWrite::Remove(self.key.clone())
+    }
+}
+
+fn prefix(stream: &StreamId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.as_str().len() + 2);
+    k.push(INBOX);
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+/// The key of `item` in `stream`'s part of the inbox.
+pub fn key(stream: &StreamId, item: &InboxItem) -> Vec<u8> {
+    let mut k = prefix(stream);
+    match item {
+        InboxItem::Change {
+            event_id,
+            etag,
+            change_type,
+            ..
+        } => {
+            k.push(b'c');
+            k.extend_from_slice(event_id.as_bytes());
+            k.push(0);
+            match etag {
+                Some(e) => k.extend_from_slice(e.as_bytes()),
+                None => k.extend_from_slice(format!("{change_type:?}").as_bytes()),
+            }
+        }
+        InboxItem::Lifecycle {
+            subscription_id, event, ..
+        } => {
+            k.push(b'l');
+            k.extend_from_slice(subscription_id.as_bytes());
+            k.push(0);
+            k.extend_from_slice(format!("{event:?}").as_bytes());
+        }
+    }
+    k
+}
+
+#[derive(Clone)]
+pub struct Inbox {
+    log: EventLog,
+}
+
+impl Inbox {
+    pub fn new(log: EventLog) -> Self {
+        Self { log }
+    }
+
+    /// Writes `items` durably; returns once they are on disk.
+    pub async fn accept(&self, items: &[(StreamId, InboxItem)]) -> Result<(), LogError> {
+        let writes = Self::writes(items)?;
+        self.log.write_durable(writes).await
+    }
+
+    fn writes(items: &[(StreamId, InboxItem)]) -> Result<Vec<SideWrite>, LogError> {
+        items
+            .iter()
+            .map(|(s, i)| Ok(SideWrite::Insert(key(s, i), codec::encode(i)?)))
+            .collect()
+    }
+
+    /// What is waiting for `stream`, oldest key first.
+    pub fn pending(&self, stream: &StreamId) -> Result<Vec<Pending>, LogError> {
+        self.log
+            .scan_side(&prefix(stream))
+            .map(|r| {
+                let (k, v) = r?;
+                let item = codec::decode(&v).map_err(|e| LogError::Corrupt(format!("inbox entry: {e}")))?;
+                Ok(Pending { key: k.to_vec(), item })
+            })
+            .collect()
+    }
+
+    /// Every stream with something waiting (at start-up).
+    pub fn streams_with_pending(&self) -> Result<Vec<StreamId>, LogError> {
+        let mut out: Vec<StreamId> = Vec::new();
+        for r in self.log.scan_side(&[INBOX]) {
+            let (k, _) = r?;
+            let end = k.iter().skip(1).position(|b| *b == 0).map(|p| p + 1).unwrap_or(k.len());
+            let name = std::str::from_utf8(&k[1..end]).map_err(|_| LogError::Corrupt("inbox key".into()))?;
+            if out.last().map(|s| s.as_str()) != Some(name) {
+                out.push(StreamId::parse(name).map_err(|e| LogError::Corrupt(e.to_string()))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes entries whose work needed nothing durable.
+    pub async fn retire(&self, pending: &[Pending]) -> Result<(), LogError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.log
+            .write_durable(pending.iter().map(Pending::retire).collect())
+            .await
+    }
+
+    /// How many entries wait in all.
+    pub fn len(&self) -> usize {
+        self.log.scan_side(&[INBOX]).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.log.scan_side(&[INBOX]).next().is_none()
+    }
+}

@@ -1,0 +1,779 @@
+//! `SubscriptionManager`: one actor per organisation that keeps a Graph
+//! change-notification subscription alive for every enabled mailbox.
+//!
+//! It creates them, renews them well before expiry (each at its own point
+//! in the renewal margin, so renewals do not bunch), reauthorises on
+//! `reauthorizationRequired`, recreates after `subscriptionRemoved` or a 404
+//! on renewal, records `missed` as a resync need, deletes on disable, and at
+//! start reconciles what it believes with `GET /subscriptions`. Due work is
+//! found on a periodic tick from state and the clock, so nothing is lost to
+//! a restart or a moved clock. Every change is an event in `subs:{org}`
+//! before the directory (what the webhook checks) follows.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix::prelude::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hcal_schemas::aggregate::subscriptions::SubscriptionsState;
+use hcal_schemas::events::subscription::*;
+use hcal_schemas::graph::SubscriptionRequest;
+use hcal_schemas::{MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
+use rand::RngCore;
+use tracing::{info, warn};
+
+use super::directory::SubscriptionDirectory;
+use crate::clock::Clock;
+use crate::graph::{GraphClient, GraphError};
+use crate::inbox::{Inbox, InboxItem, LifecycleEvent, Pending};
+use crate::journal::Journal;
+use crate::log::LogError;
+use crate::store::Store;
+
+#[derive(Clone, Debug)]
+pub struct SubscriptionSettings {
+    /// Where Graph posts change notifications (`{public_url}/graph/notifications`).
+    pub notification_url: String,
+    /// Where Graph posts lifecycle notifications (`{public_url}/graph/lifecycle`).
+    pub lifecycle_url: String,
+    pub lifetime: Duration,
+    pub renew_before: Duration,
+    pub tick: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("the organisation has no consented tenant yet")]
+    NoTenant,
+    #[error("Graph refused: {0}")]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("sealing failed: {0}")]
+    Seal(String),
+    #[error("the subscription manager is gone")]
+    Gone,
+}
+
+impl SubscriptionError {
+    /// Graph's error code, for the user's status.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            SubscriptionError::Graph(g) => g.code().map(str::to_string),
+            _ => None,
+        }
+    }
+}
+
+/// A mailbox whose notifications had a gap: it must resync.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct ResyncNeeded {
+    pub org: OrgId,
+    pub mailbox: MailboxKey,
+}
+
+/// What an admin sees of one subscription.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SubscriptionInfo {
+    pub id: String,
+    pub org: String,
+    pub mailbox: String,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub last_renewed: Option<Timestamp>,
+    pub last_notification: Option<Timestamp>,
+    /// `active`, `reauthorization_required` or `expired`.
+    pub state: &'static str,
+    pub resync_needed: bool,
+}
+
+pub struct SubscriptionManager {
+    org: OrgId,
+    journal: Journal<SubscriptionsState>,
+    graph: GraphClient,
+    clock: Clock,
+    directory: SubscriptionDirectory,
+    inbox: Inbox,
+    settings: SubscriptionSettings,
+    tenant_id: Option<String>,
+    /// Failed work and when to try again: subscription id or mailbox key.
+    retry_at: HashMap<String, (u32, Timestamp)>,
+    resync: Option<Recipient<ResyncNeeded>>,
+    busy: bool,
+}
+
+impl SubscriptionManager {
+    pub fn load(
+        org: OrgId,
+        store: &Store,
+        graph: GraphClient,
+        clock: Clock,
+        directory: SubscriptionDirectory,
+        settings: SubscriptionSettings,
+    ) -> Result<Self, crate::replay::ReplayError> {
+        let journal = Journal::<SubscriptionsState>::load(store, StreamId::subscriptions(&org))?;
+        let keys = store.keys.clone();
+        // The webhook must know every live subscription from the first request on.
+        for (id, s) in &journal.state.subscriptions {
+            if let Ok(Opened::Plain(cs)) = s.client_state.open(keys.as_ref(), &journal.stream, CLIENT_STATE_FIELD) {
+                directory.insert(id, &org, &s.mailbox, &cs);
+            }
+        }
+        Ok(Self {
+            org,
+            journal,
+            graph,
+            clock,
+            directory,
+            inbox: Inbox::new(store.log.clone()),
+            settings,
+            tenant_id: None,
+            retry_at: HashMap::new(),
+            resync: None,
+            busy: false,
+        })
+    }
+
+    fn tenant(&self) -> Result<String, SubscriptionError> {
+        self.tenant_id.clone().ok_or(SubscriptionError::NoTenant)
+    }
+
+    fn address_of(&self, id: &str) -> Option<String> {
+        let s = self.journal.state.subscriptions.get(id)?;
+        match s
+            .resource
+            .open(self.journal.store().keys.as_ref(), &self.journal.stream, RESOURCE_FIELD)
+        {
+            Ok(Opened::Plain(r)) => r.strip_prefix("users/")?.strip_suffix("/events").map(str::to_string),
+            _ => None,
+        }
+    }
+
+    /// Renew when less than the margin is left, each subscription at its own
+    /// point in the first quarter of the margin.
+    fn renew_at(&self, id: &str, expires: Timestamp) -> Timestamp {
+        let margin = self.settings.renew_before.as_millis() as i64;
+        let spread = (u64::from_le_bytes(blake3::hash(id.as_bytes()).as_bytes()[..8].try_into().unwrap_or([0; 8]))
+            % (margin as u64 / 4).max(1)) as i64;
+        expires.plus_millis(-margin + spread)
+    }
+
+    fn backoff(&mut self, key: &str) {
+        let now = self.clock.now();
+        let entry = self.retry_at.entry(key.to_string()).or_insert((0, now));
+        entry.0 += 1;
+        let delay = (30_000i64 << entry.0.min(8)).min(3_600_000);
+        entry.1 = now.plus_millis(delay);
+    }
+
+    fn may_try(&self, key: &str) -> bool {
+        self.retry_at.get(key).is_none_or(|(_, at)| *at <= self.clock.now())
+    }
+
+    fn notify_resync(&self, mailbox: &MailboxKey) {
+        if let Some(r) = &self.resync {
+            r.do_send(ResyncNeeded {
+                org: self.org.clone(),
+                mailbox: mailbox.clone(),
+            });
+        }
+    }
+
+    fn info(&self) -> Vec<SubscriptionInfo> {
+        let now = self.clock.now();
+        self.journal
+            .state
+            .subscriptions
+            .iter()
+            .map(|(id, s)| SubscriptionInfo {
+                id: id.clone(),
+                org: self.org.to_string(),
+                mailbox: s.mailbox.to_string(),
+                expires_at: s.expires_at,
+                created_at: s.created_at,
+                last_renewed: s.last_renewed,
+                last_notification: self.directory.last_notification(id),
+                state: if s.expires_at <= now {
+                    "expired"
+                } else if s.reauthorization_requested.is_some() {
+                    "reauthorization_required"
+                } else {
+                    "active"
+                },
+                resync_needed: self.journal.state.resync_needed.contains_key(&s.mailbox),
+            })
+            .collect()
+    }
+}
+
+/// What one piece of work wants recorded.
+struct Outcome {
+    events: Vec<SubscriptionEvent>,
+    /// Directory changes to make once the events are durable.
+    added: Vec<(String, MailboxKey, String)>,
+    removed: Vec<String>,
+    /// Inbox entries the work consumed.
+    retire: Vec<Pending>,
+    /// Mailboxes to recreate a subscription for: (mailbox, address).
+    recreate: Vec<(MailboxKey, String)>,
+}
+
+impl Outcome {
+    fn empty() -> Self {
+        Self {
+            events: vec![],
+            added: vec![],
+            removed: vec![],
+            retire: vec![],
+            recreate: vec![],
+        }
+    }
+}
+
+/// Creates a Graph subscription for `address`; the events and directory entry that record it.
+async fn create(
+    graph: &GraphClient,
+    tenant: &str,
+    settings: &SubscriptionSettings,
+    sealer: &crate::keys::StreamSealer,
+    now: Timestamp,
+    mailbox: &MailboxKey,
+    address: &str,
+) -> Result<(SubscriptionEvent, (String, MailboxKey, String)), SubscriptionError> {
+    let mut raw = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let client_state = URL_SAFE_NO_PAD.encode(raw);
+    let expires = now.plus_millis(settings.lifetime.as_millis() as i64);
+    let request = SubscriptionRequest::mailbox_events(
+        address,
+        &settings.notification_url,
+        Some(&settings.lifecycle_url),
+        expires,
+        &client_state,
+    );
+    let created = graph.create_subscription(tenant, &request).await?;
+    let expires_at = created.expires().unwrap_or(expires);
+    let seal = |field, v: &String| {
+        sealer
+            .seal(field, v)
+            .map_err(|e| SubscriptionError::Seal(e.to_string()))
+    };
+    let event = SubscriptionCreated {
+        mailbox: mailbox.clone(),
+        subscription_id: created.id.clone(),
+        resource: seal(RESOURCE_FIELD, &request.resource)?,
+        expires_at,
+        client_state: seal(CLIENT_STATE_FIELD, &client_state)?,
+    };
+    metrics::counter!("hcal_subscriptions_created_total").increment(1);
+    Ok((event.into(), (created.id, mailbox.clone(), client_state)))
+}
+
+impl Actor for SubscriptionManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.settings.tick, |_, ctx| ctx.notify(Tick));
+    }
+}
+
+impl SubscriptionManager {
+    /// Records an outcome: events first (with consumed inbox entries retired
+    /// atomically), then the directory. Runs as the actor's one piece of work.
+    fn record(
+        &mut self,
+        outcome: Outcome,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<(), SubscriptionError>> {
+        if outcome.events.is_empty() {
+            let inbox = self.inbox.clone();
+            let retire = outcome.retire;
+            return Box::pin(
+                async move { inbox.retire(&retire).await.map_err(SubscriptionError::from) }.into_actor(self),
+            );
+        }
+        let pending = match self.journal.prepare(outcome.events) {
+            Ok(p) => p.with_side(outcome.retire.iter().map(Pending::retire).collect()),
+            Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+        };
+        let _ = ctx;
+        Box::pin(
+            async move { pending.write().await }
+                .into_actor(self)
+                .map(move |written, act, ctx| {
+                    let written = written?;
+                    act.journal.commit(written);
+                    for (id, mailbox, cs) in &outcome.added {
+                        act.directory.insert(id, &act.org, mailbox, cs);
+                    }
+                    for id in &outcome.removed {
+                        act.directory.remove(id);
+                    }
+                    for (mailbox, address) in outcome.recreate {
+                        ctx.notify(Ensure { mailbox, address });
+                    }
+                    for mailbox in act.journal.state.resync_needed.keys() {
+                        act.notify_resync(mailbox);
+                    }
+                    Ok(())
+                }),
+        )
+    }
+}
+
+/// Tells the manager the tenant it works for (after consent).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetTenant(pub String);
+
+impl Handler<SetTenant> for SubscriptionManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetTenant, _: &mut Context<Self>) {
+        self.tenant_id = Some(msg.0);
+    }
+}
+
+/// Who to tell when a mailbox needs a resync.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OnResync(pub Recipient<ResyncNeeded>);
+
+impl Handler<OnResync> for SubscriptionManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: OnResync, _: &mut Context<Self>) {
+        for mailbox in self.journal.state.resync_needed.keys() {
+            msg.0.do_send(ResyncNeeded {
+                org: self.org.clone(),
+                mailbox: mailbox.clone(),
+            });
+        }
+        self.resync = Some(msg.0);
+    }
+}
+
+/// Make sure `mailbox` has a live subscription; its id.
+#[derive(Message)]
+#[rtype(result = "Result<String, SubscriptionError>")]
+pub struct Ensure {
+    pub mailbox: MailboxKey,
+    pub address: String,
+}
+
+impl Handler<Ensure> for SubscriptionManager {
+    type Result = AtomicResponse<Self, Result<String, SubscriptionError>>;
+
+    fn handle(&mut self, msg: Ensure, _: &mut Context<Self>) -> Self::Result {
+        if let Some((id, _)) = self.journal.state.for_mailbox(&msg.mailbox) {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(id.clone()))));
+        }
+        let graph = self.graph.clone();
+        let settings = self.settings.clone();
+        let now = self.clock.now();
+        let tenant = self.tenant();
+        let sealer = self
+            .journal
+            .store()
+            .sealer(&self.journal.stream)
+            .map_err(|e| SubscriptionError::Seal(e.to_string()));
+        AtomicResponse::new(Box::pin(
+            async move {
+                let (tenant, sealer) = (tenant?, sealer?);
+                create(&graph, &tenant, &settings, &sealer, now, &msg.mailbox, &msg.address).await
+            }
+            .into_actor(self)
+            .then(
+                |created, act, ctx| -> ResponseActFuture<Self, Result<String, SubscriptionError>> {
+                    match created {
+                        Err(e) => {
+                            warn!(org = %act.org, error = %e, "subscription create failed");
+                            metrics::counter!("hcal_subscription_failures_total", "op" => "create").increment(1);
+                            Box::pin(fut::ready(Err(e)))
+                        }
+                        Ok((event, added)) => {
+                            let id = added.0.clone();
+                            let mut o = Outcome::empty();
+                            o.events.push(event);
+                            o.added.push(added);
+                            Box::pin(act.record(o, ctx).map(move |r, _, _| r.map(|_| id)))
+                        }
+                    }
+                },
+            ),
+        ))
+    }
+}
+
+/// Stop notifications for `mailbox` (user disabled).
+#[derive(Message)]
+#[rtype(result = "Result<(), SubscriptionError>")]
+pub struct Remove {
+    pub mailbox: MailboxKey,
+}
+
+impl Handler<Remove> for SubscriptionManager {
+    type Result = AtomicResponse<Self, Result<(), SubscriptionError>>;
+
+    fn handle(&mut self, msg: Remove, _: &mut Context<Self>) -> Self::Result {
+        let Some((id, _)) = self
+            .journal
+            .state
+            .for_mailbox(&msg.mailbox)
+            .map(|(i, s)| (i.clone(), s.clone()))
+        else {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        };
+        let graph = self.graph.clone();
+        let tenant = self.tenant_id.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                if let Some(t) = tenant {
+                    match graph.delete_subscription(&t, &id).await {
+                        Ok(()) | Err(GraphError::ItemNotFound { .. }) => {}
+                        // Graph expires it on its own; our record goes regardless.
+                        Err(e) => warn!(error = %e, "subscription delete failed; it will expire"),
+                    }
+                }
+                id
+            }
+            .into_actor(self)
+            .then(|id, act, ctx| {
+                let mut o = Outcome::empty();
+                o.events.push(
+                    SubscriptionRemoved {
+                        subscription_id: id.clone(),
+                        reason: RemovalReason::UserDisabled,
+                    }
+                    .into(),
+                );
+                o.removed.push(id);
+                act.record(o, ctx)
+            }),
+        ))
+    }
+}
+
+/// New lifecycle notifications are in the inbox.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DrainLifecycle;
+
+impl Handler<DrainLifecycle> for SubscriptionManager {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: DrainLifecycle, _: &mut Context<Self>) -> Self::Result {
+        let pending = match self.inbox.pending(&self.journal.stream) {
+            Ok(p) => p,
+            Err(e) => {
+                warn!(error = %e, "reading lifecycle notifications failed");
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+        };
+        let graph = self.graph.clone();
+        let tenant = self.tenant_id.clone();
+        let known: HashMap<String, (MailboxKey, Option<String>)> = pending
+            .iter()
+            .filter_map(|p| match &p.item {
+                InboxItem::Lifecycle { subscription_id, .. } => {
+                    self.journal.state.subscriptions.get(subscription_id).map(|s| {
+                        (
+                            subscription_id.clone(),
+                            (s.mailbox.clone(), self.address_of(subscription_id)),
+                        )
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let mut o = Outcome::empty();
+                for p in pending {
+                    let InboxItem::Lifecycle {
+                        subscription_id: id,
+                        event,
+                        ..
+                    } = &p.item
+                    else {
+                        o.retire.push(p);
+                        continue;
+                    };
+                    let Some((mailbox, address)) = known.get(id).cloned() else {
+                        // Not (or no longer) ours.
+                        o.retire.push(p);
+                        continue;
+                    };
+                    info!(event = ?event, "lifecycle notification");
+                    metrics::counter!("hcal_lifecycle_notifications_total", "event" => format!("{event:?}"))
+                        .increment(1);
+                    match event {
+                        LifecycleEvent::ReauthorizationRequired => {
+                            o.events.push(
+                                ReauthorizationRequested {
+                                    subscription_id: id.clone(),
+                                }
+                                .into(),
+                            );
+                            let Some(t) = &tenant else {
+                                // No tenant yet: left flagged, the tick tries again.
+                                o.retire.push(p);
+                                continue;
+                            };
+                            match graph.reauthorize_subscription(t, id).await {
+                                Ok(()) => o.events.push(
+                                    Reauthorized {
+                                        subscription_id: id.clone(),
+                                    }
+                                    .into(),
+                                ),
+                                Err(GraphError::ItemNotFound { .. }) => {
+                                    o.events.push(
+                                        SubscriptionRemoved {
+                                            subscription_id: id.clone(),
+                                            reason: RemovalReason::NotFound,
+                                        }
+                                        .into(),
+                                    );
+                                    o.removed.push(id.clone());
+                                    if let Some(a) = address {
+                                        o.recreate.push((mailbox, a));
+                                    }
+                                }
+                                // Left flagged; the tick tries again.
+                                Err(e) => warn!(error = %e, "reauthorize failed"),
+                            }
+                        }
+                        LifecycleEvent::SubscriptionRemoved => {
+                            o.events.push(
+                                SubscriptionRemoved {
+                                    subscription_id: id.clone(),
+                                    reason: RemovalReason::RemovedByGraph,
+                                }
+                                .into(),
+                            );
+                            o.removed.push(id.clone());
+                            if let Some(a) = address {
+                                o.recreate.push((mailbox, a));
+                            }
+                        }
+                        LifecycleEvent::Missed => {
+                            o.events.push(
+                                NotificationsMissed {
+                                    subscription_id: id.clone(),
+                                    mailbox,
+                                }
+                                .into(),
+                            );
+                        }
+                    }
+                    o.retire.push(p);
+                }
+                o
+            }
+            .into_actor(self)
+            .then(|o, act, ctx| {
+                act.record(o, ctx).map(|r, _, _| {
+                    if let Err(e) = r {
+                        warn!(error = %e, "recording lifecycle work failed; it stays in the inbox");
+                    }
+                })
+            }),
+        ))
+    }
+}
+
+/// Look for due work: renewals, reauthorisations still wanted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Tick;
+
+impl Handler<Tick> for SubscriptionManager {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let Some(tenant) = self.tenant_id.clone() else {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        };
+        let due: Vec<(String, MailboxKey, Option<String>)> = self
+            .journal
+            .state
+            .subscriptions
+            .iter()
+            .filter(|(id, s)| {
+                (now >= self.renew_at(id, s.expires_at) || s.reauthorization_requested.is_some()) && self.may_try(id)
+            })
+            .map(|(id, s)| (id.clone(), s.mailbox.clone(), self.address_of(id)))
+            .collect();
+        if due.is_empty() || self.busy {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        self.busy = true;
+        let graph = self.graph.clone();
+        let lifetime = self.settings.lifetime.as_millis() as i64;
+        AtomicResponse::new(Box::pin(
+            async move {
+                let mut o = Outcome::empty();
+                let mut failed = Vec::new();
+                for (id, mailbox, address) in due {
+                    match graph.renew_subscription(&tenant, &id, now.plus_millis(lifetime)).await {
+                        Ok(s) => {
+                            metrics::counter!("hcal_subscriptions_renewed_total").increment(1);
+                            let expires_at = s.expires().unwrap_or(now.plus_millis(lifetime));
+                            o.events.push(
+                                SubscriptionRenewed {
+                                    subscription_id: id,
+                                    expires_at,
+                                }
+                                .into(),
+                            );
+                        }
+                        Err(GraphError::ItemNotFound { .. }) => {
+                            o.events.push(
+                                SubscriptionRemoved {
+                                    subscription_id: id.clone(),
+                                    reason: RemovalReason::NotFound,
+                                }
+                                .into(),
+                            );
+                            o.removed.push(id);
+                            if let Some(a) = address {
+                                o.recreate.push((mailbox, a));
+                            }
+                        }
+                        Err(e) => {
+                            metrics::counter!("hcal_subscription_failures_total", "op" => "renew").increment(1);
+                            warn!(error = %e, "subscription renewal failed; backing off");
+                            failed.push(id);
+                        }
+                    }
+                }
+                (o, failed)
+            }
+            .into_actor(self)
+            .then(|(o, failed), act, ctx| {
+                for id in &failed {
+                    act.backoff(id);
+                }
+                for ev in &o.events {
+                    if let SubscriptionEvent::SubscriptionRenewed(r) = ev {
+                        act.retry_at.remove(&r.subscription_id);
+                    }
+                }
+                act.record(o, ctx).map(|r, act, _| {
+                    act.busy = false;
+                    if let Err(e) = r {
+                        warn!(error = %e, "recording renewals failed");
+                    }
+                })
+            }),
+        ))
+    }
+}
+
+/// Compare belief with Graph (at start): delete strays of ours, recreate what vanished.
+#[derive(Message)]
+#[rtype(result = "Result<ReconcileReport, SubscriptionError>")]
+pub struct Reconcile;
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ReconcileReport {
+    pub kept: usize,
+    pub strays_deleted: usize,
+    pub recreated: usize,
+}
+
+impl Handler<Reconcile> for SubscriptionManager {
+    type Result = AtomicResponse<Self, Result<ReconcileReport, SubscriptionError>>;
+
+    fn handle(&mut self, _: Reconcile, _: &mut Context<Self>) -> Self::Result {
+        let tenant = match self.tenant() {
+            Ok(t) => t,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let graph = self.graph.clone();
+        let ours: HashMap<String, (MailboxKey, Option<String>)> = self
+            .journal
+            .state
+            .subscriptions
+            .iter()
+            .map(|(id, s)| (id.clone(), (s.mailbox.clone(), self.address_of(id))))
+            .collect();
+        let url = self.settings.notification_url.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let at_graph = graph.list_subscriptions(&tenant).await?;
+                let mut report = ReconcileReport::default();
+                let mut o = Outcome::empty();
+                for s in &at_graph {
+                    if ours.contains_key(&s.id) {
+                        report.kept += 1;
+                    } else if s.notification_url.as_deref() == Some(url.as_str()) {
+                        match graph.delete_subscription(&tenant, &s.id).await {
+                            Ok(()) | Err(GraphError::ItemNotFound { .. }) => report.strays_deleted += 1,
+                            Err(e) => warn!(error = %e, "deleting a stray subscription failed"),
+                        }
+                    }
+                }
+                for (id, (mailbox, address)) in ours {
+                    if !at_graph.iter().any(|s| s.id == id) {
+                        o.events.push(SubscriptionRemoved { subscription_id: id.clone(), reason: RemovalReason::NotFound }.into());
+                        o.removed.push(id);
+                        if let Some(a) = address {
+                            o.recreate.push((mailbox, a));
+                            report.recreated += 1;
+                        }
+                    }
+                }
+                Ok::<_, SubscriptionError>((report, o))
+            }
+            .into_actor(self)
+            .then(|r, act, ctx| -> ResponseActFuture<Self, Result<ReconcileReport, SubscriptionError>> {
+                match r {
+                    Err(e) => Box::pin(fut::ready(Err(e))),
+                    Ok((report, o)) => {
+                        info!(org = %act.org, kept = report.kept, strays = report.strays_deleted, recreated = report.recreated, "subscriptions reconciled");
+                        Box::pin(act.record(o, ctx).map(move |r, _, _| r.map(|_| report)))
+                    }
+                }
+            }),
+        ))
+    }
+}
+
+/// A mailbox caught up after a gap.
+#[derive(Message)]
+#[rtype(result = "Result<(), SubscriptionError>")]
+pub struct Resynced {
+    pub mailbox: MailboxKey,
+}
+
+impl Handler<Resynced> for SubscriptionManager {
+    type Result = AtomicResponse<Self, Result<(), SubscriptionError>>;
+
+    fn handle(&mut self, msg: Resynced, ctx: &mut Context<Self>) -> Self::Result {
+        if !self.journal.state.resync_needed.contains_key(&msg.mailbox) {
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        }
+        let mut o = Outcome::empty();
+        o.events
+            .push(hcal_schemas::events::subscription::Resynced { mailbox: msg.mailbox }.into());
+        AtomicResponse::new(self.record(o, ctx))
+    }
+}
+
+/// The subscriptions, for the admin API.
+#[derive(Message)]
+#[rtype(result = "Vec<SubscriptionInfo>")]
+pub struct List;
+
+impl Handler<List> for SubscriptionManager {
+    type Result = MessageResult<List>;
+
+    fn handle(&mut self, _: List, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.info())
+    }
+}

@@ -1,0 +1,685 @@
+//! `TenantSupervisor`: one actor per organisation. It runs provisioning
+//! (consent URL, consent callback, test-mailbox checks) and the user
+//! registry (enable, disable, activation with a status admins understand),
+//! and tells the subscription manager and the mailbox router what follows.
+//! Every state change is an event in `org:{org}` first.
+
+mod checks;
+mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix::prelude::*;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hcal_schemas::aggregate::tenant::{Consent, TenantState};
+use hcal_schemas::events::tenant::*;
+use hcal_schemas::{MailboxKey, Opened, OrgId, StreamId, TenantEvent, Timestamp};
+use rand::RngCore;
+use tracing::{info, warn};
+
+pub use checks::{CheckReport, PermissionResult};
+pub use status::{UserInfo, classify};
+
+use crate::clock::Clock;
+use crate::graph::GraphClient;
+use crate::journal::Journal;
+use crate::log::LogError;
+use crate::store::Store;
+use crate::subscriptions::manager::{Ensure, Remove, SetTenant};
+use crate::subscriptions::{SubscriptionError, SubscriptionManager};
+
+#[derive(Clone, Debug)]
+pub struct ProvisioningSettings {
+    /// Where the admin consent redirect lands (`{public_url}/admin/v1/consent/callback`).
+    pub consent_redirect: String,
+    /// How long a consent URL's `state` is valid.
+    pub setup_ttl: Duration,
+    /// How often users that are not activated are checked again.
+    pub recheck: Duration,
+    pub tick: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    #[error("the consent link is unknown, used or expired; start setup again")]
+    BadState,
+    #[error("the tenant's admin did not consent: {error}")]
+    ConsentRefused { error: String, description: String },
+    #[error("the consent callback names no valid tenant id")]
+    NoTenant,
+    #[error("this organisation is already connected to another Office 365 tenant")]
+    OtherTenant,
+    #[error("that tenant is already connected to another organisation")]
+    TenantTaken,
+    #[error("hcal could not get a token for the tenant ({code}); consent is not in effect")]
+    TokenRefused { code: String },
+    #[error("the organisation has not completed setup (admin consent) yet")]
+    NotConsented,
+    #[error("that is not a mail address")]
+    BadAddress,
+    #[error("that mailbox is not enabled")]
+    UnknownUser,
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("sealing failed: {0}")]
+    Seal(String),
+}
+
+/// What the node tells a started mailbox (issue 5's router listens).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum MailboxLifecycle {
+    Activated {
+        org: OrgId,
+        mailbox: MailboxKey,
+        address: String,
+        tenant_id: String,
+    },
+    Disabled {
+        org: OrgId,
+        mailbox: MailboxKey,
+    },
+}
+
+pub struct TenantSupervisor {
+    org: OrgId,
+    journal: Journal<TenantState>,
+    graph: GraphClient,
+    clock: Clock,
+    subscriptions: Addr<SubscriptionManager>,
+    settings: ProvisioningSettings,
+    activating: HashSet<MailboxKey>,
+    next_check: HashMap<MailboxKey, Timestamp>,
+    mailboxes: Option<Recipient<MailboxLifecycle>>,
+}
+
+/// A mail address as hcal keys it: trimmed, lower case, one `@`.
+pub fn normalise_address(address: &str) -> Result<String, TenantError> {
+    let a = address.trim().to_lowercase();
+    let ok = a.len() <= 320
+        && a.split('@').count() == 2
+        && a.split('@').all(|p| !p.is_empty())
+        && !a.contains(char::is_whitespace)
+        && !a.contains(['/', '?', '#', '\'', '"']);
+    if ok { Ok(a) } else { Err(TenantError::BadAddress) }
+}
+
+impl TenantSupervisor {
+    pub fn load(
+        org: OrgId,
+        store: &Store,
+        graph: GraphClient,
+        clock: Clock,
+        subscriptions: Addr<SubscriptionManager>,
+        settings: ProvisioningSettings,
+    ) -> Result<Self, crate::replay::ReplayError> {
+        let journal = Journal::<TenantState>::load(store, StreamId::tenant(&org))?;
+        if let Some(t) = journal.state.tenant_id() {
+            subscriptions.do_send(SetTenant(t.to_string()));
+        }
+        Ok(Self {
+            org,
+            journal,
+            graph,
+            clock,
+            subscriptions,
+            settings,
+            activating: HashSet::new(),
+            next_check: HashMap::new(),
+            mailboxes: None,
+        })
+    }
+
+    pub fn tenant_id(&self) -> Option<String> {
+        self.journal.state.tenant_id().map(str::to_string)
+    }
+
+    fn seal(&self, field: &'static str, value: &String) -> Result<hcal_schemas::Sealed<String>, TenantError> {
+        self.journal
+            .store()
+            .sealer(&self.journal.stream)
+            .and_then(|s| s.seal(field, value).map_err(Into::into))
+            .map_err(|e| TenantError::Seal(e.to_string()))
+    }
+
+    fn address(&self, mailbox: &MailboxKey) -> Option<String> {
+        let u = self.journal.state.users.get(mailbox)?;
+        match u.address.open(
+            self.journal.store().keys.as_ref(),
+            &self.journal.stream,
+            USER_ADDRESS_FIELD,
+        ) {
+            Ok(Opened::Plain(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    fn append(&mut self, events: Vec<TenantEvent>) -> ResponseActFuture<Self, Result<(), TenantError>> {
+        let pending = match self.journal.prepare(events) {
+            Ok(p) => p,
+            Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+        };
+        Box::pin(async move { pending.write().await }.into_actor(self).map(|w, act, _| {
+            act.journal.commit(w?);
+            Ok(())
+        }))
+    }
+
+    fn user_infos(&self) -> Vec<UserInfo> {
+        self.journal
+            .state
+            .users
+            .iter()
+            .map(|(key, u)| UserInfo::new(key, self.address(key), u))
+            .collect()
+    }
+
+    /// Checks a mailbox and subscribes it; records the status if it changed.
+    fn activate(&mut self, mailbox: MailboxKey, ctx: &mut Context<Self>) {
+        let (Some(address), Some(tenant)) = (self.address(&mailbox), self.tenant_id()) else {
+            return;
+        };
+        if !self.activating.insert(mailbox.clone()) {
+            return;
+        }
+        let graph = self.graph.clone();
+        let subs = self.subscriptions.clone();
+        let key = mailbox.clone();
+        let addr = address.clone();
+        let fut = async move {
+            if let Err(e) = graph.get_mailbox_settings(&tenant, &addr).await {
+                return (classify_graph(&e), Some(tenant));
+            }
+            match subs
+                .send(Ensure {
+                    mailbox: key,
+                    address: addr,
+                })
+                .await
+            {
+                Ok(Ok(_)) => (UserStatus::Activated, Some(tenant)),
+                Ok(Err(SubscriptionError::Graph(e))) => {
+                    let mut s = classify_graph(&e);
+                    if let UserStatus::Error {
+                        kind: kind @ UserErrorKind::Other,
+                        ..
+                    } = &mut s
+                    {
+                        *kind = UserErrorKind::SubscriptionFailed;
+                    }
+                    (s, Some(tenant))
+                }
+                Ok(Err(e)) => (
+                    UserStatus::Error {
+                        kind: UserErrorKind::SubscriptionFailed,
+                        code: e.code(),
+                    },
+                    Some(tenant),
+                ),
+                Err(_) => (
+                    UserStatus::Error {
+                        kind: UserErrorKind::Other,
+                        code: None,
+                    },
+                    Some(tenant),
+                ),
+            }
+        };
+        ctx.spawn(fut.into_actor(self).map(move |(status, tenant), act, ctx| {
+            act.activating.remove(&mailbox);
+            let recheck = act.settings.recheck.as_millis() as i64;
+            act.next_check
+                .insert(mailbox.clone(), act.clock.now().plus_millis(recheck));
+            if status == UserStatus::Activated {
+                act.next_check.remove(&mailbox);
+                if let (Some(r), Some(t)) = (&act.mailboxes, tenant) {
+                    r.do_send(MailboxLifecycle::Activated {
+                        org: act.org.clone(),
+                        mailbox: mailbox.clone(),
+                        address: address.clone(),
+                        tenant_id: t,
+                    });
+                }
+            }
+            ctx.notify(SetStatus { mailbox, status });
+        }));
+    }
+}
+
+/// The user status a Graph error means.
+fn classify_graph(e: &crate::graph::GraphError) -> UserStatus {
+    let (kind, code) = classify(e);
+    UserStatus::Error { kind, code }
+}
+
+impl Actor for TenantSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.settings.tick, |act, ctx| {
+            let now = act.clock.now();
+            let due: Vec<MailboxKey> = act
+                .journal
+                .state
+                .enabled_users()
+                .filter(|(k, u)| {
+                    u.status != UserStatus::Activated && act.next_check.get(*k).is_none_or(|at| *at <= now)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in due {
+                act.activate(k, ctx);
+            }
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SetStatus {
+    mailbox: MailboxKey,
+    status: UserStatus,
+}
+
+impl Handler<SetStatus> for TenantSupervisor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, msg: SetStatus, _: &mut Context<Self>) -> Self::Result {
+        let current = self.journal.state.users.get(&msg.mailbox);
+        if current.is_none_or(|u| !u.enabled || u.status == msg.status) {
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        info!(org = %self.org, mailbox = %msg.mailbox, status = ?msg.status, "user status changed");
+        metrics::counter!("hcal_user_status_changes_total").increment(1);
+        let e = UserStatusChanged {
+            mailbox: msg.mailbox,
+            status: msg.status,
+            graph_user_id: None,
+        };
+        AtomicResponse::new(Box::pin(self.append(vec![e.into()]).map(|r, _, _| {
+            if let Err(e) = r {
+                warn!(error = %e, "recording a user status failed");
+            }
+        })))
+    }
+}
+
+/// Reports a problem with a mailbox found elsewhere (subscription, sync).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MailboxProblem {
+    pub mailbox: MailboxKey,
+    pub status: UserStatus,
+}
+
+impl Handler<MailboxProblem> for TenantSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MailboxProblem, ctx: &mut Context<Self>) {
+        let recheck = self.settings.recheck.as_millis() as i64;
+        self.next_check
+            .insert(msg.mailbox.clone(), self.clock.now().plus_millis(recheck));
+        ctx.notify(SetStatus {
+            mailbox: msg.mailbox,
+            status: msg.status,
+        });
+    }
+}
+
+/// Who starts and stops mailbox actors.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OnMailboxLifecycle(pub Recipient<MailboxLifecycle>);
+
+impl Handler<OnMailboxLifecycle> for TenantSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OnMailboxLifecycle, _: &mut Context<Self>) {
+        if let Some(tenant) = self.tenant_id() {
+            for (key, u) in self.journal.state.enabled_users() {
+                if u.status == UserStatus::Activated
+                    && let Some(address) = self.address(key)
+                {
+                    msg.0.do_send(MailboxLifecycle::Activated {
+                        org: self.org.clone(),
+                        mailbox: key.clone(),
+                        address,
+                        tenant_id: tenant.clone(),
+                    });
+                }
+            }
+        }
+        self.mailboxes = Some(msg.0);
+    }
+}
+
+/// Start setup: the admin-consent URL, with a single-use `state`.
+#[derive(Message)]
+#[rtype(result = "Result<String, TenantError>")]
+pub struct StartSetup {
+    /// Builds the consent URL from the `state` (the node knows the login URL).
+    pub consent_url: fn(&GraphClient, &str, &str) -> String,
+}
+
+impl Handler<StartSetup> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<String, TenantError>>;
+
+    fn handle(&mut self, msg: StartSetup, _: &mut Context<Self>) -> Self::Result {
+        let mut raw = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let state = format!("{}.{}", self.org, URL_SAFE_NO_PAD.encode(raw));
+        let url = (msg.consent_url)(&self.graph, &self.settings.consent_redirect, &state);
+        let expires_at = self.clock.now().plus_millis(self.settings.setup_ttl.as_millis() as i64);
+        let e = SetupStarted {
+            state_digest: digest(&state),
+            expires_at,
+        };
+        info!(org = %self.org, "setup started");
+        AtomicResponse::new(Box::pin(self.append(vec![e.into()]).map(move |r, _, _| r.map(|_| url))))
+    }
+}
+
+pub fn digest(state: &str) -> String {
+    blake3::hash(state.as_bytes()).to_hex().to_string()
+}
+
+/// The admin-consent redirect came back.
+#[derive(Message)]
+#[rtype(result = "Result<String, TenantError>")]
+pub struct CompleteConsent {
+    pub state: String,
+    pub tenant: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    /// Tenants already linked to other organisations.
+    pub taken: Vec<String>,
+}
+
+impl Handler<CompleteConsent> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<String, TenantError>>;
+
+    fn handle(&mut self, msg: CompleteConsent, _: &mut Context<Self>) -> Self::Result {
+        let d = digest(&msg.state);
+        let now = self.clock.now();
+        match self.journal.state.pending_setups.get(&d) {
+            Some(expires) if *expires > now => {}
+            _ => return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::BadState)))),
+        }
+        // Branch on `error`, never on `admin_consent` alone.
+        if let Some(error) = msg.error {
+            let description = msg.error_description.unwrap_or_default();
+            let e = ConsentFailed {
+                state_digest: d,
+                error: error.clone(),
+                description: description.clone(),
+            };
+            warn!(org = %self.org, %error, "admin consent refused");
+            return AtomicResponse::new(Box::pin(
+                self.append(vec![e.into()])
+                    .map(move |r, _, _| r.and(Err(TenantError::ConsentRefused { error, description }))),
+            ));
+        }
+        let Some(tenant) = msg.tenant.filter(|t| is_tenant_id(t)) else {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::NoTenant))));
+        };
+        if let Consent::Granted { tenant_id, .. } = &self.journal.state.consent
+            && tenant_id != &tenant
+        {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::OtherTenant))));
+        }
+        if msg.taken.contains(&tenant) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::TenantTaken))));
+        }
+        let graph = self.graph.clone();
+        let t = tenant.clone();
+        // Never trust the redirect's tenant: prove it by getting a token for it.
+        AtomicResponse::new(Box::pin(async move { graph.token_ok(&t).await }.into_actor(self).then(
+            move |proven, act, _| -> ResponseActFuture<Self, Result<String, TenantError>> {
+                match proven {
+                    Err(e) => {
+                        let code = e.code().unwrap_or("token_failed").to_string();
+                        let ev = ConsentFailed {
+                            state_digest: d,
+                            error: "token_refused".into(),
+                            description: code.clone(),
+                        };
+                        Box::pin(
+                            act.append(vec![ev.into()])
+                                .map(move |r, _, _| r.and(Err(TenantError::TokenRefused { code }))),
+                        )
+                    }
+                    Ok(()) => {
+                        info!(org = %act.org, "admin consent granted and proven");
+                        act.subscriptions.do_send(SetTenant(tenant.clone()));
+                        let ev = ConsentGranted {
+                            tenant_id: tenant.clone(),
+                            state_digest: d,
+                        };
+                        Box::pin(act.append(vec![ev.into()]).map(move |r, _, ctx| {
+                            ctx.notify(RecheckAll);
+                            r.map(|_| tenant)
+                        }))
+                    }
+                }
+            },
+        )))
+    }
+}
+
+/// A tenant id as Microsoft issues them: a GUID.
+fn is_tenant_id(t: &str) -> bool {
+    let parts: Vec<&str> = t.split('-').collect();
+    parts.len() == 5
+        && [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RecheckAll;
+
+impl Handler<RecheckAll> for TenantSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: RecheckAll, _: &mut Context<Self>) {
+        self.next_check.clear();
+    }
+}
+
+/// Prove each permission on a test mailbox.
+#[derive(Message)]
+#[rtype(result = "Result<CheckReport, TenantError>")]
+pub struct CheckTestMailbox {
+    pub address: String,
+}
+
+impl Handler<CheckTestMailbox> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<CheckReport, TenantError>>;
+
+    fn handle(&mut self, msg: CheckTestMailbox, _: &mut Context<Self>) -> Self::Result {
+        let address = match normalise_address(&msg.address) {
+            Ok(a) => a,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let Some(tenant) = self.tenant_id() else {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::NotConsented))));
+        };
+        let graph = self.graph.clone();
+        let now = self.clock.now();
+        let a = address.clone();
+        AtomicResponse::new(Box::pin(
+            async move { checks::run(&graph, &tenant, &a, now).await }
+                .into_actor(self)
+                .then(
+                    move |report, act, _| -> ResponseActFuture<Self, Result<CheckReport, TenantError>> {
+                        let sealed = match act.seal(TEST_ADDRESS_FIELD, &address) {
+                            Ok(s) => s,
+                            Err(e) => return Box::pin(fut::ready(Err(e))),
+                        };
+                        let checks = match report.to_events(|m| act.seal(CHECK_MESSAGE_FIELD, &m.to_string()).ok()) {
+                            c => c,
+                        };
+                        info!(org = %act.org, ok = report.ok, "test mailbox checked");
+                        let ev = TestMailboxChecked {
+                            address: sealed,
+                            ok: report.ok,
+                            checks,
+                        };
+                        Box::pin(act.append(vec![ev.into()]).map(move |r, _, _| r.map(|_| report)))
+                    },
+                ),
+        ))
+    }
+}
+
+/// Enable a mailbox (user or room).
+#[derive(Message)]
+#[rtype(result = "Result<UserInfo, TenantError>")]
+pub struct EnableUser {
+    pub address: String,
+    pub kind: MailboxKind,
+}
+
+impl Handler<EnableUser> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<UserInfo, TenantError>>;
+
+    fn handle(&mut self, msg: EnableUser, _: &mut Context<Self>) -> Self::Result {
+        let address = match normalise_address(&msg.address) {
+            Ok(a) => a,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let mailbox = self.journal.store().keys.mailbox_key(&address);
+        if let Some(u) = self.journal.state.users.get(&mailbox)
+            && u.enabled
+            && u.kind == msg.kind
+        {
+            let info = UserInfo::new(&mailbox, Some(address), u);
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(info))));
+        }
+        let sealed = match self.seal(USER_ADDRESS_FIELD, &address) {
+            Ok(s) => s,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let ev = UserEnabled {
+            mailbox: mailbox.clone(),
+            address: sealed,
+            kind: msg.kind,
+        };
+        info!(org = %self.org, %mailbox, "user enabled");
+        AtomicResponse::new(Box::pin(self.append(vec![ev.into()]).map(move |r, act, ctx| {
+            r?;
+            act.next_check.remove(&mailbox);
+            act.activate(mailbox.clone(), ctx);
+            let u = act.journal.state.users.get(&mailbox).ok_or(TenantError::UnknownUser)?;
+            Ok(UserInfo::new(&mailbox, Some(address), u))
+        })))
+    }
+}
+
+/// Disable a mailbox: its subscription goes, its actor stops.
+#[derive(Message)]
+#[rtype(result = "Result<UserInfo, TenantError>")]
+pub struct DisableUser {
+    pub address: String,
+}
+
+impl Handler<DisableUser> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<UserInfo, TenantError>>;
+
+    fn handle(&mut self, msg: DisableUser, _: &mut Context<Self>) -> Self::Result {
+        let address = match normalise_address(&msg.address) {
+            Ok(a) => a,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let mailbox = self.journal.store().keys.mailbox_key(&address);
+        match self.journal.state.users.get(&mailbox) {
+            None => return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::UnknownUser)))),
+            Some(u) if !u.enabled => {
+                let info = UserInfo::new(&mailbox, Some(address), u);
+                return AtomicResponse::new(Box::pin(fut::ready(Ok(info))));
+            }
+            Some(_) => {}
+        }
+        info!(org = %self.org, %mailbox, "user disabled");
+        let ev = UserDisabled {
+            mailbox: mailbox.clone(),
+        };
+        AtomicResponse::new(Box::pin(self.append(vec![ev.into()]).then(move |r, act, _| {
+            let subs = act.subscriptions.clone();
+            let m = mailbox.clone();
+            if let Some(rcp) = &act.mailboxes {
+                rcp.do_send(MailboxLifecycle::Disabled {
+                    org: act.org.clone(),
+                    mailbox: mailbox.clone(),
+                });
+            }
+            async move {
+                r?;
+                if let Ok(Err(e)) = subs.send(Remove { mailbox: m }).await {
+                    warn!(error = %e, "removing the subscription of a disabled user failed");
+                }
+                Ok::<_, TenantError>(())
+            }
+            .into_actor(act)
+            .map(move |r, act, _| {
+                r?;
+                let u = act.journal.state.users.get(&mailbox).ok_or(TenantError::UnknownUser)?;
+                Ok(UserInfo::new(&mailbox, Some(address), u))
+            })
+        })))
+    }
+}
+
+/// Every user with status.
+#[derive(Message)]
+#[rtype(result = "Vec<UserInfo>")]
+pub struct ListUsers;
+
+impl Handler<ListUsers> for TenantSupervisor {
+    type Result = MessageResult<ListUsers>;
+
+    fn handle(&mut self, _: ListUsers, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.user_infos())
+    }
+}
+
+/// The organisation's provisioning state.
+#[derive(Message)]
+#[rtype(result = "TenantSummary")]
+pub struct Describe;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TenantSummary {
+    pub org: String,
+    pub consent: &'static str,
+    pub tenant_id: Option<String>,
+    pub users: usize,
+    pub activated: usize,
+}
+
+impl Handler<Describe> for TenantSupervisor {
+    type Result = MessageResult<Describe>;
+
+    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
+        let s = &self.journal.state;
+        MessageResult(TenantSummary {
+            org: self.org.to_string(),
+            consent: match s.consent {
+                Consent::NotStarted => "not_started",
+                Consent::Pending => "pending",
+                Consent::Granted { .. } => "granted",
+                Consent::Failed { .. } => "failed",
+            },
+            tenant_id: s.tenant_id().map(str::to_string),
+            users: s.enabled_users().count(),
+            activated: s
+                .enabled_users()
+                .filter(|(_, u)| u.status == UserStatus::Activated)
+                .count(),
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! User status as admins know it: pending, activated, or an error with a
+//! typed reason and a plain sentence.
+
+use hcal_schemas::aggregate::tenant::UserEntry;
+use hcal_schemas::events::tenant::{MailboxKind, UserErrorKind, UserStatus};
+use hcal_schemas::{MailboxKey, Timestamp};
+use serde::Serialize;
+
+use crate::graph::GraphError;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UserError {
+    pub kind: UserErrorKind,
+    pub code: Option<String>,
+    pub message: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UserInfo {
+    /// The address (None only if its key was erased).
+    pub email: Option<String>,
+    pub mailbox: String,
+    pub kind: MailboxKind,
+    pub enabled: bool,
+    /// `pending`, `activated`, `error` or `disabled`.
+    pub status: &'static str,
+    pub error: Option<UserError>,
+    pub status_changed_at: Timestamp,
+}
+
+impl UserInfo {
+    pub fn new(key: &MailboxKey, email: Option<String>, u: &UserEntry) -> Self {
+        let (status, error) = match (&u.status, u.enabled) {
+            (_, false) => ("disabled", None),
+            (UserStatus::Pending, _) => ("pending", None),
+            (UserStatus::Activated, _) => ("activated", None),
+            (UserStatus::Error { kind, code }, _) => (
+                "error",
+                Some(UserError {
+                    kind: *kind,
+                    code: code.clone(),
+                    message: message(*kind),
+                }),
+            ),
+        };
+        Self {
+            email,
+            mailbox: key.to_string(),
+            kind: u.kind,
+            enabled: u.enabled,
+            status,
+            error,
+            status_changed_at: u.status_changed_at,
+        }
+    }
+}
+
+pub fn message(kind: UserErrorKind) -> &'static str {
+    match kind {
+        UserErrorKind::NotFound => "There is no such user in the tenant.",
+        UserErrorKind::MailboxNotEnabledForRest => {
+            "The mailbox is inactive, soft-deleted or hosted on-premises, so Graph cannot reach it."
+        }
+        UserErrorKind::OutsideAccessPolicy => {
+            "The mailbox is outside the tenant's application access policy for hcal; add it to the policy's group (changes can take an hour to apply)."
+        }
+        UserErrorKind::SubscriptionFailed => "Graph refused the change-notification subscription for this mailbox.",
+        UserErrorKind::ConsentRevoked => "The tenant's admin consent for hcal is no longer in effect; consent again.",
+        UserErrorKind::Throttled => "Graph is throttling requests for this mailbox; hcal will retry.",
+        UserErrorKind::Other => "Graph answered with an unexpected error; hcal will retry.",
+    }
+}
+
+/// The status a Graph error means for a mailbox.
+pub fn classify(e: &GraphError) -> (UserErrorKind, Option<String>) {
+    let kind = match e {
+        GraphError::AccessDeniedByPolicy { .. } => UserErrorKind::OutsideAccessPolicy,
+        GraphError::InvalidUser { .. } => UserErrorKind::NotFound,
+        GraphError::MailboxNotEnabledForRest { .. } => UserErrorKind::MailboxNotEnabledForRest,
+        GraphError::Auth { .. } | GraphError::AccessDenied { .. } => UserErrorKind::ConsentRevoked,
+        GraphError::Throttled { .. } => UserErrorKind::Throttled,
+        _ => UserErrorKind::Other,
+    };
+    (kind, e.code().map(str::to_string))
+}

@@ -1,0 +1,279 @@
+//! The node: one data directory, its actors, and the HTTP server in front.
+//!
+//! Start-up opens the log and keys, completes the log's index, loads every
+//! organisation's tenant and subscription streams, starts their actors (so
+//! the webhook knows every live subscription before it answers Graph),
+//! starts the HTTP server, then reconciles subscriptions with Graph and picks
+//! up whatever the inbox still holds.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use hcal_actors::Store;
+use hcal_actors::clock::Clock;
+use hcal_actors::graph::{GraphClient, GraphConfig};
+use hcal_actors::inbox::{Inbox, InboxItem};
+use hcal_actors::keys::load_master_key;
+use hcal_actors::log::LogOptions;
+use hcal_actors::subscriptions::manager::{DrainLifecycle, Reconcile};
+use hcal_actors::subscriptions::{SubscriptionDirectory, SubscriptionManager, SubscriptionSettings};
+use hcal_actors::tenant::{ProvisioningSettings, TenantSupervisor};
+use hcal_schemas::{OrgId, StreamId, StreamKind};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::http;
+use crate::telemetry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Store(#[from] hcal_actors::StoreError),
+    #[error(transparent)]
+    Key(#[from] hcal_actors::keys::KeyError),
+    #[error(transparent)]
+    Replay(#[from] hcal_actors::replay::ReplayError),
+    #[error("the Graph client cannot start: {0}")]
+    Graph(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("the node stopped: {0}")]
+    Stopped(String),
+}
+
+/// One organisation's actors.
+#[derive(Clone)]
+pub struct OrgActors {
+    pub tenant: Addr<TenantSupervisor>,
+    pub subscriptions: Addr<SubscriptionManager>,
+}
+
+/// Everything request handlers share.
+pub struct NodeState {
+    pub config: Config,
+    pub store: Store,
+    pub inbox: Inbox,
+    pub directory: SubscriptionDirectory,
+    pub clock: Clock,
+    pub graph: GraphClient,
+    pub metrics: PrometheusHandle,
+    orgs: RwLock<BTreeMap<OrgId, OrgActors>>,
+}
+
+impl NodeState {
+    /// The actors of `org`, started on first use.
+    pub fn org(&self, org: &OrgId) -> Result<OrgActors, NodeError> {
+        if let Some(a) = self.orgs.read().ok().and_then(|m| m.get(org).cloned()) {
+            return Ok(a);
+        }
+        let mut orgs = self
+            .orgs
+            .write()
+            .map_err(|_| NodeError::Stopped("org registry poisoned".into()))?;
+        if let Some(a) = orgs.get(org) {
+            return Ok(a.clone());
+        }
+        let a = self.start_org(org)?;
+        orgs.insert(org.clone(), a.clone());
+        Ok(a)
+    }
+
+    /// Organisations with actors.
+    pub fn orgs(&self) -> Vec<(OrgId, OrgActors)> {
+        self.orgs
+            .read()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    fn start_org(&self, org: &OrgId) -> Result<OrgActors, NodeError> {
+        let c = &self.config;
+        let subscriptions = SubscriptionManager::load(
+            org.clone(),
+            &self.store,
+            self.graph.clone(),
+            self.clock.clone(),
+            self.directory.clone(),
+            SubscriptionSettings {
+                notification_url: format!("{}/graph/notifications", c.public_url),
+                lifecycle_url: format!("{}/graph/lifecycle", c.public_url),
+                lifetime: c.subscriptions.lifetime,
+                renew_before: c.subscriptions.renew_before,
+                tick: c.subscriptions.tick,
+            },
+        )?
+        .start();
+        let tenant = TenantSupervisor::load(
+            org.clone(),
+            &self.store,
+            self.graph.clone(),
+            self.clock.clone(),
+            subscriptions.clone(),
+            ProvisioningSettings {
+                consent_redirect: format!("{}/admin/v1/consent/callback", c.public_url),
+                setup_ttl: Duration::from_secs(3600),
+                recheck: Duration::from_secs(15 * 60),
+                tick: c.subscriptions.tick,
+            },
+        )?
+        .start();
+        info!(%org, "organisation actors started");
+        Ok(OrgActors { tenant, subscriptions })
+    }
+
+    /// Wakes the consumers of newly stored inbox entries.
+    pub fn dispatch(&self, items: &[(StreamId, InboxItem)]) {
+        let mut woken: Vec<&StreamId> = Vec::new();
+        for (stream, _) in items {
+            if woken.contains(&stream) {
+                continue;
+            }
+            woken.push(stream);
+            if stream.kind() == StreamKind::Subscriptions
+                && let Some(a) = self.orgs.read().ok().and_then(|m| m.get(&stream.org()).cloned())
+            {
+                a.subscriptions.do_send(DrainLifecycle);
+            }
+        }
+    }
+}
+
+fn graph_client(c: &Config) -> Result<GraphClient, NodeError> {
+    let mut gc = GraphConfig::new(c.client_id.clone(), c.client_secret.expose().to_string());
+    gc.graph_url = c.graph_url.clone();
+    gc.login_url = c.login_url.clone();
+    GraphClient::new(gc).map_err(|e| NodeError::Graph(e.to_string()))
+}
+
+/// Opens the data directory and starts every known organisation's actors.
+/// Must run inside an actix System.
+pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
+    let metrics = telemetry::metrics();
+    let master = load_master_key(Some(&config.master_key))?;
+    let store = Store::open(&config.data_dir, master, &LogOptions::default())?;
+    let clock = if config.adjustable_clock {
+        Clock::adjustable()
+    } else {
+        Clock::system()
+    };
+    let graph = graph_client(&config)?;
+    let node = Arc::new(NodeState {
+        inbox: Inbox::new(store.log.clone()),
+        directory: SubscriptionDirectory::default(),
+        clock,
+        graph,
+        metrics,
+        orgs: RwLock::new(BTreeMap::new()),
+        store,
+        config,
+    });
+    let known: Vec<StreamId> = node
+        .store
+        .log
+        .stream_heads()
+        .filter_map(Result::ok)
+        .map(|(s, _)| s)
+        .filter(|s| s.kind() == StreamKind::Tenant)
+        .collect();
+    for stream in known {
+        node.org(&stream.org())?;
+    }
+    Ok(node)
+}
+
+/// After the server listens: reconcile subscriptions and drain what the inbox kept.
+pub fn after_start(node: &Arc<NodeState>) {
+    for (org, actors) in node.orgs() {
+        actors.subscriptions.do_send(DrainLifecycle);
+        let subs = actors.subscriptions.clone();
+        actix::spawn(async move {
+            match subs.send(Reconcile).await {
+                Ok(Ok(report)) => info!(%org, ?report, "reconciled subscriptions with Graph"),
+                Ok(Err(e)) => warn!(%org, error = %e, "subscription reconciliation failed"),
+                Err(_) => {}
+            }
+        });
+    }
+}
+
+/// Runs the node until the process is told to stop (`hcal serve`).
+pub fn serve(config: Config) -> Result<(), NodeError> {
+    let system = actix::System::new();
+    system.block_on(async move {
+        let listen = config.listen;
+        let node = build(config)?;
+        let (server, addr) = http::server(node.clone(), listen)?;
+        info!(%addr, "hcal is serving");
+        after_start(&node);
+        server.await.map_err(|e| NodeError::Stopped(e.to_string()))
+    })
+}
+
+/// A node on its own thread with its own actix System (tests, demo).
+pub struct NodeHandle {
+    pub addr: SocketAddr,
+    pub state: Arc<NodeState>,
+    server: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    pub fn spawn(config: Config) -> Result<NodeHandle, NodeError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("hcal-node".into())
+            .spawn(move || {
+                let system = actix::System::new();
+                system.block_on(async move {
+                    let listen = config.listen;
+                    let started = build(config).and_then(|node| {
+                        let (server, addr) = http::server(node.clone(), listen)?;
+                        Ok((node, server, addr))
+                    });
+                    match started {
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                        }
+                        Ok((node, server, addr)) => {
+                            after_start(&node);
+                            let _ = tx.send(Ok((addr, node, server.handle())));
+                            let _ = server.await;
+                        }
+                    }
+                });
+            })
+            .map_err(|e| NodeError::Stopped(e.to_string()))?;
+        let (addr, state, server) = rx
+            .recv()
+            .map_err(|_| NodeError::Stopped("node thread ended".into()))??;
+        Ok(NodeHandle {
+            addr,
+            state,
+            server,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(mut self) {
+        futures_stop(&self.server);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn futures_stop(server: &actix_web::dev::ServerHandle) {
+    let s = server.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    if let Ok(rt) = rt {
+        rt.block_on(s.stop(true));
+    }
+}

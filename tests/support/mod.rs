@@ -1,0 +1,216 @@
+//! What the end-to-end tests share: the Graph emulator and an hcal node,
+//! both real servers on loopback, and small HTTP helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hcal::config::{Config, MailboxSettings, Secret, SubscriptionSettings};
+use hcal::node::NodeHandle;
+use hcal_actors::keys::MasterKeySource;
+use hcal_emulator::seed::{EXAMPLE_CLIENT, EXAMPLE_SECRET};
+use hcal_emulator::{Emulator, EmulatorConfig, EmulatorHandle, Seed};
+use serde_json::{Value, json};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const MASTER_B64: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+/// A free loopback port (so the node's public URL is known before it starts).
+pub fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+pub fn config(emulator: &EmulatorHandle, data_dir: &Path, listen: SocketAddr) -> Config {
+    Config {
+        listen,
+        public_url: format!("http://{listen}"),
+        data_dir: data_dir.to_path_buf(),
+        graph_url: emulator.base_url(),
+        login_url: emulator.base_url(),
+        client_id: EXAMPLE_CLIENT.into(),
+        client_secret: Secret::new(EXAMPLE_SECRET.into()),
+        admin_token: Secret::new(ADMIN_TOKEN.into()),
+        master_key: MasterKeySource::Value(zeroize::Zeroizing::new(MASTER_B64.into())),
+        adjustable_clock: true,
+        max_body_bytes: 1024 * 1024,
+        subscriptions: SubscriptionSettings {
+            lifetime: Duration::from_secs(4230 * 60),
+            renew_before: Duration::from_secs(24 * 3600),
+            tick: Duration::from_millis(300),
+        },
+        mailbox: MailboxSettings {
+            window_back_days: 7,
+            window_ahead_days: 31,
+            idle: Duration::from_secs(600),
+        },
+        private_subject: "Private meeting".into(),
+    }
+}
+
+pub struct World {
+    pub emulator: EmulatorHandle,
+    pub node: Option<NodeHandle>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub listen: SocketAddr,
+}
+
+impl World {
+    pub async fn start(seed: Seed) -> World {
+        Self::start_with(seed, EmulatorConfig::default()).await
+    }
+
+    pub async fn start_with(seed: Seed, emulator_config: EmulatorConfig) -> World {
+        let emulator = Emulator::start(seed, emulator_config).await.expect("emulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listen = free_port();
+        let node = NodeHandle::spawn(config(&emulator, &dir.path().join("data"), listen)).expect("node");
+        World {
+            emulator,
+            node: Some(node),
+            dir,
+            http: reqwest::Client::new(),
+            listen,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.listen)
+    }
+
+    pub fn node(&self) -> &NodeHandle {
+        self.node.as_ref().expect("node running")
+    }
+
+    /// Stops the node (a clean stop) and starts it again on the same data directory.
+    pub fn restart(&mut self) {
+        if let Some(n) = self.node.take() {
+            n.stop();
+        }
+        let node = NodeHandle::spawn(config(&self.emulator, &self.data_dir(), self.listen)).expect("node restart");
+        self.node = Some(node);
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(&format!("/admin/v1{path}")))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("admin request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn emu(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/_emulator{path}", self.emulator.base_url()));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("emulator request");
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Setup with admin consent, following the consent redirect as a browser would.
+    pub async fn connect(&self, org: &str) -> (u16, Value) {
+        let (status, body) = self
+            .admin(reqwest::Method::POST, &format!("/orgs/{org}/calendar/setup"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let url = body["consent_url"].as_str().expect("consent_url").to_string();
+        let res = self.http.get(url).send().await.expect("consent");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn enable(&self, org: &str, email: &str, kind: &str) -> (u16, Value) {
+        self.admin(
+            reqwest::Method::PUT,
+            &format!("/orgs/{org}/users/{email}"),
+            Some(json!({"kind": kind})),
+        )
+        .await
+    }
+
+    pub async fn users(&self, org: &str) -> Vec<Value> {
+        let (s, body) = self
+            .admin(reqwest::Method::GET, &format!("/orgs/{org}/users"), None)
+            .await;
+        assert_eq!(s, 200, "{body}");
+        body["users"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn user_status(&self, org: &str, email: &str) -> Option<Value> {
+        self.users(org).await.into_iter().find(|u| u["email"] == email)
+    }
+
+    pub async fn subscriptions(&self) -> Vec<Value> {
+        let (s, body) = self.admin(reqwest::Method::GET, "/subscriptions", None).await;
+        assert_eq!(s, 200, "{body}");
+        body["subscriptions"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Graph's truth about subscriptions.
+    pub async fn graph_subscriptions(&self) -> Vec<Value> {
+        let (_, body) = self.emu(reqwest::Method::GET, "/subscriptions", None).await;
+        body.as_array()
+            .cloned()
+            .or_else(|| body["value"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    pub async fn requests(&self) -> Value {
+        self.emu(reqwest::Method::GET, "/requests", None).await.1
+    }
+
+    /// Moves both clocks (the emulator's and the node's) forward.
+    pub async fn advance(&self, seconds: i64) {
+        let (s, b) = self
+            .emu(
+                reqwest::Method::POST,
+                "/clock",
+                Some(json!({"advance_seconds": seconds})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+        let (s, b) = self
+            .admin(
+                reqwest::Method::POST,
+                "/clock",
+                Some(json!({"advance_seconds": seconds})),
+            )
+            .await;
+        assert_eq!(s, 200, "{b}");
+    }
+}
+
+/// Polls `check` until it holds (or panics with `what` after `secs`).
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if check().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
