@@ -2,9 +2,9 @@
 //! and (in later layers) the actors.
 
 pub mod clock;
+pub mod graph;
 pub mod inbox;
 pub mod journal;
-pub mod graph;
 pub mod keys;
 pub mod log;
 pub mod replay;
