@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hcal_actors::graph::{DeltaItem, GraphClient, GraphConfig, GraphError};
+use hcal_actors::graph::{DeltaItem, GraphClient, GraphConfig, GraphError, TransportKind};
 use hcal_emulator::seed::{EXAMPLE_ALICE, EXAMPLE_BOB, EXAMPLE_CLIENT, EXAMPLE_SECRET, EXAMPLE_TENANT};
 use hcal_emulator::{ClockMode, Emulator, EmulatorConfig, EmulatorHandle, Seed};
 use hcal_schemas::Timestamp;
@@ -463,6 +463,81 @@ async fn exhausted_retries_give_typed_errors() {
     let e = graph.get_event(TENANT, EXAMPLE_ALICE, &id).await.unwrap_err();
     assert_eq!(e.retry_after(), Some(Duration::from_secs(120)));
     assert_eq!(count(&log(&emu).await, GET_EVENT), 1);
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_are_retried_only_where_safe() {
+    let token = json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "tok"}).to_string();
+    let (login, _) = mini_server(Arc::new(move |_: &Seen| (200, "application/json", token.clone()))).await;
+    // Graph that accepts connections and never answers.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_url = format!("http://{}", hole.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = hole.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    let accepts = || accepted.load(std::sync::atomic::Ordering::SeqCst);
+    let mut cfg = GraphConfig::new("app", "sec");
+    cfg.login_url = login;
+    cfg.graph_url = hole_url;
+    cfg.request_timeout = Duration::from_millis(200);
+    cfg.max_retries = 2;
+    cfg.backoff_base = Duration::from_millis(1);
+    cfg.backoff_max = Duration::from_millis(5);
+    let graph = GraphClient::new(cfg.clone()).unwrap();
+
+    // A read: retried.
+    let e = graph.get_event("t", "u", "i").await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GraphError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(accepts(), 3);
+    // A subscription create may have been acted on: not retried.
+    let req = SubscriptionRequest::mailbox_events("u", "https://h/n", None, Timestamp(0), "s");
+    let e = graph.create_subscription("t", &req).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GraphError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(accepts(), 4);
+
+    // Nobody listening: a connection never made is safe to retry, even for a create.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    cfg.graph_url = format!("http://{closed}");
+    let graph = GraphClient::new(cfg).unwrap();
+    let e = graph.create_subscription("t", &req).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            GraphError::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("/subscriptions"), "{e}");
 }
 
 // ---------------------------------------------------------------------------------------
