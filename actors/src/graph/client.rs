@@ -217,6 +217,9 @@ impl GraphClient {
             method = %req.method,
             route = req.route,
             mailbox = tag.as_deref().unwrap_or("-"),
+            attempt = tracing::field::Empty,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
         );
         self.attempts(req).instrument(span).await
     }
@@ -287,6 +290,10 @@ impl GraphClient {
             metrics::histogram!("hcal_graph_request_duration_seconds", "method" => method, "route" => req.route)
                 .record(elapsed.as_secs_f64());
             let status = outcome.as_ref().ok().map(|(s, ..)| *s);
+            let span = tracing::Span::current();
+            span.record("attempt", attempt);
+            span.record("status", status.unwrap_or(0));
+            span.record("duration_ms", elapsed.as_millis() as u64);
             tracing::debug!(
                 target: "hcal::graph",
                 attempt,

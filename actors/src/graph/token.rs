@@ -84,9 +84,13 @@ impl TokenCache {
                 *cached = Some(fresh);
                 Ok(token)
             }
-            Err(e) => match cached.as_ref() {
+            Err(e) => match cached.as_mut() {
                 Some(c) if Instant::now() < c.expires_at => {
                     tracing::warn!(error = %e, "token refresh failed; the current token is still valid");
+                    // Not every call during an identity-platform outage should wait out a
+                    // whole retry sequence: try again in a while.
+                    let left = c.expires_at.saturating_duration_since(Instant::now());
+                    c.refresh_at = Instant::now() + (left / 2).min(Duration::from_secs(30));
                     Ok(c.token.clone())
                 }
                 _ => {
