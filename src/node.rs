@@ -270,10 +270,13 @@ impl NodeHandle {
     }
 }
 
+/// Stops the server from any thread (also from inside another runtime).
 fn futures_stop(server: &actix_web::dev::ServerHandle) {
     let s = server.clone();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
-    if let Ok(rt) = rt {
-        rt.block_on(s.stop(true));
-    }
+    let stopper = std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            rt.block_on(s.stop(true));
+        }
+    });
+    let _ = stopper.join();
 }

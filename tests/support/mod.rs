@@ -63,6 +63,9 @@ impl World {
     }
 
     pub async fn start_with(seed: Seed, emulator_config: EmulatorConfig) -> World {
+        if std::env::var_os("HCAL_LOG").is_some() {
+            hcal::telemetry::init(hcal::telemetry::LogFormat::Human);
+        }
         let emulator = Emulator::start(seed, emulator_config).await.expect("emulator");
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = free_port();
@@ -213,4 +216,77 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `hcal serve` as a child process (for kill -9 drills).
+pub struct NodeProcess {
+    pub child: std::process::Child,
+    pub listen: SocketAddr,
+}
+
+impl NodeProcess {
+    pub async fn start(emulator: &EmulatorHandle, data_dir: &Path, listen: SocketAddr, log: &Path) -> NodeProcess {
+        let dir = data_dir.parent().expect("parent");
+        let config = dir.join("hcal.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"{listen}\"\npublic_url = \"http://{listen}\"\ndata_dir = \"{}\"\ngraph_url = \"{}\"\nlogin_url = \"{}\"\nclient_id = \"{EXAMPLE_CLIENT}\"\nadjustable_clock = true\n[subscriptions]\ntick_seconds = 1\n",
+                data_dir.display(),
+                emulator.base_url(),
+                emulator.base_url()
+            ),
+        )
+        .expect("config");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_hcal"))
+            .args(["--log-format", "json", "serve", "--config"])
+            .arg(&config)
+            .env("HCAL_CLIENT_SECRET", EXAMPLE_SECRET)
+            .env("HCAL_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("HCAL_MASTER_KEY", MASTER_B64)
+            .env_remove("HCAL_MASTER_KEY_FILE")
+            .env("HCAL_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .expect("log file"),
+            )
+            .spawn()
+            .expect("spawn hcal serve");
+        let http = reqwest::Client::new();
+        let url = format!("http://{listen}/healthz");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+            if Instant::now() > deadline {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(10).collect();
+                panic!("hcal serve did not answer /healthz; its log ends:\n{}", tail.join("\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        NodeProcess { child, listen }
+    }
+
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The master key the test nodes use.
+pub fn master() -> hcal_schemas::SecretKey {
+    hcal_actors::keys::load_master_key(Some(&MasterKeySource::Value(zeroize::Zeroizing::new(
+        MASTER_B64.into(),
+    ))))
+    .expect("master key")
 }

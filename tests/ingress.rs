@@ -1,0 +1,287 @@
+//! The webhook front door as Graph and an attacker meet it: the validation
+//! handshake, bad bodies, forged clientState, notifications reaching the
+//! durable inbox, and a `kill -9` in the middle of a burst that loses no
+//! notification hcal acknowledged.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hcal_actors::Store;
+use hcal_actors::inbox::{Inbox, InboxItem};
+use hcal_actors::log::LogOptions;
+use hcal_emulator::{Emulator, EmulatorConfig, Seed};
+use hcal_schemas::{OrgId, StreamId};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{NodeProcess, World, eventually};
+
+async fn alice_subscribed() -> World {
+    let w = World::start(Seed::example()).await;
+    assert_eq!(w.connect("acme").await.0, 200);
+    assert_eq!(w.enable("acme", "alice@contoso.example", "user").await.0, 200);
+    eventually(10, "alice subscribed", || async { w.subscriptions().await.len() == 1 }).await;
+    w
+}
+
+fn alice_stream(w: &World) -> StreamId {
+    let state = &w.node().state;
+    StreamId::mailbox(
+        &OrgId::new("acme").unwrap(),
+        &state.store.keys.mailbox_key("alice@contoso.example"),
+    )
+}
+
+fn metric(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_validation_handshake_echoes_the_decoded_token_on_both_urls() {
+    let w = World::start(Seed::example()).await;
+    for path in ["/graph/notifications", "/graph/lifecycle"] {
+        let res = w
+            .http
+            .post(w.url(&format!(
+                "{path}?validationToken=Validation%3A%20Testing%20client%20application%2B%26"
+            )))
+            .header("content-type", "text/plain; charset=utf-8")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        assert!(
+            res.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        assert_eq!(res.text().await.unwrap(), "Validation: Testing client application+&");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_bodies_get_4xx_and_forged_notifications_are_dropped_silently() {
+    let w = alice_subscribed().await;
+    let post = |body: Vec<u8>| {
+        w.http
+            .post(w.url("/graph/notifications"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert_eq!(post(b"{not json".to_vec()).await.unwrap().status().as_u16(), 400);
+    assert_eq!(post(br#"{"value": 7}"#.to_vec()).await.unwrap().status().as_u16(), 400);
+    assert_eq!(post(vec![b' '; 2 * 1024 * 1024]).await.unwrap().status().as_u16(), 413);
+
+    // Unknown subscription: accepted on the wire (the sender learns nothing), dropped.
+    let unknown = json!({"value": [{"subscriptionId": "00000000-0000-0000-0000-000000000000", "clientState": "x",
+        "changeType": "updated", "resource": "Users/x/Events/y", "resourceData": {"id": "y"}}]});
+    assert_eq!(
+        post(serde_json::to_vec(&unknown).unwrap())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        202
+    );
+
+    // A forged clientState, delivered by the emulator as Graph would.
+    let id = w.subscriptions().await[0]["id"].as_str().unwrap().to_string();
+    let (s, _) = w
+        .emu(
+            Method::POST,
+            &format!("/subscriptions/{id}/forge"),
+            Some(json!({"clientState": "guess"})),
+        )
+        .await;
+    assert!((200..300).contains(&s));
+    eventually(10, "the forged notification counted", || async {
+        let m = w
+            .http
+            .get(w.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        metric(&m, "hcal_notifications_dropped_total", "client_state") >= 1.0
+    })
+    .await;
+    let m = w
+        .http
+        .get(w.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metric(&m, "hcal_notifications_dropped_total", "unknown_subscription") >= 1.0);
+    assert!(w.node().state.inbox.pending(&alice_stream(&w)).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_notifications_reach_the_inbox_once_per_change() {
+    let w = alice_subscribed().await;
+    // Graph sends duplicates; the inbox keeps one entry per (event, etag).
+    w.emu(Method::POST, "/faults", Some(json!({"duplicate_rate": 1.0})))
+        .await;
+    let (s, created) = w
+        .emu(
+            Method::POST,
+            "/users/alice@contoso.example/events",
+            Some(
+                json!({"subject": "Roadmap", "start": {"dateTime": "2030-01-07T10:00:00", "timeZone": "UTC"},
+                        "end": {"dateTime": "2030-01-07T11:00:00", "timeZone": "UTC"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+    let event_id = created["id"].as_str().unwrap().to_string();
+    let stream = alice_stream(&w);
+    eventually(10, "the change in the inbox", || async {
+        w.node()
+            .state
+            .inbox
+            .pending(&stream)
+            .unwrap()
+            .iter()
+            .any(|p| matches!(&p.item, InboxItem::Change { event_id: e, .. } if *e == event_id))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = w.node().state.inbox.pending(&stream).unwrap();
+    let keys: HashSet<&Vec<u8>> = pending.iter().map(|p| &p.key).collect();
+    assert_eq!(keys.len(), pending.len());
+    let deliveries = w.emu(Method::GET, "/notifications", None).await.1;
+    let delivered = deliveries.to_string().matches("202").count();
+    assert!(delivered >= 2, "the emulator should have sent duplicates: {deliveries}");
+    assert!(
+        pending.len() < delivered,
+        "{} entries for {delivered} deliveries",
+        pending.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_a_burst_loses_no_acknowledged_notification() {
+    let emulator = Emulator::start(Seed::example(), EmulatorConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let listen = support::free_port();
+    let log = dir.path().join("node.log");
+    let node = NodeProcess::start(&emulator, &data, listen, &log).await;
+    let http = reqwest::Client::new();
+    let admin = |m: Method, p: &str| {
+        http.request(m, format!("http://{listen}/admin/v1{p}"))
+            .bearer_auth(support::ADMIN_TOKEN)
+    };
+    let setup: Value = admin(Method::POST, "/orgs/acme/calendar/setup")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let consent = http.get(setup["consent_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(consent.status().as_u16(), 200);
+    admin(Method::PUT, "/orgs/acme/users/alice@contoso.example")
+        .send()
+        .await
+        .unwrap();
+    let mut subscription: Option<(String, String)> = None;
+    for _ in 0..100 {
+        let subs: Value = http
+            .get(format!("{}/_emulator/subscriptions", emulator.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(s) = subs["value"].as_array().and_then(|v| v.first()) {
+            subscription = Some((
+                s["id"].as_str().unwrap().into(),
+                s["clientState"].as_str().unwrap().into(),
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (sub, client_state) = subscription.expect("a subscription at Graph");
+
+    // 32 senders post batches of 10 notifications, as Graph would, until the node dies.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut senders = Vec::new();
+    for sender in 0..32 {
+        let (http, acked, sub, cs) = (http.clone(), acked.clone(), sub.clone(), client_state.clone());
+        senders.push(tokio::spawn(async move {
+            for batch in 0.. {
+                let ids: Vec<String> = (0..10).map(|i| format!("AAMkAGburst-{sender}-{batch}-{i}")).collect();
+                let value: Vec<Value> = ids
+                    .iter()
+                    .map(|id| json!({"subscriptionId": sub, "clientState": cs, "changeType": "updated", "tenantId": "t",
+                        "resource": format!("Users/u/Events/{id}"),
+                        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": format!("Users/u/Events/{id}"),
+                                         "@odata.etag": "W/\"1\"", "id": id}}))
+                    .collect();
+                match http.post(format!("http://{listen}/graph/notifications")).json(&json!({"value": value})).send().await {
+                    Ok(r) if r.status().as_u16() == 202 => acked.lock().unwrap().extend(ids),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    node.kill9();
+    for s in senders {
+        let _ = s.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 100,
+        "only {} notifications were acknowledged before the kill",
+        acked.len()
+    );
+
+    // Every acknowledged notification is in the inbox on disk.
+    let store = Store::open_existing(&data, support::master(), &LogOptions::default()).unwrap();
+    let stream = StreamId::mailbox(
+        &OrgId::new("acme").unwrap(),
+        &store.keys.mailbox_key("alice@contoso.example"),
+    );
+    let inbox = Inbox::new(store.log.clone());
+    let stored: HashSet<String> = inbox
+        .pending(&stream)
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| match p.item {
+            InboxItem::Change { event_id, .. } => Some(event_id),
+            _ => None,
+        })
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged notifications lost, e.g. {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(3)]
+    );
+    drop(inbox);
+    drop(store);
+    // And the node comes back up on the same data directory.
+    let node = NodeProcess::start(&emulator, &data, listen, &log).await;
+    node.kill9();
+    eprintln!("{} acknowledged notifications survived kill -9", acked.len());
+}

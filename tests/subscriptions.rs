@@ -1,0 +1,168 @@
+//! The subscription lifecycle against the emulator: created on enable,
+//! renewed before expiry as the clock moves, reauthorised, recreated after
+//! removal or expiry, `missed` recorded as a resync need, deleted on disable,
+//! and reconciled with Graph at start.
+
+mod support;
+
+use hcal_emulator::Seed;
+use reqwest::Method;
+use serde_json::Value;
+use support::{World, eventually};
+
+async fn connected_with_alice() -> World {
+    let w = World::start(Seed::example()).await;
+    assert_eq!(w.connect("acme").await.0, 200);
+    assert_eq!(w.enable("acme", "alice@contoso.example", "user").await.0, 200);
+    eventually(10, "alice subscribed", || async { w.subscriptions().await.len() == 1 }).await;
+    w
+}
+
+async fn only(w: &World) -> Value {
+    let subs = w.subscriptions().await;
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    subs[0].clone()
+}
+
+fn expiry(s: &Value) -> String {
+    s["expirationDateTime"]
+        .as_str()
+        .or(s["expires_at"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_before_expiry_as_time_passes() {
+    let w = connected_with_alice().await;
+    let before = only(&w).await;
+    let at_graph = w.graph_subscriptions().await;
+    assert_eq!(at_graph.len(), 1);
+    assert_eq!(at_graph[0]["id"], before["id"]);
+    assert!(
+        at_graph[0]["notificationUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/graph/notifications")
+    );
+    assert!(
+        at_graph[0]["lifecycleNotificationUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/graph/lifecycle")
+    );
+    assert!(before["last_renewed"].is_null());
+
+    // 60 of its 70.5 hours later it is inside the renewal margin (a day, each
+    // subscription renewing at its own point in the margin's first quarter).
+    w.advance(60 * 3600).await;
+    eventually(10, "renewal", || async { !only(&w).await["last_renewed"].is_null() }).await;
+    let after = only(&w).await;
+    assert_eq!(after["id"], before["id"]);
+    assert!(expiry(&after) > expiry(&before), "{before} -> {after}");
+    let graph_now = &w.graph_subscriptions().await[0];
+    assert_eq!(graph_now["id"], before["id"]);
+    assert!(expiry(graph_now) > expiry(&at_graph[0]));
+    // One renewal, not one per tick (a 401 for the token the moved clock expired does not count).
+    let requests = w.requests().await;
+    let renewals = requests["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "PATCH" && r["route"] == "/v1.0/subscriptions/{id}" && r["status"] == 200)
+        .count();
+    assert_eq!(renewals, 1, "{requests}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_expired_and_missed_subscriptions_are_followed_through() {
+    let w = connected_with_alice().await;
+    let first = only(&w).await["id"].as_str().unwrap().to_string();
+
+    // subscriptionRemoved: recreated, and the mailbox needs a resync.
+    let (s, _) = w
+        .emu(Method::POST, &format!("/subscriptions/{first}/remove"), None)
+        .await;
+    assert!((200..300).contains(&s));
+    eventually(10, "recreated after removal", || async {
+        let subs = w.subscriptions().await;
+        subs.len() == 1 && subs[0]["id"] != first.as_str()
+    })
+    .await;
+    let second = only(&w).await;
+    assert_eq!(second["resync_needed"], true);
+    assert_eq!(w.graph_subscriptions().await.len(), 1);
+
+    // reauthorizationRequired: reauthorised, delivery resumes.
+    let id = second["id"].as_str().unwrap().to_string();
+    w.emu(
+        Method::POST,
+        &format!("/subscriptions/{id}/reauthorization-required"),
+        None,
+    )
+    .await;
+    eventually(10, "reauthorised", || async {
+        w.graph_subscriptions()
+            .await
+            .iter()
+            .any(|s| s["id"] == id.as_str() && s["paused"] == false)
+            && w.requests().await["counts"]["POST /v1.0/subscriptions/{id}/reauthorize"].as_u64() == Some(1)
+    })
+    .await;
+
+    // Expired silently at Graph: the next renewal finds it gone and recreates.
+    w.emu(Method::POST, &format!("/subscriptions/{id}/expire"), None).await;
+    w.advance(60 * 3600).await;
+    eventually(10, "recreated after expiry", || async {
+        let subs = w.subscriptions().await;
+        subs.len() == 1 && subs[0]["id"] != id.as_str()
+    })
+    .await;
+    let third = only(&w).await["id"].as_str().unwrap().to_string();
+    assert!(w.graph_subscriptions().await.iter().any(|s| s["id"] == third.as_str()));
+
+    // missed: recorded as a resync need.
+    w.emu(Method::POST, &format!("/subscriptions/{third}/missed"), None)
+        .await;
+    eventually(10, "missed recorded", || async {
+        only(&w).await["resync_needed"] == true
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_reconciles_with_graph() {
+    let mut w = connected_with_alice().await;
+    assert_eq!(w.enable("acme", "bob@contoso.example", "user").await.0, 200);
+    eventually(10, "bob subscribed", || async { w.subscriptions().await.len() == 2 }).await;
+    let ids: Vec<String> = w
+        .subscriptions()
+        .await
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    // While hcal is down, one subscription vanishes at Graph.
+    w.node.take().unwrap().stop();
+    w.emu(Method::POST, &format!("/subscriptions/{}/expire", ids[0]), None)
+        .await;
+    w.restart();
+    eventually(10, "the vanished subscription recreated", || async {
+        let subs = w.subscriptions().await;
+        subs.len() == 2 && !subs.iter().any(|s| s["id"] == ids[0].as_str())
+    })
+    .await;
+    let graph: Vec<String> = w
+        .graph_subscriptions()
+        .await
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let ours: Vec<String> = w
+        .subscriptions()
+        .await
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(graph.len(), 2);
+    assert!(ours.iter().all(|id| graph.contains(id)), "{ours:?} vs {graph:?}");
+}
