@@ -29,7 +29,8 @@ fn spawn(
     seed: Seed,
     config: EmulatorConfig,
     signals: bool,
-    ready: std::sync::mpsc::Sender<Ready>,
+    ready: tokio::sync::oneshot::Sender<Ready>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("graph-emulator".into())
@@ -67,6 +68,9 @@ fn spawn(
                     tracing::error!(error = %e, "graph emulator stopped with an error");
                 }
             });
+            if let Some(d) = done {
+                let _ = d.send(());
+            }
         })
 }
 
@@ -82,13 +86,9 @@ impl Emulator {
         seed: Seed,
         config: EmulatorConfig,
     ) -> Result<EmulatorHandle, EmulatorError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = spawn(addr, seed, config, false, tx)?;
-        let ready = tokio::task::spawn_blocking(move || rx.recv())
-            .await
-            .map_err(|e| EmulatorError::Thread(e.to_string()))?
-            .map_err(|e| EmulatorError::Thread(e.to_string()))?;
-        let (addr, server, shared) = ready?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = spawn(addr, seed, config, false, tx, None)?;
+        let (addr, server, shared) = rx.await.map_err(|e| EmulatorError::Thread(e.to_string()))??;
         Ok(EmulatorHandle {
             addr,
             server,
@@ -104,15 +104,16 @@ impl EmulatorHandle {
         Self::spawn_thread_on(SocketAddr::from(([127, 0, 0, 1], 0)), seed, config)
     }
 
-    /// Start from synchronous code on a given address.
+    /// Start from synchronous code on a given address. Must not be called from inside an
+    /// async runtime (it blocks until the server is bound).
     pub fn spawn_thread_on(
         addr: SocketAddr,
         seed: Seed,
         config: EmulatorConfig,
     ) -> Result<EmulatorHandle, EmulatorError> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = spawn(addr, seed, config, false, tx)?;
-        let (addr, server, shared) = rx.recv().map_err(|e| EmulatorError::Thread(e.to_string()))??;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let thread = spawn(addr, seed, config, false, tx, None)?;
+        let (addr, server, shared) = rx.blocking_recv().map_err(|e| EmulatorError::Thread(e.to_string()))??;
         Ok(EmulatorHandle {
             addr,
             server,
@@ -241,12 +242,10 @@ impl EmulatorHandle {
             .unwrap_or(0)
     }
 
-    /// Stop the server and wait for its thread.
+    /// Stop the server (its thread ends right after).
     pub async fn stop(mut self) {
         self.server.stop(false).await;
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
+        self.thread.take();
     }
 
     /// Stop from synchronous code.
@@ -271,19 +270,17 @@ impl Drop for EmulatorHandle {
 /// `graph emulator listening on http://ADDR` to stdout once bound (and logs it with tracing).
 /// Needs a tokio-based runtime (`#[tokio::main]` or `#[actix_web::main]`).
 pub async fn serve(listen: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<(), EmulatorError> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = spawn(listen, seed, config, true, tx)?;
-    let ready = tokio::task::spawn_blocking(move || rx.recv())
-        .await
-        .map_err(|e| EmulatorError::Thread(e.to_string()))?
-        .map_err(|e| EmulatorError::Thread(e.to_string()))?;
-    let (addr, _handle, _shared) = ready?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let _thread = spawn(listen, seed, config, true, tx, Some(done_tx))?;
+    let (addr, _handle, _shared) = rx.await.map_err(|e| EmulatorError::Thread(e.to_string()))??;
     tracing::info!(%addr, "graph emulator listening");
     println!("graph emulator listening on http://{addr}");
-    tokio::task::spawn_blocking(move || thread.join())
+    // Waiting on a channel, not joining: dropping this future (e.g. an aborted task) does not
+    // hold up the caller's runtime.
+    done_rx
         .await
-        .map_err(|e| EmulatorError::Thread(e.to_string()))?
-        .map_err(|_| EmulatorError::Thread("emulator thread panicked".into()))?;
+        .map_err(|_| EmulatorError::Thread("emulator thread ended abnormally".into()))?;
     Ok(())
 }
 

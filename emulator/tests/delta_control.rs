@@ -328,3 +328,25 @@ async fn clock_speed_factor_runs_expiries_in_seconds() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(env.emu.now(), frozen);
 }
+
+#[tokio::test]
+async fn serve_listens_on_the_given_address() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    tokio::spawn(hcal_emulator::serve(addr, Seed::example(), EmulatorConfig::default()));
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http.get(format!("http://{addr}/_emulator/health")).send().await {
+            assert_eq!(r.status(), 200);
+            let tok = fetch_token(&http, &format!("http://{addr}")).await;
+            assert!(!tok.is_empty());
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("serve did not come up on {addr}");
+}
