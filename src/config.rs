@@ -148,9 +148,9 @@ impl Values {
         }
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &'static str, min: T, max: T) -> Result<T, ConfigError>
+    fn number<T>(&self, key: &'static str, min: T, max: T) -> Result<T, ConfigError>
     where
-        T: PartialOrd + fmt::Display + Copy,
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
     {
         let n: T = self
             .get(key)
@@ -277,6 +277,33 @@ impl Config {
             .parse()
             .map_err(|_| Values::err("listen", "must be an address such as 127.0.0.1:8080"))?;
         let adjustable_clock = v.bool("adjustable_clock")?;
+        let public_url = v.url("public_url", true)?;
+        let data_dir = PathBuf::from(v.required("data_dir")?);
+        let graph_url = v.url("graph_url", true)?;
+        let login_url = v.url("login_url", true)?;
+        let client_id = v.required("client_id")?;
+        let lifetime: u64 = v.number("subscriptions.lifetime_minutes", 45, 10_080)?;
+        let renew_before: u64 = v.number("subscriptions.renew_before_minutes", 5, 10_000)?;
+        if renew_before >= lifetime {
+            let why = "must be less than subscriptions.lifetime_minutes";
+            return Err(Values::err("subscriptions.renew_before_minutes", why));
+        }
+        let subscriptions = SubscriptionSettings {
+            lifetime: Duration::from_secs(lifetime * 60),
+            renew_before: Duration::from_secs(renew_before * 60),
+            tick: Duration::from_secs(v.number("subscriptions.tick_seconds", 1, 3600)?),
+        };
+        let mailbox = MailboxSettings {
+            window_back_days: v.number("mailbox.window_back_days", 0, 365)?,
+            window_ahead_days: v.number("mailbox.window_ahead_days", 1, 365)?,
+            idle: Duration::from_secs(v.number("mailbox.idle_seconds", 1, 86_400 * 7)?),
+        };
+        let max_body_bytes = v.number("max_body_bytes", 1024, 64 * 1024 * 1024)?;
+        let private_subject = v.get("private_subject").trim().to_string();
+        if private_subject.is_empty() || private_subject.len() > 200 {
+            return Err(Values::err("private_subject", "must be 1 to 200 characters"));
+        }
+        // Secrets last: the values above can be checked without them.
         let client_secret = secret(v, "client_secret", "client_secret_file")?
             .ok_or_else(|| Values::err("client_secret_file", "is required (or set HCAL_CLIENT_SECRET)"))?;
         let admin_token = secret(v, "admin_token", "admin_token_file")?
@@ -292,44 +319,60 @@ impl Config {
                 .ok_or_else(|| Values::err("master_key_file", "is required (or set HCAL_MASTER_KEY)"))?,
             p => MasterKeySource::File(PathBuf::from(p)),
         };
-        let lifetime: u64 = v.number("subscriptions.lifetime_minutes", 45, 10_080)?;
-        let renew_before: u64 = v.number("subscriptions.renew_before_minutes", 5, 10_000)?;
-        if renew_before >= lifetime {
-            return Err(Values::err(
-                "subscriptions.renew_before_minutes",
-                "must be less than subscriptions.lifetime_minutes",
-            ));
-        }
         Ok(Self {
             listen,
-            public_url: v.url("public_url", true)?,
-            data_dir: PathBuf::from(v.required("data_dir")?),
-            graph_url: v.url("graph_url", true)?,
-            login_url: v.url("login_url", true)?,
-            client_id: v.required("client_id")?,
+            public_url,
+            data_dir,
+            graph_url,
+            login_url,
+            client_id,
             client_secret,
             admin_token,
             master_key,
             adjustable_clock,
-            max_body_bytes: v.number("max_body_bytes", 1024, 64 * 1024 * 1024)?,
+            max_body_bytes,
+            subscriptions,
+            mailbox,
+            private_subject,
+        })
+    }
+
+    /// A node on loopback against a Graph emulator at `graph_base` (which
+    /// serves the identity endpoints too): for `hcal demo`, benchmarks and
+    /// tests. Defaults as in the file, with a fast tick and a movable clock.
+    pub fn local(
+        graph_base: &str,
+        client_id: &str,
+        client_secret: &str,
+        data_dir: &Path,
+        listen: SocketAddr,
+        admin_token: &str,
+        master_key: MasterKeySource,
+    ) -> Self {
+        Self {
+            listen,
+            public_url: format!("http://{listen}"),
+            data_dir: data_dir.to_path_buf(),
+            graph_url: graph_base.trim_end_matches('/').to_string(),
+            login_url: graph_base.trim_end_matches('/').to_string(),
+            client_id: client_id.to_string(),
+            client_secret: Secret::new(client_secret.to_string()),
+            admin_token: Secret::new(admin_token.to_string()),
+            master_key,
+            adjustable_clock: true,
+            max_body_bytes: 4 * 1024 * 1024,
             subscriptions: SubscriptionSettings {
-                lifetime: Duration::from_secs(lifetime * 60),
-                renew_before: Duration::from_secs(renew_before * 60),
-                tick: Duration::from_secs(v.number("subscriptions.tick_seconds", 1, 3600)?),
+                lifetime: Duration::from_secs(4230 * 60),
+                renew_before: Duration::from_secs(24 * 3600),
+                tick: Duration::from_millis(300),
             },
             mailbox: MailboxSettings {
-                window_back_days: v.number("mailbox.window_back_days", 0, 365)?,
-                window_ahead_days: v.number("mailbox.window_ahead_days", 1, 365)?,
-                idle: Duration::from_secs(v.number("mailbox.idle_seconds", 1, 86_400 * 7)?),
+                window_back_days: 7,
+                window_ahead_days: 31,
+                idle: Duration::from_secs(600),
             },
-            private_subject: {
-                let s = v.get("private_subject").trim().to_string();
-                if s.is_empty() || s.len() > 200 {
-                    return Err(Values::err("private_subject", "must be 1 to 200 characters"));
-                }
-                s
-            },
-        })
+            private_subject: "Private meeting".into(),
+        }
     }
 
     /// Every key with its environment variable and default, for the example file and `--help`.
@@ -372,5 +415,29 @@ mod tests {
         assert!(err(&[("subscriptions.lifetime_minutes", "20000")]).contains("between 45 and 10080"));
         assert!(err(&[("adjustable_clock", "maybe")]).contains("true or false"));
         assert!(err(&[]).contains("client_secret_file"), "{}", err(&[]));
+    }
+}
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    /// `ops/hcal.example.toml` documents every key, and only keys that exist.
+    #[test]
+    fn the_example_file_names_every_key_and_parses() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ops/hcal.example.toml")).unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        let mut found = Vec::new();
+        flatten("", &table, &mut found);
+        let found: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+        for (key, _) in KEYS {
+            assert!(found.contains(key), "ops/hcal.example.toml does not document {key}");
+        }
+        for key in &found {
+            assert!(
+                KEYS.iter().any(|(k, _)| k == key),
+                "ops/hcal.example.toml names unknown key {key}"
+            );
+        }
     }
 }

@@ -154,3 +154,47 @@ fn bad_input_gets_one_plain_sentence_and_a_non_zero_exit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not open"));
 }
+
+#[test]
+fn serve_refuses_bad_configuration_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |toml: &str, env: &[(&str, &str)]| {
+        let path = dir.path().join("hcal.toml");
+        std::fs::write(&path, toml).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hcal"));
+        cmd.args(["serve", "--config"]).arg(&path);
+        for k in [
+            "HCAL_CLIENT_SECRET",
+            "HCAL_ADMIN_TOKEN",
+            "HCAL_MASTER_KEY",
+            "HCAL_MASTER_KEY_FILE",
+            "HCAL_PUBLIC_URL",
+        ] {
+            cmd.env_remove(k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), err)
+    };
+    let base = "public_url = \"https://hcal.example\"\ndata_dir = \"/nonexistent/hcal\"\nclient_id = \"c\"\n";
+    let (code, err) = run(&format!("{base}listen = \"nowhere\"\n"), &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("`listen` (HCAL_LISTEN)"), "{err}");
+    let (_, err) = run(&format!("{base}client_secret = \"s3cret\"\n"), &[]);
+    assert!(err.contains("holds a secret") && !err.contains("s3cret"), "{err}");
+    let (_, err) = run(&format!("{base}colour = \"blue\"\n"), &[]);
+    assert!(err.contains("unknown config key `colour`"), "{err}");
+    let (_, err) = run(
+        base,
+        &[("HCAL_CLIENT_SECRET", "x"), ("HCAL_ADMIN_TOKEN", "0123456789abcdef")],
+    );
+    assert!(err.contains("master_key_file"), "{err}");
+    let (_, err) = run(base, &[("HCAL_PUBLIC_URL", "not a url")]);
+    assert!(err.contains("`public_url` (HCAL_PUBLIC_URL)"), "{err}");
+    for e in [&err] {
+        assert_eq!(e.lines().filter(|l| !l.trim().is_empty()).count(), 1, "{e}");
+    }
+}

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hcal::config::{Config, MailboxSettings, Secret, SubscriptionSettings};
+use hcal::config::Config;
 use hcal::node::NodeHandle;
 use hcal_actors::keys::MasterKeySource;
 use hcal_emulator::seed::{EXAMPLE_CLIENT, EXAMPLE_SECRET};
@@ -23,30 +23,17 @@ pub fn free_port() -> SocketAddr {
 }
 
 pub fn config(emulator: &EmulatorHandle, data_dir: &Path, listen: SocketAddr) -> Config {
-    Config {
+    let mut c = Config::local(
+        &emulator.base_url(),
+        EXAMPLE_CLIENT,
+        EXAMPLE_SECRET,
+        data_dir,
         listen,
-        public_url: format!("http://{listen}"),
-        data_dir: data_dir.to_path_buf(),
-        graph_url: emulator.base_url(),
-        login_url: emulator.base_url(),
-        client_id: EXAMPLE_CLIENT.into(),
-        client_secret: Secret::new(EXAMPLE_SECRET.into()),
-        admin_token: Secret::new(ADMIN_TOKEN.into()),
-        master_key: MasterKeySource::Value(zeroize::Zeroizing::new(MASTER_B64.into())),
-        adjustable_clock: true,
-        max_body_bytes: 1024 * 1024,
-        subscriptions: SubscriptionSettings {
-            lifetime: Duration::from_secs(4230 * 60),
-            renew_before: Duration::from_secs(24 * 3600),
-            tick: Duration::from_millis(300),
-        },
-        mailbox: MailboxSettings {
-            window_back_days: 7,
-            window_ahead_days: 31,
-            idle: Duration::from_secs(600),
-        },
-        private_subject: "Private meeting".into(),
-    }
+        ADMIN_TOKEN,
+        MasterKeySource::Value(zeroize::Zeroizing::new(MASTER_B64.into())),
+    );
+    c.max_body_bytes = 1024 * 1024;
+    c
 }
 
 pub struct World {

@@ -520,9 +520,7 @@ impl Handler<CheckTestMailbox> for TenantSupervisor {
                             Ok(s) => s,
                             Err(e) => return Box::pin(fut::ready(Err(e))),
                         };
-                        let checks = match report.to_events(|m| act.seal(CHECK_MESSAGE_FIELD, &m.to_string()).ok()) {
-                            c => c,
-                        };
+                        let checks = report.to_events(|m| act.seal(CHECK_MESSAGE_FIELD, &m.to_string()).ok());
                         info!(org = %act.org, ok = report.ok, "test mailbox checked");
                         let ev = TestMailboxChecked {
                             address: sealed,

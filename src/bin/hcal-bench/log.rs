@@ -9,8 +9,6 @@
 //! - replay: a full rebuild with digest, against sled scan + frame decode +
 //!   event decode + decrypt of each record.
 
-use std::fs::File;
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -21,6 +19,7 @@ use hcal_actors::sample::SampleCalendar;
 use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingContent, MeetingRecord};
 use hcal_schemas::{EventFamily, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, Timestamp};
 
+use crate::baseline::{self, raw_sled};
 use crate::report::Report;
 
 pub struct LogBench {
@@ -57,37 +56,8 @@ fn append_upserts(store: &Store, stream: &StreamId, count: usize, seed: u64) -> 
     Ok(())
 }
 
-/// The raw baseline: sled inserts of `records`, flush + fdatasync every `k`.
-fn raw_sled(dir: &Path, records: &[Vec<u8>], k: usize) -> Result<f64, String> {
-    let path = dir.join("raw");
-    let db = sled::Config::new()
-        .path(&path)
-        .mode(sled::Mode::HighThroughput)
-        .flush_every_ms(None)
-        .open()
-        .map_err(|e| e.to_string())?;
-    let tree = db.open_tree("raw").map_err(|e| e.to_string())?;
-    let file = File::open(path.join("db")).map_err(|e| e.to_string())?;
-    let started = Instant::now();
-    for (i, chunk) in records.chunks(k.max(1)).enumerate() {
-        for (j, rec) in chunk.iter().enumerate() {
-            let key = ((i * k + j) as u64).to_be_bytes();
-            tree.insert(key, rec.as_slice()).map_err(|e| e.to_string())?;
-        }
-        db.flush().map_err(|e| e.to_string())?;
-        file.sync_data().map_err(|e| e.to_string())?;
-    }
-    let rate = records.len() as f64 / started.elapsed().as_secs_f64();
-    drop(tree);
-    drop(db);
-    let _ = std::fs::remove_dir_all(&path);
-    Ok(rate)
-}
-
 pub fn run(args: &LogBench, report: &Report) -> Result<(), String> {
-    let dir = tempfile::tempdir_in(std::env::current_dir().map_err(|e| e.to_string())?.join("target"))
-        .or_else(|_| tempfile::tempdir())
-        .map_err(|e| e.to_string())?;
+    let dir = baseline::scratch()?;
     let store = Store::open(&dir.path().join("hcal"), SecretKey::generate(), &LogOptions::default())
         .map_err(|e| e.to_string())?;
     let appenders = args.appenders.max(1);
@@ -146,7 +116,12 @@ pub fn run(args: &LogBench, report: &Report) -> Result<(), String> {
     let mean_len = records.iter().map(Vec::len).sum::<usize>() as f64 / records.len().max(1) as f64;
     report.figure("record_bytes_mean", mean_len, "bytes");
 
-    let raw_k = raw_sled(dir.path(), &records[single..], batch)?;
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((i as u64).to_be_bytes().to_vec(), r.clone()))
+        .collect();
+    let raw_k = raw_sled(dir.path(), &pairs[single..], batch)?;
     report.figure(&format!("raw_sled_fsync_every_{batch}_per_s"), raw_k, "1/s");
     report.ratio(
         &format!("append_durable_{appenders}_appenders_vs_raw"),
@@ -157,7 +132,7 @@ pub fn run(args: &LogBench, report: &Report) -> Result<(), String> {
             &format!("raw_sled_fsync_every_{batch}_per_s"),
         ),
     );
-    let raw_1 = raw_sled(dir.path(), &records[..single], 1)?;
+    let raw_1 = raw_sled(dir.path(), &pairs[..single], 1)?;
     report.figure("raw_sled_fsync_every_1_per_s", raw_1, "1/s");
     report.ratio(
         "append_durable_1_appender_vs_raw",

@@ -2,6 +2,8 @@
 //! ratio is always between two figures measured in the same run. The
 //! default size of every benchmark finishes within a minute here.
 
+mod baseline;
+mod ingest;
 mod log;
 mod report;
 
@@ -26,12 +28,23 @@ enum Bench {
         #[arg(long, default_value_t = 32)]
         appenders: usize,
     },
+    /// Notifications from HTTP to the durable inbox to 202, against raw sled.
+    Ingest {
+        #[arg(long, default_value_t = 64)]
+        senders: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.bench {
         Bench::Log { events, appenders } => log::run(&log::LogBench { events, appenders }, &report::Report::new("log")),
+        Bench::Ingest { senders, seconds } => ingest::run(
+            &ingest::IngestBench { senders, seconds },
+            &report::Report::new("ingest"),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,3 +34,12 @@ impl Report {
 fn round(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
+
+/// p-th percentile (0..=100) of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}

@@ -1,0 +1,192 @@
+//! `hcal-bench ingest`: Graph change notifications from HTTP request to the
+//! durable inbox to 202, with N concurrent senders of 10-notification
+//! batches, against raw sled inserts of the same inbox keys and values,
+//! flushed and fsynced as often as hcal's group commit did in the same run.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hcal::config::Config;
+use hcal::node::NodeHandle;
+use hcal_actors::keys::MasterKeySource;
+use hcal_actors::log::layout::INBOX;
+use hcal_emulator::seed::{EXAMPLE_CLIENT, EXAMPLE_SECRET};
+use hcal_emulator::{EmulatorConfig, EmulatorHandle, Seed};
+use serde_json::{Value, json};
+
+use crate::baseline;
+use crate::report::{Report, percentile};
+
+pub struct IngestBench {
+    pub senders: usize,
+    pub seconds: u64,
+}
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+
+async fn setup(http: &reqwest::Client, node: &str, emulator: &str) -> Result<(String, String), String> {
+    let admin = |m: reqwest::Method, p: &str| http.request(m, format!("{node}/admin/v1{p}")).bearer_auth(ADMIN);
+    let setup: Value = admin(reqwest::Method::POST, "/orgs/bench/calendar/setup")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = setup["consent_url"].as_str().ok_or("no consent url")?;
+    let consent = http.get(url).send().await.map_err(|e| e.to_string())?;
+    if !consent.status().is_success() {
+        return Err(format!("consent failed: {}", consent.status()));
+    }
+    admin(reqwest::Method::PUT, "/orgs/bench/users/alice@contoso.example")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..100 {
+        let subs: Value = http
+            .get(format!("{emulator}/_emulator/subscriptions"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(s) = subs["value"].as_array().and_then(|v| v.first()) {
+            let id = s["id"].as_str().unwrap_or_default().to_string();
+            let cs = s["clientState"].as_str().unwrap_or_default().to_string();
+            return Ok((id, cs));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("no subscription was created".into())
+}
+
+fn batch(sub: &str, cs: &str, sender: usize, n: u64) -> Value {
+    let value: Vec<Value> = (0..10)
+        .map(|i| {
+            let id = format!("AAMkAGI2TGuLAAA-bench-{sender:03}-{n:08}-{i}");
+            json!({"subscriptionId": sub, "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z", "clientState": cs,
+                   "changeType": "updated", "tenantId": "6e1c3a52-2b1f-4c1e-9a57-6d3f0e1b7a01",
+                   "resource": format!("Users/2f1a0c3e-7d4b-4f6a-9c1e-0b2d3f4a5c6d/Events/{id}"),
+                   "resourceData": {"@odata.type": "#Microsoft.Graph.Event",
+                                    "@odata.id": format!("Users/2f1a0c3e-7d4b-4f6a-9c1e-0b2d3f4a5c6d/Events/{id}"),
+                                    "@odata.etag": "W/\"DwAAABYAAAAT0ehOzZ8aSp9j0xrXwmeZAAAP5JzU\"", "id": id}})
+        })
+        .collect();
+    json!({ "value": value })
+}
+
+pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
+    let dir = baseline::scratch()?;
+    let emulator =
+        EmulatorHandle::spawn_thread(Seed::example(), EmulatorConfig::default()).map_err(|e| e.to_string())?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?;
+    let master = MasterKeySource::Value(zeroize::Zeroizing::new(
+        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
+    ));
+    let config = Config::local(
+        &emulator.base_url(),
+        EXAMPLE_CLIENT,
+        EXAMPLE_SECRET,
+        &dir.path().join("data"),
+        listen,
+        ADMIN,
+        master,
+    );
+    let node = NodeHandle::spawn(config).map_err(|e| e.to_string())?;
+    let node_url = node.url();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let log = node.state.store.log.clone();
+    let stats = || log.stats();
+    let (notifications, latencies, commits, sides, elapsed) = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.senders)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let (sub, cs) = setup(&http, &node_url, &emulator.base_url()).await?;
+        let commits0 = stats().commits.load(Ordering::Relaxed);
+        let sides0 = stats().side_writes.load(Ordering::Relaxed);
+        let deadline = Instant::now() + Duration::from_secs(args.seconds);
+        let started = Instant::now();
+        let sub = Arc::new((sub, cs));
+        let mut tasks = Vec::new();
+        for sender in 0..args.senders {
+            let (http, sub, url) = (http.clone(), sub.clone(), format!("{node_url}/graph/notifications"));
+            tasks.push(tokio::spawn(async move {
+                let mut acked = 0u64;
+                let mut lat = Vec::new();
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    let body = batch(&sub.0, &sub.1, sender, n);
+                    n += 1;
+                    let t = Instant::now();
+                    match http.post(&url).json(&body).send().await {
+                        Ok(r) if r.status().as_u16() == 202 => {
+                            acked += 10;
+                            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                        }
+                        _ => {}
+                    }
+                }
+                (acked, lat)
+            }));
+        }
+        let mut total = 0;
+        let mut latencies = Vec::new();
+        for t in tasks {
+            let (a, l) = t.await.map_err(|e| e.to_string())?;
+            total += a;
+            latencies.extend(l);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let commits = stats().commits.load(Ordering::Relaxed) - commits0;
+        let sides = stats().side_writes.load(Ordering::Relaxed) - sides0;
+        Ok::<_, String>((total, latencies, commits, sides, elapsed))
+    })?;
+    let rate = notifications as f64 / elapsed;
+    report.figure(
+        &format!("notifications_durable_{}_senders_per_s", args.senders),
+        rate,
+        "1/s",
+    );
+    let mut lat = latencies;
+    lat.sort_by(f64::total_cmp);
+    report.figure("batch_202_ms_p50", percentile(&lat, 50.0), "ms");
+    report.figure("batch_202_ms_p99", percentile(&lat, 99.0), "ms");
+    report.figure("batch_202_ms_max", lat.last().copied().unwrap_or(0.0), "ms");
+    let per_commit = sides as f64 / commits.max(1) as f64;
+    report.figure("inbox_entries_per_commit", per_commit, "entries");
+
+    // The same inbox entries, raw.
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = node
+        .state
+        .store
+        .log
+        .scan_side(&[INBOX])
+        .filter_map(Result::ok)
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect();
+    node.stop();
+    emulator.stop_blocking();
+    let k = per_commit.round().max(1.0) as usize;
+    let raw = baseline::raw_sled(dir.path(), &pairs, k)?;
+    report.figure(&format!("raw_sled_fsync_every_{k}_per_s"), raw, "1/s");
+    report.ratio(
+        "ingest_vs_raw",
+        rate,
+        raw,
+        (
+            &format!("notifications_durable_{}_senders_per_s", args.senders),
+            &format!("raw_sled_fsync_every_{k}_per_s"),
+        ),
+    );
+    report.figure("notifications", notifications as f64, "notifications");
+    Ok(())
+}
