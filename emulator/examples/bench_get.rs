@@ -2,7 +2,8 @@
 //! `cargo run --release -p hcal-emulator --example bench_get [-- SECONDS]`.
 //! Prints one JSON line in hcal-bench's format. On this 2-vCPU VM the figure depends on
 //! whether the client and the emulator worker share a core (cross-vCPU wake-ups are slow and
-//! vary); `taskset -c 0` gives the stable, server-bound figure.
+//! vary); `--pin` puts the client and the emulator's worker on CPU 0 (as `taskset -c 0` does
+//! for the whole process) for the stable, server-bound figure.
 
 use hcal_emulator::seed::EXAMPLE_CLIENT;
 use hcal_emulator::{EmulatorConfig, EmulatorHandle, Seed};
@@ -11,7 +12,9 @@ use std::io::{BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let secs: f64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pin = args.iter().any(|a| a == "--pin");
+    let secs: f64 = args.iter().find_map(|s| s.parse().ok()).unwrap_or(5.0);
     let emu = EmulatorHandle::spawn_thread(
         Seed::example(),
         EmulatorConfig {
@@ -20,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .ok()
                 .and_then(|w| w.parse().ok())
                 .unwrap_or(2),
+            cpu_affinity: pin.then_some(0),
             ..Default::default()
         },
     )?;
@@ -35,6 +39,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // One client, one keep-alive connection, plain HTTP/1.1 over a blocking socket, so that
     // the figure measures the emulator rather than a client library.
+    if pin {
+        hcal_emulator::pin_current_thread(0);
+    }
     let addr = emu.addr();
     let stream = std::net::TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
@@ -80,7 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rate = n as f64 / elapsed.as_secs_f64();
     println!(
         "{}",
-        json!({"bench": "emulator", "metric": "get_event_per_s", "value": (rate * 10.0).round() / 10.0, "unit": "1/s"})
+        json!({"bench": "emulator", "metric": if pin { "get_event_per_s_pinned" } else { "get_event_per_s" }, "value": (rate * 10.0).round() / 10.0, "unit": "1/s"})
     );
     emu.stop_blocking();
     Ok(())

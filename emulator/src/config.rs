@@ -86,6 +86,10 @@ pub struct EmulatorConfig {
     pub no_end_horizon_days: i64,
     /// actix workers (default 2).
     pub workers: usize,
+    /// Pin the workers to this CPU (Linux only; default none). For single-client benchmarks
+    /// on small VMs, where a wake-up across vCPUs costs more than the request itself: pin the
+    /// client with [`crate::pin_current_thread`] to the same CPU.
+    pub cpu_affinity: Option<usize>,
     /// The clock.
     pub clock: ClockMode,
 }
@@ -122,6 +126,7 @@ impl Default for EmulatorConfig {
             policy_change_delay_secs: 0,
             no_end_horizon_days: 3650,
             workers: 2,
+            cpu_affinity: None,
             clock: ClockMode::Real,
         }
     }

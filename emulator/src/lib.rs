@@ -124,5 +124,5 @@ pub mod wire;
 pub use config::{ClockMode, EmulatorConfig};
 pub use error::{EmulatorError, GraphError};
 pub use seed::{ConsentMode, Seed, SeedApp, SeedTenant, SeedUser};
-pub use server::{Emulator, EmulatorHandle, serve};
+pub use server::{Emulator, EmulatorHandle, pin_current_thread, serve};
 pub use shared::Faults;

@@ -11,6 +11,28 @@ use crate::http::{Body, Req, Resp};
 use crate::seed::Seed;
 use crate::shared::Shared;
 
+/// Pin the calling thread to one CPU (Linux; elsewhere a no-op). Returns whether it worked.
+pub fn pin_current_thread(cpu: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return false;
+        }
+        // SAFETY: `set` is a plain bit set owned by this frame; CPU_SET writes inside it (the
+        // index is checked above) and sched_setaffinity only reads it.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cpu;
+        false
+    }
+}
+
 /// Starts emulators.
 pub struct Emulator;
 
@@ -38,9 +60,14 @@ fn spawn(
             let sys = actix_rt::System::new();
             sys.block_on(async move {
                 let workers = config.workers.max(1);
+                let cpu = config.cpu_affinity;
                 let shared = Arc::new(Shared::new(seed, config));
                 let data = web::Data::new(shared.clone());
                 let server = HttpServer::new(move || {
+                    // The factory runs on each worker's own thread.
+                    if let Some(cpu) = cpu {
+                        pin_current_thread(cpu);
+                    }
                     App::new()
                         .app_data(data.clone())
                         .app_data(web::PayloadConfig::new(4 * 1024 * 1024))

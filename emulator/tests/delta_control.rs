@@ -350,3 +350,25 @@ async fn serve_listens_on_the_given_address() {
     }
     panic!("serve did not come up on {addr}");
 }
+
+#[test]
+fn workers_can_be_pinned_for_benchmarks() {
+    let cfg = EmulatorConfig {
+        cpu_affinity: Some(0),
+        ..Default::default()
+    };
+    let emu = hcal_emulator::EmulatorHandle::spawn_thread(Seed::example(), cfg).unwrap();
+    let pinned = std::thread::spawn(|| hcal_emulator::pin_current_thread(0))
+        .join()
+        .unwrap();
+    assert_eq!(pinned, cfg!(target_os = "linux"));
+    assert!(
+        !hcal_emulator::pin_current_thread(1 << 20),
+        "an impossible CPU is refused"
+    );
+    assert!(
+        emu.issue_token("contoso.example", hcal_emulator::seed::EXAMPLE_CLIENT)
+            .is_some()
+    );
+    emu.stop_blocking();
+}
