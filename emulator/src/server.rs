@@ -51,7 +51,7 @@ fn spawn(
     seed: Seed,
     config: EmulatorConfig,
     signals: bool,
-    ready: tokio::sync::oneshot::Sender<Ready>,
+    ready: Box<dyn FnOnce(Ready) + Send>,
     done: Option<tokio::sync::oneshot::Sender<()>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
@@ -79,7 +79,7 @@ fn spawn(
                 let server = match server.bind(addr) {
                     Ok(s) => s,
                     Err(source) => {
-                        let _ = ready.send(Err(EmulatorError::Bind {
+                        ready(Err(EmulatorError::Bind {
                             addr: addr.to_string(),
                             source,
                         }));
@@ -90,7 +90,7 @@ fn spawn(
                 let server = server.run();
                 let handle = server.handle();
                 actix_rt::spawn(crate::notify::scheduler(shared.clone()));
-                let _ = ready.send(Ok((bound, handle, shared)));
+                ready(Ok((bound, handle, shared)));
                 if let Err(e) = server.await {
                     tracing::error!(error = %e, "graph emulator stopped with an error");
                 }
@@ -99,6 +99,12 @@ fn spawn(
                 let _ = d.send(());
             }
         })
+}
+
+fn oneshot_ready(tx: tokio::sync::oneshot::Sender<Ready>) -> Box<dyn FnOnce(Ready) + Send> {
+    Box::new(move |r: Ready| {
+        let _ = tx.send(r);
+    })
 }
 
 impl Emulator {
@@ -114,7 +120,7 @@ impl Emulator {
         config: EmulatorConfig,
     ) -> Result<EmulatorHandle, EmulatorError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = spawn(addr, seed, config, false, tx, None)?;
+        let thread = spawn(addr, seed, config, false, oneshot_ready(tx), None)?;
         let (addr, server, shared) = rx.await.map_err(|e| EmulatorError::Thread(e.to_string()))??;
         Ok(EmulatorHandle {
             addr,
@@ -131,16 +137,18 @@ impl EmulatorHandle {
         Self::spawn_thread_on(SocketAddr::from(([127, 0, 0, 1], 0)), seed, config)
     }
 
-    /// Start from synchronous code on a given address. Must not be called from inside an
-    /// async runtime (it blocks until the server is bound).
+    /// Start from synchronous code on a given address (blocks until the server is bound).
     pub fn spawn_thread_on(
         addr: SocketAddr,
         seed: Seed,
         config: EmulatorConfig,
     ) -> Result<EmulatorHandle, EmulatorError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let thread = spawn(addr, seed, config, false, tx, None)?;
-        let (addr, server, shared) = rx.blocking_recv().map_err(|e| EmulatorError::Thread(e.to_string()))??;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ready = Box::new(move |r: Ready| {
+            let _ = tx.send(r);
+        });
+        let thread = spawn(addr, seed, config, false, ready, None)?;
+        let (addr, server, shared) = rx.recv().map_err(|e| EmulatorError::Thread(e.to_string()))??;
         Ok(EmulatorHandle {
             addr,
             server,
@@ -299,7 +307,7 @@ impl Drop for EmulatorHandle {
 pub async fn serve(listen: SocketAddr, seed: Seed, config: EmulatorConfig) -> Result<(), EmulatorError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let _thread = spawn(listen, seed, config, true, tx, Some(done_tx))?;
+    let _thread = spawn(listen, seed, config, true, oneshot_ready(tx), Some(done_tx))?;
     let (addr, _handle, _shared) = rx.await.map_err(|e| EmulatorError::Thread(e.to_string()))??;
     tracing::info!(%addr, "graph emulator listening");
     println!("graph emulator listening on http://{addr}");

@@ -372,3 +372,13 @@ fn workers_can_be_pinned_for_benchmarks() {
     );
     emu.stop_blocking();
 }
+
+#[tokio::test]
+async fn spawn_thread_also_works_inside_a_runtime() {
+    let emu = hcal_emulator::EmulatorHandle::spawn_thread(Seed::example(), EmulatorConfig::default()).unwrap();
+    let r = reqwest::get(format!("{}/_emulator/health", emu.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    emu.stop().await;
+}
