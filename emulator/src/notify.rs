@@ -165,6 +165,10 @@ pub fn enqueue_changes(shared: &Shared, st: &mut State, changes: &[Change]) {
         let Some(mb) = st.mailboxes.get(ch.mailbox) else {
             continue;
         };
+        if !mb.in_policy || mb.unlicensed {
+            // Graph cannot read the mailbox for the app any more: nothing is delivered.
+            continue;
+        }
         let user_id = mb.id.clone();
         for sub in st.subscriptions.values() {
             if sub.mailbox_id != user_id

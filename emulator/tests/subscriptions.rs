@@ -406,3 +406,37 @@ async fn occurrence_edits_notify_the_master() {
     assert_eq!(n["changeType"], "updated");
     assert_eq!(n["resourceData"]["id"], mid.as_str());
 }
+
+#[tokio::test]
+async fn no_notifications_for_a_mailbox_outside_the_access_policy() {
+    let env = env().await;
+    let rx = Receiver::start();
+    assert_eq!(
+        subscribe(&env, &rx, &format!("users/{ALICE}/events"), false)
+            .await
+            .status,
+        201
+    );
+    env.control(
+        "POST",
+        &format!("/_emulator/users/{ALICE}/policy"),
+        json!({"in_policy": false}),
+    )
+    .await;
+    let r = env
+        .control("POST", &format!("/_emulator/users/{ALICE}/events"), json!({"subject": "hidden", "start": {"dateTime": "2024-05-01T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-05-01T10:00:00", "timeZone": "UTC"}}))
+        .await;
+    assert_eq!(r.status, 201);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    assert!(rx.items("/notify").is_empty(), "{:?}", rx.items("/notify"));
+    env.control(
+        "POST",
+        &format!("/_emulator/users/{ALICE}/policy"),
+        json!({"in_policy": true}),
+    )
+    .await;
+    env.control("POST", &format!("/_emulator/users/{ALICE}/events"), json!({"subject": "seen", "start": {"dateTime": "2024-05-01T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2024-05-01T10:00:00", "timeZone": "UTC"}}))
+        .await;
+    rx.wait_for("after policy restored", |r| r.items("/notify").len() == 1)
+        .await;
+}
