@@ -20,9 +20,12 @@
 //!   multi-thread), `#[actix_rt::test]` and `main` alike.
 //! * [`EmulatorHandle::spawn_thread`]: the same from synchronous code (benchmarks, demo).
 //! * [`serve`]: runs until SIGINT/SIGTERM, for `hcal graph-emulator`.
-//! * [`EmulatorHandle`]: `base_url`, `graph_url`, `token_url`, `issue_token`,
-//!   `insert_events`, `insert_sample_events`, `create_events_as_user`, `now`, `advance_clock`, `request_count`, `stop`,
-//!   `stop_blocking`.
+//! * [`EmulatorHandle`]: `addr`, `base_url`, `graph_url`, `token_url`, `issue_token`,
+//!   `insert_events` (no notifications), `insert_sample_events`, `create_events_as_user`
+//!   (with attendee copies and notifications), `now`, `advance_clock`, `request_count`,
+//!   `stop`, `stop_blocking`.
+//! * [`Seed`] (`Seed::example()` has fixed ids in [`seed`]), [`EmulatorConfig`] (every limit
+//!   and timing, the clock), [`Faults`], [`pin_current_thread`] (benchmarks only).
 //!
 //! ## Identity platform
 //!
