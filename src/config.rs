@@ -85,6 +85,8 @@ pub struct Config {
     pub master_key: MasterKeySource,
     /// Lets `POST /admin/v1/clock` move the node's clock (tests, demo). Off in production.
     pub adjustable_clock: bool,
+    /// Lets `POST /admin/v1/mailboxes/{email}/faults` inject failures (drills). Off in production.
+    pub fault_injection: bool,
     /// Largest webhook body accepted.
     pub max_body_bytes: usize,
     pub subscriptions: SubscriptionSettings,
@@ -105,6 +107,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("admin_token_file", Some("")),
     ("master_key_file", Some("")),
     ("adjustable_clock", Some("false")),
+    ("fault_injection", Some("false")),
     ("max_body_bytes", Some("4194304")),
     ("subscriptions.lifetime_minutes", Some("4230")),
     ("subscriptions.renew_before_minutes", Some("1440")),
@@ -277,6 +280,7 @@ impl Config {
             .parse()
             .map_err(|_| Values::err("listen", "must be an address such as 127.0.0.1:8080"))?;
         let adjustable_clock = v.bool("adjustable_clock")?;
+        let fault_injection = v.bool("fault_injection")?;
         let public_url = v.url("public_url", true)?;
         let data_dir = PathBuf::from(v.required("data_dir")?);
         let graph_url = v.url("graph_url", true)?;
@@ -330,6 +334,7 @@ impl Config {
             admin_token,
             master_key,
             adjustable_clock,
+            fault_injection,
             max_body_bytes,
             subscriptions,
             mailbox,
@@ -360,6 +365,7 @@ impl Config {
             admin_token: Secret::new(admin_token.to_string()),
             master_key,
             adjustable_clock: true,
+            fault_injection: true,
             max_body_bytes: 4 * 1024 * 1024,
             subscriptions: SubscriptionSettings {
                 lifetime: Duration::from_secs(4230 * 60),

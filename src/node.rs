@@ -18,9 +18,12 @@ use hcal_actors::graph::{GraphClient, GraphConfig};
 use hcal_actors::inbox::{Inbox, InboxItem};
 use hcal_actors::keys::load_master_key;
 use hcal_actors::log::LogOptions;
+use hcal_actors::mailbox::router::{InboxArrived, RegisterOrg};
+use hcal_actors::mailbox::{Faults, MailboxRouter, MailboxSettings};
+use hcal_actors::subscriptions::manager::OnResync;
 use hcal_actors::subscriptions::manager::{DrainLifecycle, Reconcile};
 use hcal_actors::subscriptions::{SubscriptionDirectory, SubscriptionManager, SubscriptionSettings};
-use hcal_actors::tenant::{ProvisioningSettings, TenantSupervisor};
+use hcal_actors::tenant::{ApiTokens, OnMailboxLifecycle, ProvisioningSettings, TenantSupervisor};
 use hcal_schemas::{OrgId, StreamId, StreamKind};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing::{info, warn};
@@ -61,6 +64,10 @@ pub struct NodeState {
     pub clock: Clock,
     pub graph: GraphClient,
     pub metrics: PrometheusHandle,
+    pub router: Addr<MailboxRouter>,
+    pub tokens: ApiTokens,
+    /// Injected failures (drills); only reachable when `fault_injection` is on.
+    pub faults: Faults,
     orgs: RwLock<BTreeMap<OrgId, OrgActors>>,
 }
 
@@ -119,25 +126,36 @@ impl NodeState {
                 recheck: Duration::from_secs(15 * 60),
                 tick: c.subscriptions.tick,
             },
+            self.tokens.clone(),
         )?
         .start();
+        self.router.do_send(RegisterOrg {
+            org: org.clone(),
+            subscriptions: subscriptions.clone(),
+        });
+        subscriptions.do_send(OnResync(self.router.clone().recipient()));
+        tenant.do_send(OnMailboxLifecycle(self.router.clone().recipient()));
         info!(%org, "organisation actors started");
         Ok(OrgActors { tenant, subscriptions })
     }
 
     /// Wakes the consumers of newly stored inbox entries.
     pub fn dispatch(&self, items: &[(StreamId, InboxItem)]) {
-        let mut woken: Vec<&StreamId> = Vec::new();
+        let mut woken: Vec<StreamId> = Vec::new();
         for (stream, _) in items {
-            if woken.contains(&stream) {
+            if woken.contains(stream) {
                 continue;
             }
-            woken.push(stream);
+            woken.push(stream.clone());
             if stream.kind() == StreamKind::Subscriptions
                 && let Some(a) = self.orgs.read().ok().and_then(|m| m.get(&stream.org()).cloned())
             {
                 a.subscriptions.do_send(DrainLifecycle);
             }
+        }
+        woken.retain(|s| s.kind() == StreamKind::Mailbox);
+        if !woken.is_empty() {
+            self.router.do_send(InboxArrived { streams: woken });
         }
     }
 }
@@ -161,7 +179,30 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
         Clock::system()
     };
     let graph = graph_client(&config)?;
+    let faults = Faults::default();
+    let detector = Arc::new(
+        hcal_joinlink::Detector::from_config(hcal_joinlink::DetectorConfig::default(), None)
+            .map_err(|e| NodeError::Graph(format!("join detection: {e}")))?,
+    );
+    let router = MailboxRouter::new(
+        store.clone(),
+        graph.clone(),
+        clock.clone(),
+        MailboxSettings {
+            window_back_days: config.mailbox.window_back_days,
+            window_ahead_days: config.mailbox.window_ahead_days,
+            idle: config.mailbox.idle,
+            snapshot_every: 200,
+            private_subject: config.private_subject.clone(),
+        },
+        faults.clone(),
+        detector,
+    )
+    .start();
     let node = Arc::new(NodeState {
+        router,
+        tokens: ApiTokens::default(),
+        faults,
         inbox: Inbox::new(store.log.clone()),
         directory: SubscriptionDirectory::default(),
         clock,
@@ -187,6 +228,19 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
 
 /// After the server listens: reconcile subscriptions and drain what the inbox kept.
 pub fn after_start(node: &Arc<NodeState>) {
+    match node.inbox.streams_with_pending() {
+        Ok(streams) => {
+            let mailboxes: Vec<StreamId> = streams
+                .into_iter()
+                .filter(|s| s.kind() == StreamKind::Mailbox)
+                .collect();
+            if !mailboxes.is_empty() {
+                info!(mailboxes = mailboxes.len(), "resuming inbox entries left from before");
+                node.router.do_send(InboxArrived { streams: mailboxes });
+            }
+        }
+        Err(e) => warn!(error = %e, "reading the inbox at start failed"),
+    }
     for (org, actors) in node.orgs() {
         actors.subscriptions.do_send(DrainLifecycle);
         let subs = actors.subscriptions.clone();
@@ -262,10 +316,16 @@ impl NodeHandle {
         format!("http://{}", self.addr)
     }
 
+    /// Stops the server and the actors; returns once nothing holds the data directory.
     pub fn stop(mut self) {
         futures_stop(&self.server);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // HTTP workers release their share of the node as their threads wind down.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Arc::strong_count(&self.state) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

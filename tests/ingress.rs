@@ -130,6 +130,15 @@ async fn bad_bodies_get_4xx_and_forged_notifications_are_dropped_silently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_notifications_reach_the_inbox_once_per_change() {
     let w = alice_subscribed().await;
+    // Keep the mailbox from consuming them: its rounds fail (a drill), so entries stay.
+    let (s, b) = w
+        .admin(
+            Method::POST,
+            "/mailboxes/alice@contoso.example/faults",
+            Some(json!({"panic_next": 1000})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     // Graph sends duplicates; the inbox keeps one entry per (event, etag).
     w.emu(Method::POST, "/faults", Some(json!({"duplicate_rate": 1.0})))
         .await;
@@ -218,6 +227,15 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_notification() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (sub, client_state) = subscription.expect("a subscription at Graph");
+    // The mailbox cannot read Graph now, so what arrives stays in its inbox (retried, never dropped).
+    http.post(format!(
+        "{}/_emulator/users/alice@contoso.example/policy",
+        emulator.base_url()
+    ))
+    .json(&json!({"in_policy": false}))
+    .send()
+    .await
+    .unwrap();
 
     // 32 senders post batches of 10 notifications, as Graph would, until the node dies.
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();

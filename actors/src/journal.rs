@@ -120,3 +120,8 @@ impl<A: Aggregate> Journal<A> {
         replay::save_snapshot(&self.store.log, &self.stream, &self.state.clone().into_any())
     }
 }
+
+/// Ask an actor for its aggregate's state (for the live digest).
+#[derive(actix::Message)]
+#[rtype(result = "hcal_schemas::AnyState")]
+pub struct StateOf;

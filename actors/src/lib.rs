@@ -7,6 +7,7 @@ pub mod inbox;
 pub mod journal;
 pub mod keys;
 pub mod log;
+pub mod mailbox;
 pub mod replay;
 pub mod sample;
 pub mod store;

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod mailboxes;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -21,7 +22,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(health::metrics))
         .route("/graph/notifications", web::post().to(webhook::notifications))
         .route("/graph/lifecycle", web::post().to(webhook::lifecycle_notifications))
-        .service(web::scope("/admin/v1").configure(admin::routes));
+        .service(web::scope("/api/v1").configure(mailboxes::api_routes))
+        .service(
+            web::scope("/admin/v1")
+                .configure(admin::routes)
+                .configure(mailboxes::admin_routes),
+        );
 }
 
 /// Binds `listen` and returns the server (not yet awaited) and the bound address.

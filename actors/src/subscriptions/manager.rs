@@ -777,3 +777,11 @@ impl Handler<List> for SubscriptionManager {
         MessageResult(self.info())
     }
 }
+
+impl Handler<crate::journal::StateOf> for SubscriptionManager {
+    type Result = MessageResult<crate::journal::StateOf>;
+
+    fn handle(&mut self, _: crate::journal::StateOf, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(hcal_schemas::Aggregate::into_any(self.journal.state.clone()))
+    }
+}

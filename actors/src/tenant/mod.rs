@@ -83,8 +83,35 @@ pub enum MailboxLifecycle {
     },
 }
 
+/// Personal API tokens of every organisation: digest -> mailbox. Only
+/// digests are held; tokens are 256-bit random, so a digest lookup is safe.
+#[derive(Clone, Default)]
+pub struct ApiTokens {
+    inner: std::sync::Arc<std::sync::RwLock<HashMap<String, (OrgId, MailboxKey)>>>,
+}
+
+impl ApiTokens {
+    /// The mailbox a presented token belongs to.
+    pub fn mailbox_of(&self, token: &str) -> Option<(OrgId, MailboxKey)> {
+        self.inner.read().ok()?.get(&digest(token)).cloned()
+    }
+
+    fn insert(&self, digest: String, org: &OrgId, mailbox: &MailboxKey) {
+        if let Ok(mut m) = self.inner.write() {
+            m.insert(digest, (org.clone(), mailbox.clone()));
+        }
+    }
+
+    fn forget_mailbox(&self, org: &OrgId, mailbox: &MailboxKey) {
+        if let Ok(mut m) = self.inner.write() {
+            m.retain(|_, (o, k)| !(o == org && k == mailbox));
+        }
+    }
+}
+
 pub struct TenantSupervisor {
     org: OrgId,
+    tokens: ApiTokens,
     journal: Journal<TenantState>,
     graph: GraphClient,
     clock: Clock,
@@ -114,13 +141,18 @@ impl TenantSupervisor {
         clock: Clock,
         subscriptions: Addr<SubscriptionManager>,
         settings: ProvisioningSettings,
+        tokens: ApiTokens,
     ) -> Result<Self, crate::replay::ReplayError> {
         let journal = Journal::<TenantState>::load(store, StreamId::tenant(&org))?;
+        for (d, mailbox) in &journal.state.api_tokens {
+            tokens.insert(d.clone(), &org, mailbox);
+        }
         if let Some(t) = journal.state.tenant_id() {
             subscriptions.do_send(SetTenant(t.to_string()));
         }
         Ok(Self {
             org,
+            tokens,
             journal,
             graph,
             clock,
@@ -603,6 +635,7 @@ impl Handler<DisableUser> for TenantSupervisor {
             Some(_) => {}
         }
         info!(org = %self.org, %mailbox, "user disabled");
+        self.tokens.forget_mailbox(&self.org, &mailbox);
         let ev = UserDisabled {
             mailbox: mailbox.clone(),
         };
@@ -679,5 +712,49 @@ impl Handler<Describe> for TenantSupervisor {
                 .filter(|(_, u)| u.status == UserStatus::Activated)
                 .count(),
         })
+    }
+}
+
+/// Issue a personal API token for a mailbox (it reads that mailbox's meetings only).
+#[derive(Message)]
+#[rtype(result = "Result<String, TenantError>")]
+pub struct IssueToken {
+    pub address: String,
+}
+
+impl Handler<IssueToken> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<String, TenantError>>;
+
+    fn handle(&mut self, msg: IssueToken, _: &mut Context<Self>) -> Self::Result {
+        let address = match normalise_address(&msg.address) {
+            Ok(a) => a,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
+        };
+        let mailbox = self.journal.store().keys.mailbox_key(&address);
+        if !self.journal.state.users.get(&mailbox).is_some_and(|u| u.enabled) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::UnknownUser))));
+        }
+        let mut raw = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let token = format!("hcal_{}", URL_SAFE_NO_PAD.encode(raw));
+        let d = digest(&token);
+        info!(org = %self.org, %mailbox, "personal API token issued");
+        let ev = ApiTokenIssued {
+            mailbox: mailbox.clone(),
+            token_digest: d.clone(),
+        };
+        AtomicResponse::new(Box::pin(self.append(vec![ev.into()]).map(move |r, act, _| {
+            r?;
+            act.tokens.insert(d, &act.org, &mailbox);
+            Ok(token)
+        })))
+    }
+}
+
+impl Handler<crate::journal::StateOf> for TenantSupervisor {
+    type Result = MessageResult<crate::journal::StateOf>;
+
+    fn handle(&mut self, _: crate::journal::StateOf, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(hcal_schemas::Aggregate::into_any(self.journal.state.clone()))
     }
 }

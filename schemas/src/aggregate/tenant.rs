@@ -53,6 +53,8 @@ pub struct TenantState {
     pub consent: Consent,
     pub last_test: Option<TestResult>,
     pub users: BTreeMap<MailboxKey, UserEntry>,
+    /// Digests of personal API tokens, and whose they are.
+    pub api_tokens: BTreeMap<String, MailboxKey>,
 }
 
 impl TenantState {
@@ -124,10 +126,14 @@ impl Aggregate for TenantState {
                 }
             }
             TenantEvent::UserDisabled(e) => {
+                self.api_tokens.retain(|_, m| *m != e.mailbox);
                 if let Some(u) = self.users.get_mut(&e.mailbox) {
                     u.enabled = false;
                     u.status_changed_at = meta.at;
                 }
+            }
+            TenantEvent::ApiTokenIssued(e) => {
+                self.api_tokens.insert(e.token_digest, e.mailbox);
             }
             TenantEvent::UserStatusChanged(e) => {
                 if let Some(u) = self.users.get_mut(&e.mailbox) {
@@ -230,6 +236,7 @@ impl Aggregate for TenantState {
             consent,
             last_test,
             users,
+            api_tokens: self.api_tokens.len(),
         })
     }
 }
@@ -241,6 +248,7 @@ pub struct TenantView {
     pub consent: ConsentView,
     pub last_test: Option<TestView>,
     pub users: Vec<UserView>,
+    pub api_tokens: usize,
 }
 
 #[derive(Debug, Serialize)]

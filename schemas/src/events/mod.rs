@@ -51,7 +51,10 @@ pub trait EventFamily: Sized + Clone + std::fmt::Debug + Send + 'static {
 macro_rules! event_family {
     ($(#[$meta:meta])* $family:ident, upcast = $upcast:path, { $($variant:ident = ($name:literal, $ver:literal)),* $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq)]
+        /// Serialises as the variant's fields only (the type name travels
+        /// beside it); sealed fields show as `<sealed>` in JSON.
+        #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+        #[serde(untagged)]
         pub enum $family {
             $($variant($variant)),*
         }

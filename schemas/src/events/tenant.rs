@@ -18,6 +18,7 @@ event_family! {
         UserEnabled = ("tenant.user_enabled", 1),
         UserDisabled = ("tenant.user_disabled", 1),
         UserStatusChanged = ("tenant.user_status_changed", 1),
+        ApiTokenIssued = ("tenant.api_token_issued", 1),
     }
 }
 
@@ -114,4 +115,12 @@ pub struct UserStatusChanged {
     pub status: UserStatus,
     /// Graph's object id of the user, once known.
     pub graph_user_id: Option<String>,
+}
+
+/// An admin issued a personal API token for a mailbox (its meeting list).
+/// Only the token's digest is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenIssued {
+    pub mailbox: MailboxKey,
+    pub token_digest: String,
 }

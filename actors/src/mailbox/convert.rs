@@ -1,0 +1,139 @@
+//! A Graph event as a mailbox keeps it: the non-sensitive fields in the
+//! clear, the content (subject, locations, people, the join target found in
+//! it) sealed as one value.
+
+use hcal_joinlink::Detector;
+use hcal_schemas::events::mailbox::*;
+use hcal_schemas::graph::Event;
+use hcal_schemas::graph::enums::{AttendeeType, EventType, ResponseType, Sensitivity as WireSensitivity};
+use hcal_schemas::{SealError, Timestamp};
+
+use crate::keys::StreamSealer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConvertError {
+    #[error("the event has no {0}")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
+
+fn kind(t: Option<&EventType>) -> EventKind {
+    match t {
+        Some(EventType::Occurrence) => EventKind::Occurrence,
+        Some(EventType::Exception) => EventKind::Exception,
+        Some(EventType::SeriesMaster) => EventKind::SeriesMaster,
+        _ => EventKind::SingleInstance,
+    }
+}
+
+fn sensitivity(s: Option<&WireSensitivity>) -> Sensitivity {
+    match s {
+        Some(WireSensitivity::Personal) => Sensitivity::Personal,
+        Some(WireSensitivity::Private) => Sensitivity::Private,
+        Some(WireSensitivity::Confidential) => Sensitivity::Confidential,
+        _ => Sensitivity::Normal,
+    }
+}
+
+fn response(r: Option<&ResponseType>) -> Response {
+    match r {
+        Some(ResponseType::Organizer) => Response::Organizer,
+        Some(ResponseType::TentativelyAccepted) => Response::TentativelyAccepted,
+        Some(ResponseType::Accepted) => Response::Accepted,
+        Some(ResponseType::Declined) => Response::Declined,
+        Some(ResponseType::NotResponded) => Response::NotResponded,
+        _ => Response::None,
+    }
+}
+
+/// Whether the event carries the fields a full record needs (delta rounds
+/// may send only an id and what changed).
+pub fn is_complete(ev: &Event) -> bool {
+    ev.id.is_some() && ev.start_utc().is_some() && ev.end_utc().is_some() && ev.change_key.is_some()
+}
+
+/// The content a person sees, with the join target detection found.
+pub fn content(ev: &Event, detector: &Detector) -> (MeetingContent, String) {
+    let mut locations: Vec<String> = Vec::new();
+    for name in ev
+        .location
+        .iter()
+        .chain(ev.locations.iter().flatten())
+        .filter_map(|l| l.display_name.as_deref())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if !locations.iter().any(|l| l == name) {
+            locations.push(name.to_string());
+        }
+    }
+    let person = |e: &hcal_schemas::graph::EmailAddress| Person {
+        name: e.name.clone().unwrap_or_default(),
+        address: e.address.clone().unwrap_or_default().to_lowercase(),
+    };
+    let attendees = ev
+        .attendees
+        .iter()
+        .flatten()
+        .filter_map(|a| {
+            Some(Attendee {
+                person: person(a.email_address.as_ref()?),
+                kind: match a.kind {
+                    Some(AttendeeType::Optional) => AttendeeKind::Optional,
+                    Some(AttendeeType::Resource) => AttendeeKind::Resource,
+                    _ => AttendeeKind::Required,
+                },
+                response: response(a.status.as_ref().and_then(|s| s.response.as_ref())),
+            })
+        })
+        .collect();
+    let detection = serde_json::to_value(ev).map(|v| detector.detect_graph(&v)).ok();
+    let (join, keyword, explanation) = match detection {
+        Some(d) => (
+            d.join.map(|c| JoinTarget {
+                provider: c.provider,
+                uri: c.uri,
+                source: c.source.as_string(),
+            }),
+            d.keyword.map(|k| KeywordUse {
+                keyword: k.keyword,
+                modifier: k.modifier.map(|m| m.as_str().to_string()),
+            }),
+            d.explanation.code().to_string(),
+        ),
+        None => (None, None, "no_link".to_string()),
+    };
+    let content = MeetingContent {
+        subject: ev.subject.clone().unwrap_or_default(),
+        locations,
+        organizer: ev.organizer.as_ref().and_then(|o| o.email_address.as_ref()).map(person),
+        attendees,
+        join,
+        keyword,
+    };
+    (content, explanation)
+}
+
+/// The record of a complete Graph event (see [`is_complete`]).
+pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<MeetingRecord, ConvertError> {
+    let id = ev.id.clone().ok_or(ConvertError::Missing("id"))?;
+    let start = ev.start_utc().ok_or(ConvertError::Missing("start"))?;
+    let end = ev.end_utc().ok_or(ConvertError::Missing("end"))?;
+    let (content, explanation) = content(ev, detector);
+    Ok(MeetingRecord {
+        id,
+        kind: kind(ev.kind.as_ref()),
+        series_master_id: ev.series_master_id.clone(),
+        start,
+        end,
+        is_all_day: ev.is_all_day.unwrap_or(false),
+        is_cancelled: ev.is_cancelled.unwrap_or(false),
+        is_organizer: ev.is_organizer.unwrap_or(false),
+        sensitivity: sensitivity(ev.sensitivity.as_ref()),
+        change_key: ev.change_key.clone().ok_or(ConvertError::Missing("changeKey"))?,
+        last_modified: ev.last_modified().unwrap_or(Timestamp::EPOCH),
+        join_explanation: Some(explanation),
+        content: sealer.seal(MeetingRecord::CONTENT_FIELD, &content)?,
+    })
+}

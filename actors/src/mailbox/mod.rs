@@ -1,0 +1,453 @@
+//! `MailboxActor`: one actor per enabled mailbox, holding its calendar
+//! state and serialising all work for it: draining its inbox entries into
+//! calendar events, delta syncs, and answering meeting-list and inspection
+//! queries. Activated on demand from snapshot plus log tail, passivated when
+//! idle. A failure (a Graph error, or even a panic) in one round is recorded
+//! as the mailbox's last error and retried with back-off; it never reaches
+//! other mailboxes.
+
+pub mod convert;
+pub mod router;
+pub mod view;
+pub mod work;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use futures_util::FutureExt;
+use hcal_schemas::aggregate::mailbox::{MailboxState, Window};
+use hcal_schemas::events::mailbox::SYNC_CURSOR_FIELD;
+use hcal_schemas::{Aggregate, MailboxKey, Opened, OrgId, StreamId, Timestamp};
+use tracing::{info, warn};
+
+use crate::clock::Clock;
+use crate::inbox::Inbox;
+use crate::journal::Journal;
+use crate::replay::ReplayError;
+use crate::store::Store;
+use work::{Mailbox, WorkError};
+
+pub use router::MailboxRouter;
+pub use view::{MailboxInspection, MeetingItem};
+
+/// Knobs every mailbox shares.
+#[derive(Clone, Debug)]
+pub struct MailboxSettings {
+    pub window_back_days: i64,
+    pub window_ahead_days: i64,
+    /// Passivate after this long without work or queries.
+    pub idle: Duration,
+    /// Snapshot after this many events since the last one.
+    pub snapshot_every: u64,
+    /// Subject shown for private and confidential meetings.
+    pub private_subject: String,
+}
+
+/// Injected failures, for drills (off unless the node enables fault injection).
+#[derive(Clone, Default)]
+pub struct Faults {
+    panics: Arc<std::sync::Mutex<std::collections::HashMap<StreamId, u32>>>,
+}
+
+impl Faults {
+    /// The next `n` rounds of `stream` panic.
+    pub fn panic_next(&self, stream: &StreamId, n: u32) {
+        if let Ok(mut m) = self.panics.lock() {
+            m.insert(stream.clone(), n);
+        }
+    }
+
+    fn take(&self, stream: &StreamId) -> bool {
+        let Ok(mut m) = self.panics.lock() else { return false };
+        match m.get_mut(stream) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The mailbox's health as admins see it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Health {
+    pub last_error: Option<String>,
+    pub last_error_at: Option<Timestamp>,
+    pub consecutive_failures: u32,
+    pub last_processed_at: Option<Timestamp>,
+    pub last_sync_at: Option<Timestamp>,
+    pub graph_gets: u64,
+    pub coalesced: u64,
+}
+
+pub struct MailboxActor {
+    org: OrgId,
+    key: MailboxKey,
+    journal: Journal<MailboxState>,
+    mailbox: Mailbox,
+    inbox: Inbox,
+    clock: Clock,
+    settings: MailboxSettings,
+    router: Addr<MailboxRouter>,
+    faults: Faults,
+    health: Health,
+    last_active: Instant,
+    events_since_snapshot: u64,
+    /// Work asked for while a round ran.
+    wake_again: bool,
+    resync_wanted: Option<bool>,
+    busy: bool,
+    retry_scheduled: bool,
+}
+
+impl MailboxActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        org: OrgId,
+        key: MailboxKey,
+        store: &Store,
+        mailbox: Mailbox,
+        clock: Clock,
+        settings: MailboxSettings,
+        router: Addr<MailboxRouter>,
+        faults: Faults,
+    ) -> Result<Self, ReplayError> {
+        let journal = Journal::<MailboxState>::load(store, StreamId::mailbox(&org, &key))?;
+        Ok(Self {
+            org,
+            key,
+            inbox: Inbox::new(store.log.clone()),
+            journal,
+            mailbox,
+            clock,
+            settings,
+            router,
+            faults,
+            health: Health::default(),
+            last_active: Instant::now(),
+            events_since_snapshot: 0,
+            wake_again: false,
+            resync_wanted: None,
+            busy: false,
+            retry_scheduled: false,
+        })
+    }
+
+    fn stream(&self) -> &StreamId {
+        &self.journal.stream
+    }
+
+    fn window(&self) -> Window {
+        Window::around(
+            self.clock.now(),
+            self.settings.window_back_days,
+            self.settings.window_ahead_days,
+        )
+    }
+
+    fn cursor(&self) -> Option<String> {
+        let c = self.journal.state.cursor.as_ref()?;
+        match c
+            .delta_link
+            .open(self.journal.store().keys.as_ref(), self.stream(), SYNC_CURSOR_FIELD)
+        {
+            Ok(Opened::Plain(link)) => Some(link),
+            _ => None,
+        }
+    }
+
+    /// The window slid (a new day): a fresh full round re-bases it.
+    fn window_stale(&self) -> bool {
+        match self.journal.state.window {
+            None => true,
+            Some(w) => (self.window().start.millis() - w.start.millis()).abs() >= 86_400_000,
+        }
+    }
+
+    fn failed(&mut self, e: String, ctx: &mut Context<Self>) {
+        warn!(stream = %self.stream(), error = %e, "mailbox round failed; retrying with back-off");
+        metrics::counter!("hcal_mailbox_failures_total").increment(1);
+        self.health.consecutive_failures += 1;
+        self.health.last_error = Some(e);
+        self.health.last_error_at = Some(self.clock.now());
+        if !self.retry_scheduled {
+            self.retry_scheduled = true;
+            let n = self.health.consecutive_failures.min(8);
+            let delay = Duration::from_millis((250u64 << n).min(60_000));
+            ctx.run_later(delay, |act, ctx| {
+                act.retry_scheduled = false;
+                ctx.notify(Wake);
+            });
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.health.consecutive_failures = 0;
+        self.health.last_processed_at = Some(self.clock.now());
+    }
+
+    /// One round: a sync if one is wanted, then the inbox.
+    fn round(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            self.wake_again = true;
+            return;
+        }
+        self.last_active = Instant::now();
+        let sync_full = self
+            .resync_wanted
+            .take()
+            .or_else(|| self.window_stale().then_some(true));
+        let pending = match self.inbox.pending(self.stream()) {
+            Ok(p) => p,
+            Err(e) => return self.failed(e.to_string(), ctx),
+        };
+        if sync_full.is_none() && pending.is_empty() {
+            return;
+        }
+        self.busy = true;
+        let mb = self.mailbox.clone();
+        let known = work::known(&self.journal.state);
+        let window = self.window();
+        let cursor = self.cursor();
+        let inject = self.faults.take(self.stream());
+        let round = async move {
+            if inject {
+                panic!("injected fault");
+            }
+            let mut events = Vec::new();
+            let mut synced = false;
+            if let Some(full) = sync_full {
+                let s = work::sync(&mb, cursor, window, full, &known).await?;
+                events.extend(s.events);
+                synced = true;
+            }
+            // Inbox entries are retired with the events they led to, atomically.
+            let p = work::process(&mb, pending, &known, window).await?;
+            events.extend(p.events);
+            Ok::<_, WorkError>((events, p.retired, p.gets, p.coalesced, synced))
+        };
+        let guarded = AssertUnwindSafe(round).catch_unwind();
+        ctx.spawn(
+            guarded
+                .into_actor(self)
+                .then(|outcome, act, ctx| -> ResponseActFuture<Self, ()> {
+                    let outcome = match outcome {
+                        Ok(Ok(o)) => o,
+                        Ok(Err(e)) => {
+                            act.busy = false;
+                            act.failed(e.to_string(), ctx);
+                            return Box::pin(fut::ready(()));
+                        }
+                        Err(panic) => {
+                            let what = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "unknown".into());
+                            act.busy = false;
+                            act.failed(format!("panicked: {what}"), ctx);
+                            return Box::pin(fut::ready(()));
+                        }
+                    };
+                    let (events, retired, gets, coalesced, synced) = outcome;
+                    act.health.graph_gets += gets as u64;
+                    act.health.coalesced += coalesced as u64;
+                    metrics::counter!("hcal_mailbox_graph_gets_total").increment(gets as u64);
+                    metrics::counter!("hcal_notifications_coalesced_total").increment(coalesced as u64);
+                    if events.is_empty() {
+                        let inbox = act.inbox.clone();
+                        return Box::pin(async move { inbox.retire(&retired).await }.into_actor(act).map(
+                            move |r, act, ctx| {
+                                act.busy = false;
+                                match r {
+                                    Ok(()) => act.after_round(synced, ctx),
+                                    Err(e) => act.failed(e.to_string(), ctx),
+                                }
+                            },
+                        ));
+                    }
+                    let n = events.len() as u64;
+                    let side: Vec<_> = retired.iter().map(crate::inbox::Pending::retire).collect();
+                    let pending = match act.journal.prepare(events) {
+                        Ok(p) => p.with_side(side),
+                        Err(e) => {
+                            act.busy = false;
+                            act.failed(e.to_string(), ctx);
+                            return Box::pin(fut::ready(()));
+                        }
+                    };
+                    Box::pin(
+                        async move { pending.write().await }
+                            .into_actor(act)
+                            .map(move |written, act, ctx| {
+                                act.busy = false;
+                                match written {
+                                    Ok(w) => {
+                                        act.journal.commit(w);
+                                        act.events_since_snapshot += n;
+                                        metrics::counter!("hcal_mailbox_events_appended_total").increment(n);
+                                        act.after_round(synced, ctx);
+                                    }
+                                    Err(e) => act.failed(e.to_string(), ctx),
+                                }
+                            }),
+                    )
+                }),
+        );
+    }
+
+    fn after_round(&mut self, synced: bool, ctx: &mut Context<Self>) {
+        self.succeeded();
+        if synced {
+            self.health.last_sync_at = Some(self.clock.now());
+            self.router.do_send(router::SyncDone {
+                org: self.org.clone(),
+                mailbox: self.key.clone(),
+            });
+        }
+        if self.events_since_snapshot >= self.settings.snapshot_every {
+            if let Err(e) = self.journal.snapshot() {
+                warn!(error = %e, "snapshot failed");
+            }
+            self.events_since_snapshot = 0;
+        }
+        if std::mem::take(&mut self.wake_again) || self.resync_wanted.is_some() {
+            ctx.notify(Wake);
+        }
+    }
+}
+
+impl Actor for MailboxActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!("hcal_mailboxes_active").increment(1.0);
+        let every = (self.settings.idle / 4).max(Duration::from_millis(200));
+        ctx.run_interval(every, |act, ctx| {
+            if act.busy {
+                return;
+            }
+            if act.last_active.elapsed() >= act.settings.idle {
+                ctx.stop();
+            } else if act.window_stale() {
+                ctx.notify(Wake);
+            }
+        });
+        ctx.notify(Wake);
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::gauge!("hcal_mailboxes_active").decrement(1.0);
+        if self.events_since_snapshot > 0
+            && let Err(e) = self.journal.snapshot()
+        {
+            warn!(error = %e, "snapshot at passivation failed");
+        }
+        self.journal.store().keys.close(self.stream());
+        info!(stream = %self.stream(), "mailbox passivated");
+        self.router.do_send(router::Passivated {
+            stream: self.stream().clone(),
+        });
+    }
+}
+
+/// Something may be waiting: inbox entries, a wanted sync.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+impl Handler<Wake> for MailboxActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.round(ctx);
+    }
+}
+
+/// A gap in notifications (or a new subscription): catch up by delta.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Resync {
+    /// Start over (no cursor) rather than continue from the cursor.
+    pub full: bool,
+}
+
+impl Handler<Resync> for MailboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resync, ctx: &mut Context<Self>) {
+        let full = msg.full || self.journal.state.cursor.is_none();
+        self.resync_wanted = Some(self.resync_wanted.unwrap_or(false) || full);
+        self.round(ctx);
+    }
+}
+
+/// The meetings of `[from, to)` as a person's app or a room device lists them.
+#[derive(Message)]
+#[rtype(result = "Vec<MeetingItem>")]
+pub struct Meetings {
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+impl Handler<Meetings> for MailboxActor {
+    type Result = MessageResult<Meetings>;
+
+    fn handle(&mut self, msg: Meetings, _: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        MessageResult(view::meetings(
+            &self.journal.state,
+            self.stream(),
+            self.journal.store().keys.as_ref(),
+            msg.from,
+            msg.to,
+            &self.settings.private_subject,
+        ))
+    }
+}
+
+/// The live actor, for admins.
+#[derive(Message)]
+#[rtype(result = "MailboxInspection")]
+pub struct Inspect {
+    pub reveal: bool,
+}
+
+impl Handler<Inspect> for MailboxActor {
+    type Result = MessageResult<Inspect>;
+
+    fn handle(&mut self, msg: Inspect, _: &mut Context<Self>) -> Self::Result {
+        let pending = self.inbox.pending(self.stream()).map(|p| p.len()).unwrap_or(0);
+        MessageResult(view::inspect(
+            &self.journal,
+            &self.health,
+            pending,
+            self.clock.now(),
+            msg.reveal,
+        ))
+    }
+}
+
+impl Handler<crate::journal::StateOf> for MailboxActor {
+    type Result = MessageResult<crate::journal::StateOf>;
+
+    fn handle(&mut self, _: crate::journal::StateOf, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.journal.state.clone().into_any())
+    }
+}
+
+/// Stop now (user disabled, or shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for MailboxActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

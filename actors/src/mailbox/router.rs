@@ -1,0 +1,278 @@
+//! `MailboxRouter`: which mailboxes exist, which have a live actor, and the
+//! way work reaches them. It activates a mailbox's actor on demand (from
+//! snapshot plus log tail), forgets it when it passivates, and restarts it
+//! if it died, so a node holds far more mailboxes than it keeps in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use hcal_joinlink::Detector;
+use hcal_schemas::{MailboxKey, OrgId, StreamId};
+use tracing::{info, warn};
+
+use super::work::Mailbox;
+use super::{Faults, MailboxActor, MailboxSettings, Resync, Stop, Wake};
+use crate::clock::Clock;
+use crate::graph::GraphClient;
+use crate::store::Store;
+use crate::subscriptions::SubscriptionManager;
+use crate::subscriptions::manager::ResyncNeeded;
+use crate::tenant::MailboxLifecycle;
+
+struct Entry {
+    address: Arc<str>,
+    tenant: Arc<str>,
+}
+
+pub struct MailboxRouter {
+    store: Store,
+    graph: GraphClient,
+    clock: Clock,
+    settings: MailboxSettings,
+    faults: Faults,
+    detector: Arc<Detector>,
+    known: HashMap<StreamId, Entry>,
+    active: HashMap<StreamId, Addr<MailboxActor>>,
+    subscriptions: HashMap<OrgId, Addr<SubscriptionManager>>,
+}
+
+impl MailboxRouter {
+    pub fn new(
+        store: Store,
+        graph: GraphClient,
+        clock: Clock,
+        settings: MailboxSettings,
+        faults: Faults,
+        detector: Arc<Detector>,
+    ) -> Self {
+        Self {
+            store,
+            graph,
+            clock,
+            settings,
+            faults,
+            detector,
+            known: HashMap::new(),
+            active: HashMap::new(),
+            subscriptions: HashMap::new(),
+        }
+    }
+
+    /// The live actor of `stream`, started if needed (None: not an enabled mailbox).
+    fn activate(&mut self, stream: &StreamId, ctx: &mut Context<Self>) -> Option<Addr<MailboxActor>> {
+        if let Some(a) = self.active.get(stream)
+            && a.connected()
+        {
+            return Some(a.clone());
+        }
+        let entry = self.known.get(stream)?;
+        let key = stream.mailbox_key()?;
+        let sealer = match self.store.sealer(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(%stream, error = %e, "no data key for the mailbox");
+                return None;
+            }
+        };
+        let mailbox = Mailbox {
+            graph: self.graph.clone(),
+            tenant: entry.tenant.clone(),
+            address: entry.address.clone(),
+            detector: self.detector.clone(),
+            sealer,
+        };
+        match MailboxActor::load(
+            stream.org(),
+            key,
+            &self.store,
+            mailbox,
+            self.clock.clone(),
+            self.settings.clone(),
+            ctx.address(),
+            self.faults.clone(),
+        ) {
+            Ok(actor) => {
+                let addr = actor.start();
+                metrics::counter!("hcal_mailbox_activations_total").increment(1);
+                self.active.insert(stream.clone(), addr.clone());
+                Some(addr)
+            }
+            Err(e) => {
+                warn!(%stream, error = %e, "mailbox state could not be loaded");
+                None
+            }
+        }
+    }
+}
+
+impl Actor for MailboxRouter {
+    type Context = Context<Self>;
+}
+
+/// An organisation's subscription manager (to report finished resyncs to).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterOrg {
+    pub org: OrgId,
+    pub subscriptions: Addr<SubscriptionManager>,
+}
+
+impl Handler<RegisterOrg> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterOrg, _: &mut Context<Self>) {
+        self.subscriptions.insert(msg.org, msg.subscriptions);
+    }
+}
+
+impl Handler<MailboxLifecycle> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: MailboxLifecycle, ctx: &mut Context<Self>) {
+        match msg {
+            MailboxLifecycle::Activated {
+                org,
+                mailbox,
+                address,
+                tenant_id,
+            } => {
+                let stream = StreamId::mailbox(&org, &mailbox);
+                self.known.insert(
+                    stream.clone(),
+                    Entry {
+                        address: address.into(),
+                        tenant: tenant_id.into(),
+                    },
+                );
+                // A newly enabled mailbox syncs in full; a known one continues from its cursor.
+                if let Some(a) = self.activate(&stream, ctx) {
+                    a.do_send(Resync { full: false });
+                }
+            }
+            MailboxLifecycle::Disabled { org, mailbox } => {
+                let stream = StreamId::mailbox(&org, &mailbox);
+                self.known.remove(&stream);
+                if let Some(a) = self.active.remove(&stream) {
+                    a.do_send(Stop);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<ResyncNeeded> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: ResyncNeeded, ctx: &mut Context<Self>) {
+        let stream = StreamId::mailbox(&msg.org, &msg.mailbox);
+        if let Some(a) = self.activate(&stream, ctx) {
+            a.do_send(Resync { full: false });
+        }
+    }
+}
+
+/// A mailbox finished a delta round.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SyncDone {
+    pub org: OrgId,
+    pub mailbox: MailboxKey,
+}
+
+impl Handler<SyncDone> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: SyncDone, _: &mut Context<Self>) {
+        if let Some(s) = self.subscriptions.get(&msg.org) {
+            s.do_send(crate::subscriptions::manager::Resynced { mailbox: msg.mailbox });
+        }
+    }
+}
+
+/// New inbox entries for these streams.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InboxArrived {
+    pub streams: Vec<StreamId>,
+}
+
+impl Handler<InboxArrived> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: InboxArrived, ctx: &mut Context<Self>) {
+        for stream in msg.streams {
+            match self.activate(&stream, ctx) {
+                Some(a) => a.do_send(Wake),
+                None => metrics::counter!("hcal_inbox_unrouted_total").increment(1),
+            }
+        }
+    }
+}
+
+/// A mailbox actor stopped (idle, disabled).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Passivated {
+    pub stream: StreamId,
+}
+
+impl Handler<Passivated> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: Passivated, _: &mut Context<Self>) {
+        if self.active.get(&msg.stream).is_some_and(|a| !a.connected()) {
+            self.active.remove(&msg.stream);
+        }
+    }
+}
+
+/// The actor of a mailbox, activated if needed.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<MailboxActor>>")]
+pub struct Get {
+    pub stream: StreamId,
+}
+
+impl Handler<Get> for MailboxRouter {
+    type Result = MessageResult<Get>;
+
+    fn handle(&mut self, msg: Get, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.activate(&msg.stream, ctx))
+    }
+}
+
+/// Counts and streams, for admins and the digest.
+#[derive(Message)]
+#[rtype(result = "RouterStatus")]
+pub struct Status;
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RouterStatus {
+    pub known: usize,
+    pub active: usize,
+    #[serde(skip)]
+    pub streams: Vec<StreamId>,
+    #[serde(skip)]
+    pub active_streams: Vec<StreamId>,
+}
+
+impl Handler<Status> for MailboxRouter {
+    type Result = MessageResult<Status>;
+
+    fn handle(&mut self, _: Status, _: &mut Context<Self>) -> Self::Result {
+        self.active.retain(|_, a| a.connected());
+        MessageResult(RouterStatus {
+            known: self.known.len(),
+            active: self.active.len(),
+            streams: self.known.keys().cloned().collect(),
+            active_streams: self.active.keys().cloned().collect(),
+        })
+    }
+}
+
+impl Drop for MailboxRouter {
+    fn drop(&mut self) {
+        info!(mailboxes = self.known.len(), "mailbox router stopped");
+    }
+}

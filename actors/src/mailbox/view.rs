@@ -1,0 +1,135 @@
+//! What people and admins see of a mailbox: the meeting list (private
+//! subjects masked) and the actor's inspection.
+
+use hcal_schemas::aggregate::mailbox::MailboxState;
+use hcal_schemas::events::mailbox::{EventKind, JoinTarget, MeetingContent, MeetingRecord, Person};
+use hcal_schemas::{Aggregate, KeyLookup, Opened, Reveal, StreamId, Timestamp};
+use serde::Serialize;
+
+use super::Health;
+use crate::journal::Journal;
+
+/// One meeting of a list.
+#[derive(Clone, Debug, Serialize)]
+pub struct MeetingItem {
+    pub id: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub is_all_day: bool,
+    pub is_cancelled: bool,
+    pub subject: String,
+    pub private: bool,
+    pub location: Option<String>,
+    pub organizer: Option<Person>,
+    pub is_organizer: bool,
+    pub series_master_id: Option<String>,
+    pub join: Option<JoinTarget>,
+    /// Why there is (or is not) a join target: a stable code.
+    pub explanation: Option<String>,
+    pub changed: Timestamp,
+}
+
+fn item(m: &MeetingRecord, content: Option<MeetingContent>, private_subject: &str) -> MeetingItem {
+    let private = m.sensitivity.masks_subject();
+    let (subject, location, organizer, join) = match content {
+        Some(c) => (
+            if private {
+                private_subject.to_string()
+            } else {
+                c.subject
+            },
+            if private { None } else { c.locations.into_iter().next() },
+            c.organizer,
+            c.join,
+        ),
+        None => ("<erased>".to_string(), None, None, None),
+    };
+    MeetingItem {
+        id: m.id.clone(),
+        start: m.start,
+        end: m.end,
+        is_all_day: m.is_all_day,
+        is_cancelled: m.is_cancelled,
+        subject,
+        private,
+        location,
+        organizer,
+        is_organizer: m.is_organizer,
+        series_master_id: m.series_master_id.clone(),
+        join,
+        explanation: m.join_explanation.clone(),
+        changed: m.last_modified,
+    }
+}
+
+/// The meetings overlapping `[from, to)`, occurrences expanded, by start.
+pub fn meetings(
+    state: &MailboxState,
+    stream: &StreamId,
+    keys: &dyn KeyLookup,
+    from: Timestamp,
+    to: Timestamp,
+    private_subject: &str,
+) -> Vec<MeetingItem> {
+    state
+        .listed()
+        .into_iter()
+        .filter(|m| m.start < to && m.end > from && m.kind != EventKind::SeriesMaster)
+        .map(|m| {
+            let content = match m.content.open(keys, stream, MeetingRecord::CONTENT_FIELD) {
+                Ok(Opened::Plain(c)) => Some(c),
+                _ => None,
+            };
+            item(m, content, private_subject)
+        })
+        .collect()
+}
+
+/// The live actor as an admin sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailboxInspection {
+    pub stream: String,
+    pub active: bool,
+    pub version: u64,
+    pub meetings: usize,
+    pub window: Option<(Timestamp, Timestamp)>,
+    pub sync_cursor_at: Option<Timestamp>,
+    pub sync_cursor_age_seconds: Option<i64>,
+    pub pending_inbox: usize,
+    pub health: Health,
+    /// The state itself, content redacted unless revealed.
+    pub state: serde_json::Value,
+}
+
+pub fn inspect(
+    journal: &Journal<MailboxState>,
+    health: &Health,
+    pending_inbox: usize,
+    now: Timestamp,
+    reveal: bool,
+) -> MailboxInspection {
+    let s = &journal.state;
+    let keys = journal.store().keys.clone();
+    let reveal = if reveal {
+        Reveal::With(keys.as_ref())
+    } else {
+        Reveal::Redacted
+    };
+    let state = s
+        .view(&journal.stream, &reveal)
+        .ok()
+        .and_then(|v| serde_json::to_value(v).ok())
+        .unwrap_or(serde_json::Value::Null);
+    MailboxInspection {
+        stream: journal.stream.to_string(),
+        active: true,
+        version: s.version(),
+        meetings: s.listed().len(),
+        window: s.window.map(|w| (w.start, w.end)),
+        sync_cursor_at: s.cursor.as_ref().map(|c| c.at),
+        sync_cursor_age_seconds: s.cursor.as_ref().map(|c| (now.millis() - c.at.millis()) / 1000),
+        pending_inbox,
+        health: health.clone(),
+        state,
+    }
+}

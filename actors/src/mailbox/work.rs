@@ -1,0 +1,304 @@
+//! What a mailbox does with Graph, as plain async functions over a snapshot
+//! of what it knows: turning inbox entries into calendar events (one GET per
+//! distinct change; none for duplicates and echoes, which carry an etag the
+//! mailbox already holds), and calendarView delta rounds (initial sync,
+//! resync after a gap, the daily slide of the window).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use hcal_joinlink::Detector;
+use hcal_schemas::aggregate::mailbox::{MailboxState, Window};
+use hcal_schemas::events::mailbox::*;
+use hcal_schemas::{MailboxEvent, Timestamp};
+
+use super::convert::{self, ConvertError};
+use crate::graph::{DeltaItem, GraphClient, GraphError};
+use crate::inbox::{ChangeType, InboxItem, Pending};
+use crate::keys::StreamSealer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error("Graph: {0}")]
+    Graph(#[from] GraphError),
+    #[error("event conversion: {0}")]
+    Convert(#[from] ConvertError),
+    #[error("sealing: {0}")]
+    Seal(String),
+}
+
+impl WorkError {
+    pub fn code(&self) -> String {
+        match self {
+            WorkError::Graph(g) => g.code().unwrap_or("graph_error").to_string(),
+            WorkError::Convert(_) => "bad_event".into(),
+            WorkError::Seal(_) => "sealing".into(),
+        }
+    }
+}
+
+/// Who a mailbox is at Graph, and how its events are sealed and read.
+#[derive(Clone)]
+pub struct Mailbox {
+    pub graph: GraphClient,
+    pub tenant: Arc<str>,
+    pub address: Arc<str>,
+    pub detector: Arc<Detector>,
+    pub sealer: StreamSealer,
+}
+
+/// What a mailbox holds of one meeting, enough to decide without its content.
+#[derive(Clone, Debug)]
+pub struct Known {
+    pub change_key: String,
+    pub last_modified: Timestamp,
+    pub kind: EventKind,
+    pub series_master_id: Option<String>,
+}
+
+pub fn known(state: &MailboxState) -> HashMap<String, Known> {
+    state
+        .meetings
+        .values()
+        .map(|m| {
+            (
+                m.id.clone(),
+                Known {
+                    change_key: m.change_key.clone(),
+                    last_modified: m.last_modified,
+                    kind: m.kind,
+                    series_master_id: m.series_master_id.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// `W/"<changeKey>"` -> `<changeKey>`.
+fn etag_key(etag: &str) -> &str {
+    etag.trim().trim_start_matches("W/").trim_matches('"')
+}
+
+/// The events one fetched Graph event means, given what is known.
+async fn absorb(
+    mb: &Mailbox,
+    ev: hcal_schemas::graph::Event,
+    known: &HashMap<String, Known>,
+    window: Window,
+    events: &mut Vec<MailboxEvent>,
+    fetched_masters: &mut HashSet<String>,
+) -> Result<(), WorkError> {
+    let record = convert::record(&ev, &mb.detector, &mb.sealer)?;
+    let unchanged = known.get(&record.id).is_some_and(|k| k.change_key == record.change_key);
+    let is_master = record.kind == EventKind::SeriesMaster;
+    let master_of = record.series_master_id.clone();
+    let id = record.id.clone();
+    let relevant = is_master || window.overlaps(record.start, record.end) || known.contains_key(&record.id);
+    if !unchanged && relevant {
+        events.push(CalendarEventUpserted { meeting: record }.into());
+    }
+    if is_master && !unchanged {
+        let instances = mb
+            .graph
+            .list_instances(&mb.tenant, &mb.address, &id, window.start, window.end)
+            .await?;
+        let mut records = Vec::with_capacity(instances.len());
+        for i in instances.iter().filter(|i| convert::is_complete(i)) {
+            records.push(convert::record(i, &mb.detector, &mb.sealer)?);
+        }
+        fetched_masters.insert(id.clone());
+        events.push(
+            InstancesRefreshed {
+                series_master_id: id,
+                from: window.start,
+                to: window.end,
+                instances: records,
+            }
+            .into(),
+        );
+    } else if let Some(master) = master_of
+        && !known.contains_key(&master)
+        && fetched_masters.insert(master.clone())
+    {
+        // An occurrence of a series hcal has not seen: its master carries the series' keyword and content.
+        match mb.graph.get_event(&mb.tenant, &mb.address, &master).await {
+            Ok(m) if convert::is_complete(&m) => events.push(
+                CalendarEventUpserted {
+                    meeting: convert::record(&m, &mb.detector, &mb.sealer)?,
+                }
+                .into(),
+            ),
+            Ok(_) | Err(GraphError::ItemNotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Outcome of one round over the inbox.
+pub struct Processed {
+    pub events: Vec<MailboxEvent>,
+    /// Entries whose consequences are in `events` (or that needed none).
+    pub retired: Vec<Pending>,
+    pub gets: u32,
+    pub coalesced: u32,
+}
+
+/// Turns waiting inbox entries into calendar events.
+pub async fn process(
+    mb: &Mailbox,
+    pending: Vec<Pending>,
+    known: &HashMap<String, Known>,
+    window: Window,
+) -> Result<Processed, WorkError> {
+    let mut by_event: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+    let mut retired = Vec::new();
+    for p in pending {
+        match &p.item {
+            InboxItem::Change { event_id, .. } => by_event.entry(event_id.clone()).or_default().push(p),
+            InboxItem::Lifecycle { .. } => retired.push(p),
+        }
+    }
+    let mut events = Vec::new();
+    let mut gets = 0;
+    let mut coalesced = 0;
+    let mut masters = HashSet::new();
+    for (event_id, entries) in by_event {
+        let all_deleted = entries.iter().all(|p| {
+            matches!(
+                &p.item,
+                InboxItem::Change {
+                    change_type: ChangeType::Deleted,
+                    ..
+                }
+            )
+        });
+        let have = known.get(&event_id).map(|k| k.change_key.as_str());
+        let all_known = entries.iter().all(|p| match &p.item {
+            InboxItem::Change { etag: Some(e), .. } => Some(etag_key(e)) == have,
+            _ => false,
+        });
+        if all_deleted {
+            if known.contains_key(&event_id) {
+                events.push(CalendarEventDeleted { event_id }.into());
+            }
+        } else if all_known {
+            // A duplicate, or the echo of hcal's own write: nothing new to read.
+            coalesced += entries.len() as u32;
+        } else {
+            gets += 1;
+            match mb.graph.get_event(&mb.tenant, &mb.address, &event_id).await {
+                Ok(ev) => absorb(mb, ev, known, window, &mut events, &mut masters).await?,
+                Err(GraphError::ItemNotFound { .. }) => {
+                    if known.contains_key(&event_id) {
+                        events.push(CalendarEventDeleted { event_id }.into());
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        retired.extend(entries);
+    }
+    Ok(Processed {
+        events,
+        retired,
+        gets,
+        coalesced,
+    })
+}
+
+/// Outcome of a delta round.
+pub struct Synced {
+    pub events: Vec<MailboxEvent>,
+    pub full: bool,
+}
+
+/// One calendarView delta round: from `cursor` if there is one (and `full`
+/// is not asked for), else over `window` from the start. A full round also
+/// drops what it did not see (gone, or out of the window).
+pub async fn sync(
+    mb: &Mailbox,
+    cursor: Option<String>,
+    window: Window,
+    full: bool,
+    known: &HashMap<String, Known>,
+) -> Result<Synced, WorkError> {
+    let (round, full) = match cursor.filter(|_| !full) {
+        Some(link) => match mb
+            .graph
+            .calendar_view_delta_continue(&mb.tenant, &mb.address, &link)
+            .await
+        {
+            Ok(r) => (r, false),
+            Err(GraphError::DeltaReset { .. } | GraphError::SyncStateNotFound { .. }) => (
+                mb.graph
+                    .calendar_view_delta(&mb.tenant, &mb.address, window.start, window.end)
+                    .await?,
+                true,
+            ),
+            Err(e) => return Err(e.into()),
+        },
+        None => (
+            mb.graph
+                .calendar_view_delta(&mb.tenant, &mb.address, window.start, window.end)
+                .await?,
+            true,
+        ),
+    };
+    let mut events = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut masters = HashSet::new();
+    // The same item may come more than once in a round; the last one counts.
+    let mut latest: BTreeMap<String, DeltaItem> = BTreeMap::new();
+    for item in round.items {
+        let id = match &item {
+            DeltaItem::Upserted(e) => e.id.clone(),
+            DeltaItem::Removed { id } => Some(id.clone()),
+        };
+        if let Some(id) = id {
+            latest.insert(id, item);
+        }
+    }
+    for (id, item) in latest {
+        match item {
+            DeltaItem::Removed { .. } => {
+                if known.contains_key(&id) {
+                    events.push(CalendarEventDeleted { event_id: id }.into());
+                }
+            }
+            DeltaItem::Upserted(ev) => {
+                seen.insert(id.clone());
+                let ev = if convert::is_complete(&ev) {
+                    ev
+                } else {
+                    match mb.graph.get_event(&mb.tenant, &mb.address, &id).await {
+                        Ok(e) => e,
+                        Err(GraphError::ItemNotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                absorb(mb, ev, known, window, &mut events, &mut masters).await?;
+            }
+        }
+    }
+    if full {
+        for (id, k) in known {
+            if k.kind != EventKind::SeriesMaster && !seen.contains(id) {
+                events.push(CalendarEventDeleted { event_id: id.clone() }.into());
+            }
+        }
+    }
+    let delta_link = mb
+        .sealer
+        .seal(SYNC_CURSOR_FIELD, &round.delta_link)
+        .map_err(|e| WorkError::Seal(e.to_string()))?;
+    events.push(
+        SyncCursorAdvanced {
+            delta_link,
+            window_start: window.start,
+            window_end: window.end,
+        }
+        .into(),
+    );
+    Ok(Synced { events, full })
+}
