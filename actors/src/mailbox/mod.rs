@@ -253,6 +253,13 @@ impl MailboxActor {
                         }
                     };
                     let (events, retired, gets, coalesced, synced) = outcome;
+                    let received: Vec<Timestamp> = retired
+                        .iter()
+                        .filter_map(|p| match &p.item {
+                            crate::inbox::InboxItem::Change { received_at, .. } => Some(*received_at),
+                            _ => None,
+                        })
+                        .collect();
                     act.health.graph_gets += gets as u64;
                     act.health.coalesced += coalesced as u64;
                     metrics::counter!("hcal_mailbox_graph_gets_total").increment(gets as u64);
@@ -263,7 +270,10 @@ impl MailboxActor {
                             move |r, act, ctx| {
                                 act.busy = false;
                                 match r {
-                                    Ok(()) => act.after_round(synced, ctx),
+                                    Ok(()) => {
+                                        act.record_latency(&received);
+                                        act.after_round(synced, ctx)
+                                    }
                                     Err(e) => act.failed(e.to_string(), ctx),
                                 }
                             },
@@ -297,6 +307,16 @@ impl MailboxActor {
                     )
                 }),
         );
+    }
+
+    /// Time from each notification's arrival to its consequences being durable and applied.
+    fn record_latency(&self, received: &[Timestamp]) {
+        let now = self.clock.now();
+        for r in received {
+            metrics::histogram!("hcal_notification_to_applied_seconds")
+                .record((now.millis() - r.millis()).max(0) as f64 / 1000.0);
+        }
+        metrics::counter!("hcal_notifications_applied_total").increment(received.len() as u64);
     }
 
     fn after_round(&mut self, synced: bool, ctx: &mut Context<Self>) {
