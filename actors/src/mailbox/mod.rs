@@ -148,13 +148,12 @@ impl MailboxActor {
         )
     }
 
-    fn cursor(&self) -> Option<String> {
+    /// The delta link to continue from, and when its round completed.
+    fn cursor(&self) -> Option<(String, Timestamp)> {
         let c = self.journal.state.cursor.as_ref()?;
-        match c
-            .delta_link
-            .open(self.journal.store().keys.as_ref(), self.stream(), SYNC_CURSOR_FIELD)
-        {
-            Ok(Opened::Plain(link)) => Some(link),
+        let keys = self.journal.store().keys.clone();
+        match c.delta_link.open(keys.as_ref(), self.stream(), SYNC_CURSOR_FIELD) {
+            Ok(Opened::Plain(link)) => Some((link, c.at)),
             _ => None,
         }
     }
