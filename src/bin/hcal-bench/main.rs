@@ -3,6 +3,7 @@
 //! default size of every benchmark finishes within a minute here.
 
 mod baseline;
+mod emulator;
 mod ingest;
 mod log;
 mod report;
@@ -35,6 +36,12 @@ enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// GET-event requests per second the Graph emulator answers one keep-alive client (pinned and unpinned).
+    Emulator {
+        /// Seconds measured per run (two runs).
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +52,9 @@ fn main() -> ExitCode {
             &ingest::IngestBench { senders, seconds },
             &report::Report::new("ingest"),
         ),
+        Bench::Emulator { seconds } => {
+            emulator::run(&emulator::EmulatorBench { seconds }, &report::Report::new("emulator"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
