@@ -5,6 +5,7 @@
 mod baseline;
 mod emulator;
 mod ingest;
+mod join;
 mod log;
 mod report;
 
@@ -42,6 +43,12 @@ enum Bench {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// Join-link detection throughput over the invitation corpus, repeated.
+    Join {
+        /// Detections run (the corpus repeated as often as needed).
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,6 +62,7 @@ fn main() -> ExitCode {
         Bench::Emulator { seconds } => {
             emulator::run(&emulator::EmulatorBench { seconds }, &report::Report::new("emulator"))
         }
+        Bench::Join { events } => join::run(&join::JoinBench { events }, &report::Report::new("join")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
