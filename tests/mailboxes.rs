@@ -415,3 +415,63 @@ async fn inspection_log_tokens_and_the_live_digest() {
     assert_eq!(replayed["digest"], live["digest"], "live {live} vs replay {replayed}");
     assert_eq!(replayed["events"], live["events"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_mailboxes_passivate_and_come_back_on_demand() {
+    let w = World::start_configured(Seed::example(), hcal_emulator::EmulatorConfig::default(), |c| {
+        c.mailbox.idle = std::time::Duration::from_millis(600);
+    })
+    .await;
+    assert_eq!(w.connect("acme").await.0, 200);
+    assert_eq!(w.enable("acme", ALICE, "user").await.0, 200);
+    eventually(10, "activated", || async {
+        w.user_status("acme", ALICE)
+            .await
+            .is_some_and(|u| u["status"] == "activated")
+    })
+    .await;
+    let (from, to) = window(&w);
+    let (from, to) = (urlencode(&from), urlencode(&to));
+    create(
+        &w,
+        ALICE,
+        json!({"subject": "Before", "start": {"dateTime": at(&w, 1, 9), "timeZone": "UTC"},
+                             "end": {"dateTime": at(&w, 1, 10), "timeZone": "UTC"}}),
+    )
+    .await;
+    eventually(10, "the first meeting", || async {
+        meetings(&w, ALICE, &from, &to).await.len() == 1
+    })
+    .await;
+    let active = || async { w.admin(Method::GET, &format!("/mailboxes/{ALICE}"), None).await.1["active"].clone() };
+    eventually(10, "passivated when idle", || async { active().await == false }).await;
+    // Its state is still there (from snapshot and log), and a notification brings it back.
+    let (_, i) = w.admin(Method::GET, &format!("/mailboxes/{ALICE}"), None).await;
+    assert_eq!(i["meetings"], 1, "{i}");
+    create(
+        &w,
+        ALICE,
+        json!({"subject": "After", "start": {"dateTime": at(&w, 2, 9), "timeZone": "UTC"},
+                             "end": {"dateTime": at(&w, 2, 10), "timeZone": "UTC"}}),
+    )
+    .await;
+    eventually(10, "reactivated by the notification", || async {
+        meetings(&w, ALICE, &from, &to).await.len() == 2
+    })
+    .await;
+    let m = w
+        .http
+        .get(w.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let activations: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("hcal_mailbox_activations_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(activations >= 2.0, "{activations}");
+}

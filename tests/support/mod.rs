@@ -50,13 +50,24 @@ impl World {
     }
 
     pub async fn start_with(seed: Seed, emulator_config: EmulatorConfig) -> World {
+        Self::start_configured(seed, emulator_config, |_| {}).await
+    }
+
+    /// With the node's configuration adjusted by `tune`.
+    pub async fn start_configured(
+        seed: Seed,
+        emulator_config: EmulatorConfig,
+        tune: impl FnOnce(&mut Config),
+    ) -> World {
         if std::env::var_os("HCAL_LOG").is_some() {
             hcal::telemetry::init(hcal::telemetry::LogFormat::Human);
         }
         let emulator = Emulator::start(seed, emulator_config).await.expect("emulator");
         let dir = tempfile::tempdir().expect("tempdir");
         let listen = free_port();
-        let node = NodeHandle::spawn(config(&emulator, &dir.path().join("data"), listen)).expect("node");
+        let mut c = config(&emulator, &dir.path().join("data"), listen);
+        tune(&mut c);
+        let node = NodeHandle::spawn(c).expect("node");
         World {
             emulator,
             node: Some(node),

@@ -194,7 +194,6 @@ impl MailboxActor {
             self.wake_again = true;
             return;
         }
-        self.last_active = Instant::now();
         let sync_full = self
             .resync_wanted
             .take()
@@ -206,6 +205,7 @@ impl MailboxActor {
         if sync_full.is_none() && pending.is_empty() {
             return;
         }
+        self.last_active = Instant::now();
         self.busy = true;
         let mb = self.mailbox.clone();
         let known = work::known(&self.journal.state);
