@@ -180,10 +180,8 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
     };
     let graph = graph_client(&config)?;
     let faults = Faults::default();
-    let detector = Arc::new(
-        hcal_joinlink::Detector::from_config(hcal_joinlink::DetectorConfig::default(), None)
-            .map_err(|e| NodeError::Graph(format!("join detection: {e}")))?,
-    );
+    let join =
+        Arc::new(hcal_actors::join::JoinSetup::defaults().map_err(|e| NodeError::Graph(format!("join setup: {e}")))?);
     let router = MailboxRouter::new(
         store.clone(),
         graph.clone(),
@@ -196,7 +194,7 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
             private_subject: config.private_subject.clone(),
         },
         faults.clone(),
-        detector,
+        join,
     )
     .start();
     let node = Arc::new(NodeState {

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod graph;
 pub mod inbox;
+pub mod join;
 pub mod journal;
 pub mod keys;
 pub mod log;

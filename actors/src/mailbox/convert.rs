@@ -89,13 +89,24 @@ pub fn content(ev: &Event, detector: &Detector) -> (MeetingContent, String) {
         })
         .collect();
     let detection = serde_json::to_value(ev).map(|v| detector.detect_graph(&v)).ok();
+    let body = ev.body.as_ref().and_then(|b| b.content.as_deref()).unwrap_or_default();
     let (join, keyword, explanation) = match detection {
         Some(d) => (
-            d.join.map(|c| JoinTarget {
-                provider: c.provider,
-                uri: c.uri,
-                source: c.source.as_string(),
-            }),
+            // A keyword's meeting is the one in hcal's block, whatever other links the invite carries.
+            hcal_joinlink::find_block(body)
+                .filter(|_| d.keyword.is_some())
+                .and_then(|b| {
+                    d.candidates
+                        .iter()
+                        .find(|c| body[b.range.clone()].contains(c.uri.as_str()))
+                        .cloned()
+                })
+                .or(d.join)
+                .map(|c| JoinTarget {
+                    provider: c.provider,
+                    uri: c.uri,
+                    source: c.source.as_string(),
+                }),
             d.keyword.map(|k| KeywordUse {
                 keyword: k.keyword,
                 modifier: k.modifier.map(|m| m.as_str().to_string()),

@@ -22,8 +22,17 @@ use hcal_schemas::events::mailbox::SYNC_CURSOR_FIELD;
 use hcal_schemas::{Aggregate, MailboxKey, Opened, OrgId, StreamId, Timestamp};
 use tracing::{info, warn};
 
+use std::collections::HashMap;
+
+use hcal_schemas::MailboxEvent;
+use hcal_schemas::aggregate::mailbox::JoinStatus;
+use hcal_schemas::events::mailbox::{
+    EventKind, JoinDetailsFailed, JoinDetailsRequested, MeetingContent, MeetingRecord,
+};
+
 use crate::clock::Clock;
 use crate::inbox::Inbox;
+use crate::join::{self, JoinTask, MeetingProvider};
 use crate::journal::Journal;
 use crate::replay::ReplayError;
 use crate::store::Store;
@@ -93,6 +102,7 @@ pub struct MailboxActor {
     settings: MailboxSettings,
     router: Addr<MailboxRouter>,
     faults: Faults,
+    join: Arc<crate::join::JoinSetup>,
     health: Health,
     last_active: Instant,
     events_since_snapshot: u64,
@@ -114,6 +124,7 @@ impl MailboxActor {
         settings: MailboxSettings,
         router: Addr<MailboxRouter>,
         faults: Faults,
+        join: Arc<crate::join::JoinSetup>,
     ) -> Result<Self, ReplayError> {
         let journal = Journal::<MailboxState>::load(store, StreamId::mailbox(&org, &key))?;
         Ok(Self {
@@ -126,6 +137,7 @@ impl MailboxActor {
             settings,
             router,
             faults,
+            join,
             health: Health::default(),
             last_active: Instant::now(),
             events_since_snapshot: 0,
@@ -211,6 +223,7 @@ impl MailboxActor {
         let known = work::known(&self.journal.state);
         let window = self.window();
         let cursor = self.cursor();
+        let locale = self.journal.state.locale.clone();
         let inject = self.faults.take(self.stream());
         let round = async move {
             if inject {
@@ -219,7 +232,7 @@ impl MailboxActor {
             let mut events = Vec::new();
             let mut synced = false;
             if let Some(full) = sync_full {
-                let s = work::sync(&mb, cursor, window, full, &known).await?;
+                let s = work::sync(&mb, cursor, window, full, &known, locale.as_deref()).await?;
                 events.extend(s.events);
                 synced = true;
             }
@@ -335,7 +348,176 @@ impl MailboxActor {
         }
         if std::mem::take(&mut self.wake_again) || self.resync_wanted.is_some() {
             ctx.notify(Wake);
+        } else {
+            self.join_round(ctx);
         }
+    }
+
+    /// The JoinPatcher's round: the join work the state calls for. Decorations
+    /// not yet asked for are recorded as asked first, durably, before any
+    /// meeting is created, so a crash in between is resumed, not repeated.
+    fn join_round(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            self.wake_again = true;
+            return;
+        }
+        let now = self.clock.now();
+        let keys = self.journal.store().keys.clone();
+        let stream = self.stream().clone();
+        let state = &self.journal.state;
+        let contents: HashMap<String, MeetingContent> = state
+            .meetings
+            .values()
+            .filter(|m| m.is_organizer && m.kind != EventKind::Occurrence)
+            .filter_map(
+                |m| match m.content.open(keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD) {
+                    Ok(Opened::Plain(c)) => Some((m.id.clone(), c)),
+                    _ => None,
+                },
+            )
+            .collect();
+        let join = self.join.clone();
+        let tasks = join::plan(state, &contents, now, join.provider.id(), |k| join.default_action(k));
+        if tasks.is_empty() {
+            return;
+        }
+        let mut requested: Vec<MailboxEvent> = Vec::new();
+        let mut known_meetings = HashMap::new();
+        let mut attempts = HashMap::new();
+        for t in &tasks {
+            if let JoinTask::Decorate {
+                event_id,
+                keyword,
+                action,
+            } = t
+            {
+                let record = state.join.get(event_id);
+                if record.is_none_or(|r| r.status != JoinStatus::Requested) {
+                    requested.push(
+                        JoinDetailsRequested {
+                            event_id: event_id.clone(),
+                            keyword: keyword.clone(),
+                            action: *action,
+                        }
+                        .into(),
+                    );
+                }
+                attempts.insert(event_id.clone(), record.map(|r| r.attempts).unwrap_or(0));
+                if let Some(k) = join::patch::known_meeting(state, event_id, keys.as_ref(), &stream) {
+                    known_meetings.insert(event_id.clone(), k);
+                }
+            }
+        }
+        let patcher = join::Patcher {
+            mailbox: self.mailbox.clone(),
+            provider: join.provider.clone(),
+            templates: join.templates.clone(),
+            locale: state.locale.clone(),
+        };
+        let first = if requested.is_empty() {
+            None
+        } else {
+            match self.journal.prepare(requested) {
+                Ok(p) => Some(p),
+                Err(e) => return self.failed(e.to_string(), ctx),
+            }
+        };
+        self.busy = true;
+        self.last_active = Instant::now();
+        let intent = async move {
+            match first {
+                Some(p) => Some(p.write().await),
+                None => None,
+            }
+        };
+        ctx.spawn(
+            intent
+                .into_actor(self)
+                .then(move |written, act, _| -> ResponseActFuture<Self, ()> {
+                    match written {
+                        Some(Err(e)) => {
+                            act.busy = false;
+                            warn!(error = %e, "recording join requests failed");
+                            return Box::pin(fut::ready(()));
+                        }
+                        Some(Ok(w)) => act.journal.commit(w),
+                        None => {}
+                    }
+                    let run = async move {
+                        let mut events: Vec<MailboxEvent> = Vec::new();
+                        let mut failures = 0u32;
+                        for t in &tasks {
+                            let known = match t {
+                                JoinTask::Decorate { event_id, .. } => known_meetings.get(event_id),
+                                _ => None,
+                            };
+                            let outcome = AssertUnwindSafe(patcher.run(&stream, t, known)).catch_unwind().await;
+                            let error = match outcome {
+                                Ok(Ok(evs)) => {
+                                    events.extend(evs);
+                                    continue;
+                                }
+                                Ok(Err(e)) => (e.code(), e.is_retryable()),
+                                Err(_) => ("panicked".to_string(), true),
+                            };
+                            failures += 1;
+                            metrics::counter!("hcal_join_failures_total").increment(1);
+                            if let JoinTask::Decorate { event_id, .. } = t {
+                                let attempt = attempts.get(event_id).copied().unwrap_or(0) + 1;
+                                let delay = (30_000i64 << attempt.min(7)).min(3_600_000);
+                                let retry_at = error.1.then(|| now.plus_millis(delay));
+                                events.push(
+                                    JoinDetailsFailed {
+                                        event_id: event_id.clone(),
+                                        code: error.0,
+                                        attempt,
+                                        retry_at,
+                                    }
+                                    .into(),
+                                );
+                            }
+                        }
+                        (events, failures)
+                    };
+                    Box::pin(
+                        run.into_actor(act)
+                            .then(|(events, failures), act, _| -> ResponseActFuture<Self, ()> {
+                                if failures > 0 {
+                                    act.health.last_error = Some(format!("{failures} join task(s) failed"));
+                                    act.health.last_error_at = Some(act.clock.now());
+                                }
+                                if events.is_empty() {
+                                    act.busy = false;
+                                    return Box::pin(fut::ready(()));
+                                }
+                                let n = events.len() as u64;
+                                let pending = match act.journal.prepare(events) {
+                                    Ok(p) => p,
+                                    Err(e) => {
+                                        act.busy = false;
+                                        warn!(error = %e, "encoding join results failed");
+                                        return Box::pin(fut::ready(()));
+                                    }
+                                };
+                                Box::pin(async move { pending.write().await }.into_actor(act).map(
+                                    move |w, act, ctx| {
+                                        act.busy = false;
+                                        match w {
+                                            Ok(w) => {
+                                                act.journal.commit(w);
+                                                act.events_since_snapshot += n;
+                                            }
+                                            Err(e) => warn!(error = %e, "recording join results failed"),
+                                        }
+                                        if std::mem::take(&mut act.wake_again) {
+                                            ctx.notify(Wake);
+                                        }
+                                    },
+                                ))
+                            }),
+                    )
+                }),
+        );
     }
 }
 
@@ -353,6 +535,8 @@ impl Actor for MailboxActor {
                 ctx.stop();
             } else if act.window_stale() {
                 ctx.notify(Wake);
+            } else {
+                act.join_round(ctx);
             }
         });
         ctx.notify(Wake);

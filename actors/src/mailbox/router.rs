@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use hcal_joinlink::Detector;
 use hcal_schemas::{MailboxKey, OrgId, StreamId};
 use tracing::{info, warn};
 
@@ -31,7 +30,7 @@ pub struct MailboxRouter {
     clock: Clock,
     settings: MailboxSettings,
     faults: Faults,
-    detector: Arc<Detector>,
+    join: Arc<crate::join::JoinSetup>,
     known: HashMap<StreamId, Entry>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
     subscriptions: HashMap<OrgId, Addr<SubscriptionManager>>,
@@ -44,7 +43,7 @@ impl MailboxRouter {
         clock: Clock,
         settings: MailboxSettings,
         faults: Faults,
-        detector: Arc<Detector>,
+        join: Arc<crate::join::JoinSetup>,
     ) -> Self {
         Self {
             store,
@@ -52,7 +51,7 @@ impl MailboxRouter {
             clock,
             settings,
             faults,
-            detector,
+            join,
             known: HashMap::new(),
             active: HashMap::new(),
             subscriptions: HashMap::new(),
@@ -79,7 +78,7 @@ impl MailboxRouter {
             graph: self.graph.clone(),
             tenant: entry.tenant.clone(),
             address: entry.address.clone(),
-            detector: self.detector.clone(),
+            detector: self.join.detector.clone(),
             sealer,
         };
         match MailboxActor::load(
@@ -91,6 +90,7 @@ impl MailboxRouter {
             self.settings.clone(),
             ctx.address(),
             self.faults.clone(),
+            self.join.clone(),
         ) {
             Ok(actor) => {
                 let addr = actor.start();

@@ -231,6 +231,7 @@ pub async fn sync(
     window: Window,
     full: bool,
     known: &HashMap<String, Known>,
+    locale: Option<&str>,
 ) -> Result<Synced, WorkError> {
     let cursor_at = cursor.as_ref().map(|(_, at)| *at);
     let cursor = cursor.map(|(link, _)| link);
@@ -316,6 +317,19 @@ pub async fn sync(
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+    // The organiser's language (for join details) comes with every sync.
+    let settings = mb.graph.get_mailbox_settings(&mb.tenant, &mb.address).await?;
+    if let Some(l) = settings.language.and_then(|l| l.locale)
+        && Some(l.as_str()) != locale
+    {
+        events.push(
+            LocaleChanged {
+                locale: l,
+                time_zone: settings.time_zone,
+            }
+            .into(),
+        );
     }
     let delta_link = mb
         .sealer

@@ -38,25 +38,63 @@ impl Window {
     }
 }
 
+/// Where join details for one event stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinStatus {
+    /// Decoration asked for; the provider meeting and the PATCH may not be done.
+    Requested,
+    /// The join block is in the body.
+    Patched,
+    /// The last attempt failed; `retry_at` says when the next one is due.
+    Failed,
+    /// The keyword went and hcal removed its block.
+    Removed,
+}
+
+/// Join details of one event, as hcal has arranged them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum JoinState {
-    Requested {
-        keyword: String,
-        action: JoinAction,
-        at: Timestamp,
-    },
-    Patched {
-        meeting_id: String,
-        block_hash: String,
-        change_key: String,
-        at: Timestamp,
-    },
-    Failed {
-        code: String,
-        attempt: u32,
-        retry_at: Option<Timestamp>,
-        at: Timestamp,
-    },
+pub struct JoinRecord {
+    pub status: JoinStatus,
+    pub keyword: String,
+    pub action: JoinAction,
+    pub meeting_id: Option<String>,
+    pub provider: Option<String>,
+    pub details: Option<Sealed<ProviderMeeting>>,
+    pub block_hash: Option<String>,
+    /// changeKey of the event after hcal's last write to it.
+    pub change_key: Option<String>,
+    /// The event's time the provider's meeting has.
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub retry_at: Option<Timestamp>,
+    /// The event itself is gone; the provider's meeting still needs deleting.
+    pub event_gone: bool,
+    pub at: Timestamp,
+}
+
+impl JoinRecord {
+    fn new(keyword: String, action: JoinAction, at: Timestamp) -> Self {
+        Self {
+            status: JoinStatus::Requested,
+            keyword,
+            action,
+            meeting_id: None,
+            provider: None,
+            details: None,
+            block_hash: None,
+            change_key: None,
+            start: None,
+            end: None,
+            attempts: 0,
+            last_error: None,
+            retry_at: None,
+            event_gone: false,
+            at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +132,7 @@ pub struct MailboxState {
     pub auto_replies: Option<AutoReplies>,
     pub presence: Option<(Presence, Timestamp)>,
     pub cursor: Option<SyncCursor>,
-    pub join: BTreeMap<String, JoinState>,
+    pub join: BTreeMap<String, JoinRecord>,
     pub obtp: BTreeMap<String, ObtpState>,
 }
 
@@ -128,8 +166,15 @@ impl MailboxState {
 
     fn forget(&mut self, id: &str) {
         self.meetings.remove(id);
-        self.join.remove(id);
         self.obtp.remove(id);
+        // A provider meeting outlives its event until hcal has deleted it.
+        match self.join.get_mut(id) {
+            Some(j) if j.meeting_id.is_some() => j.event_gone = true,
+            Some(_) => {
+                self.join.remove(id);
+            }
+            None => {}
+        }
     }
 
     fn evict_outside_window(&mut self) {
@@ -197,36 +242,74 @@ impl Aggregate for MailboxState {
                 }
             }
             MailboxEvent::JoinDetailsRequested(e) => {
-                self.join.insert(
-                    e.event_id.clone(),
-                    JoinState::Requested {
-                        keyword: e.keyword.clone(),
-                        action: e.action,
-                        at: meta.at,
-                    },
-                );
+                let j = self
+                    .join
+                    .entry(e.event_id)
+                    .or_insert_with(|| JoinRecord::new(e.keyword.clone(), e.action, meta.at));
+                j.status = JoinStatus::Requested;
+                j.keyword = e.keyword;
+                j.action = e.action;
+                j.at = meta.at;
+            }
+            MailboxEvent::JoinMeetingCreated(e) => {
+                if let Some(j) = self.join.get_mut(&e.event_id) {
+                    j.meeting_id = Some(e.meeting_id);
+                    j.provider = Some(e.provider);
+                    j.details = Some(e.details);
+                    j.at = meta.at;
+                }
             }
             MailboxEvent::JoinDetailsPatched(e) => {
-                self.join.insert(
-                    e.event_id,
-                    JoinState::Patched {
-                        meeting_id: e.meeting_id,
-                        block_hash: e.block_hash,
-                        change_key: e.change_key,
-                        at: meta.at,
-                    },
-                );
+                if let Some(j) = self.join.get_mut(&e.event_id) {
+                    j.status = JoinStatus::Patched;
+                    j.meeting_id = Some(e.meeting_id);
+                    j.block_hash = Some(e.block_hash);
+                    j.change_key = Some(e.change_key);
+                    j.start = Some(e.start);
+                    j.end = Some(e.end);
+                    j.attempts = 0;
+                    j.last_error = None;
+                    j.retry_at = None;
+                    j.at = meta.at;
+                }
             }
             MailboxEvent::JoinDetailsFailed(e) => {
-                self.join.insert(
-                    e.event_id.clone(),
-                    JoinState::Failed {
-                        code: e.code.clone(),
-                        attempt: e.attempt,
-                        retry_at: e.retry_at,
-                        at: meta.at,
-                    },
-                );
+                if let Some(j) = self.join.get_mut(&e.event_id) {
+                    j.status = JoinStatus::Failed;
+                    j.attempts = e.attempt;
+                    j.last_error = Some(e.code);
+                    j.retry_at = e.retry_at;
+                    j.at = meta.at;
+                }
+            }
+            MailboxEvent::JoinMeetingUpdated(e) => {
+                if let Some(j) = self.join.get_mut(&e.event_id) {
+                    j.start = Some(e.start);
+                    j.end = Some(e.end);
+                    j.at = meta.at;
+                }
+            }
+            MailboxEvent::JoinDetailsRemoved(e) => {
+                if let Some(j) = self.join.get_mut(&e.event_id) {
+                    j.status = JoinStatus::Removed;
+                    j.block_hash = None;
+                    j.change_key = Some(e.change_key);
+                    j.at = meta.at;
+                }
+            }
+            MailboxEvent::JoinMeetingDeleted(e) => {
+                let done = match self.join.get_mut(&e.event_id) {
+                    Some(j) if j.event_gone || j.status == JoinStatus::Removed => true,
+                    Some(j) => {
+                        j.meeting_id = None;
+                        j.details = None;
+                        false
+                    }
+                    None => false,
+                };
+                if done {
+                    self.join.remove(&e.event_id);
+                }
             }
             MailboxEvent::ObtpScheduled(e) => {
                 self.obtp.insert(
@@ -347,8 +430,8 @@ impl Aggregate for MailboxState {
             join: self
                 .join
                 .iter()
-                .map(|(id, j)| (id.clone(), JoinView::from(j)))
-                .collect(),
+                .map(|(id, j)| Ok((id.clone(), JoinView::of(j, stream, reveal)?)))
+                .collect::<Result<_, SealError>>()?,
             obtp: self
                 .obtp
                 .iter()
@@ -416,56 +499,44 @@ pub struct CursorView {
 }
 
 #[derive(Debug, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum JoinView {
-    Requested {
-        keyword: String,
-        action: JoinAction,
-        at: Timestamp,
-    },
-    Patched {
-        meeting_id: String,
-        block_hash: String,
-        at: Timestamp,
-    },
-    Failed {
-        code: String,
-        attempt: u32,
-        retry_at: Option<Timestamp>,
-        at: Timestamp,
-    },
+pub struct JoinView {
+    pub status: JoinStatus,
+    pub keyword: String,
+    pub action: JoinAction,
+    pub meeting_id: Option<String>,
+    pub provider: Option<String>,
+    pub details: Option<Shown<ProviderMeeting>>,
+    pub block_hash: Option<String>,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub retry_at: Option<Timestamp>,
+    pub event_gone: bool,
+    pub at: Timestamp,
 }
 
-impl From<&JoinState> for JoinView {
-    fn from(j: &JoinState) -> Self {
-        match j {
-            JoinState::Requested { keyword, action, at } => JoinView::Requested {
-                keyword: keyword.clone(),
-                action: *action,
-                at: *at,
+impl JoinView {
+    fn of(j: &JoinRecord, stream: &StreamId, reveal: &Reveal) -> Result<Self, SealError> {
+        Ok(JoinView {
+            status: j.status,
+            keyword: j.keyword.clone(),
+            action: j.action,
+            meeting_id: j.meeting_id.clone(),
+            provider: j.provider.clone(),
+            details: match &j.details {
+                Some(d) => Some(reveal.show(d, stream, ProviderMeeting::FIELD)?),
+                None => None,
             },
-            JoinState::Patched {
-                meeting_id,
-                block_hash,
-                at,
-                ..
-            } => JoinView::Patched {
-                meeting_id: meeting_id.clone(),
-                block_hash: block_hash.clone(),
-                at: *at,
-            },
-            JoinState::Failed {
-                code,
-                attempt,
-                retry_at,
-                at,
-            } => JoinView::Failed {
-                code: code.clone(),
-                attempt: *attempt,
-                retry_at: *retry_at,
-                at: *at,
-            },
-        }
+            block_hash: j.block_hash.clone(),
+            start: j.start,
+            end: j.end,
+            attempts: j.attempts,
+            last_error: j.last_error.clone(),
+            retry_at: j.retry_at,
+            event_gone: j.event_gone,
+            at: j.at,
+        })
     }
 }
 

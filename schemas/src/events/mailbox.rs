@@ -17,6 +17,10 @@ event_family! {
         JoinDetailsRequested = ("mailbox.join_details_requested", 1),
         JoinDetailsPatched = ("mailbox.join_details_patched", 1),
         JoinDetailsFailed = ("mailbox.join_details_failed", 1),
+        JoinMeetingCreated = ("mailbox.join_meeting_created", 1),
+        JoinMeetingUpdated = ("mailbox.join_meeting_updated", 1),
+        JoinMeetingDeleted = ("mailbox.join_meeting_deleted", 1),
+        JoinDetailsRemoved = ("mailbox.join_details_removed", 1),
         ObtpScheduled = ("mailbox.obtp_scheduled", 1),
         ObtpDelivered = ("mailbox.obtp_delivered", 1),
         ObtpWithdrawn = ("mailbox.obtp_withdrawn", 1),
@@ -191,6 +195,57 @@ pub struct JoinDetailsPatched {
     /// Hash of the join block written, to recognise it later.
     pub block_hash: String,
     /// The event's changeKey after the PATCH (so its echo is recognised).
+    pub change_key: String,
+    /// The meeting's time when decorated (a later move updates the provider's meeting).
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// The join details hcal's meeting service gave a meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderMeeting {
+    pub join_url: String,
+    pub sip: Option<String>,
+    pub meeting_number: Option<String>,
+    /// (label, number) pairs.
+    pub dial_in: Vec<(String, String)>,
+}
+
+impl ProviderMeeting {
+    pub const FIELD: &'static str = "join.provider_meeting";
+}
+
+/// The meeting service holds a meeting for this event (created, or found again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinMeetingCreated {
+    pub event_id: String,
+    pub meeting_id: String,
+    /// Provider id (`webex`, or the external service's name).
+    pub provider: String,
+    pub action: JoinAction,
+    pub details: Sealed<ProviderMeeting>,
+}
+
+/// The event moved: the provider's meeting was moved with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinMeetingUpdated {
+    pub event_id: String,
+    pub meeting_id: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// The provider's meeting is gone (event cancelled or deleted, keyword removed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinMeetingDeleted {
+    pub event_id: String,
+    pub meeting_id: String,
+}
+
+/// The keyword was removed: hcal took its join block out of the body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinDetailsRemoved {
+    pub event_id: String,
     pub change_key: String,
 }
 

@@ -1,0 +1,84 @@
+//! Scheduling without plug-ins: the JoinPatcher. A meeting whose location
+//! holds a keyword gets a meeting from the organisation's meeting service
+//! and a join block in its body, in the organiser's language; time changes,
+//! keyword removal and cancellation are followed through. It runs inside
+//! each organiser's mailbox actor, so its writes are serialised with that
+//! mailbox's other work and its Graph calls share that mailbox's budget.
+
+pub mod patch;
+pub mod plan;
+pub mod provider;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hcal_joinlink::{Detector, DetectorConfig, KeywordAction, RuleSet, TemplateConfig, Templates};
+use hcal_schemas::events::mailbox::JoinAction;
+
+pub use patch::{JOIN_PROPERTY, JoinError, Patcher};
+pub use plan::{JoinTask, plan};
+pub use provider::{HttpProvider, MeetingProvider, Provider, SiteProvider};
+
+/// An organisation's join configuration, validated and built.
+pub struct JoinSetup {
+    pub detector: Arc<Detector>,
+    pub templates: Arc<Templates>,
+    pub provider: Arc<Provider>,
+    actions: HashMap<String, JoinAction>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("join detection: {0}")]
+    Detector(#[from] hcal_joinlink::detect::ConfigError),
+    #[error("join templates: {0}")]
+    Templates(#[from] hcal_joinlink::BlockError),
+}
+
+fn action(a: KeywordAction) -> JoinAction {
+    match a {
+        KeywordAction::PersonalRoom => JoinAction::PersonalRoom,
+        KeywordAction::Space => JoinAction::Space,
+        KeywordAction::OneTime => JoinAction::OneTime,
+    }
+}
+
+impl JoinSetup {
+    pub fn new(
+        detector: DetectorConfig,
+        rules: Option<RuleSet>,
+        templates: TemplateConfig,
+        provider: Provider,
+    ) -> Result<Self, SetupError> {
+        let actions = detector
+            .keywords
+            .iter()
+            .map(|k| (k.keyword.to_lowercase(), action(k.default_action)))
+            .collect();
+        let detector = Detector::new(detector, rules.unwrap_or_else(RuleSet::empty))?;
+        Ok(Self {
+            detector: Arc::new(detector),
+            templates: Arc::new(Templates::new(templates)?),
+            provider: Arc::new(provider),
+            actions,
+        })
+    }
+
+    /// Keywords `@webex` and `@meet`, a site meeting service, built-in templates.
+    pub fn defaults() -> Result<Self, SetupError> {
+        Self::new(
+            DetectorConfig::default(),
+            None,
+            TemplateConfig::default(),
+            Provider::Site(SiteProvider::default()),
+        )
+    }
+
+    /// What a keyword creates when written without a modifier.
+    pub fn default_action(&self, keyword: &str) -> JoinAction {
+        self.actions
+            .get(&keyword.to_lowercase())
+            .copied()
+            .unwrap_or(JoinAction::PersonalRoom)
+    }
+}
