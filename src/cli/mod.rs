@@ -1,7 +1,9 @@
 //! The `hcal` command line.
 
 mod datadir;
+mod emulator;
 mod inspect;
+mod joindetect;
 mod keys;
 mod loadgen;
 mod replay;
@@ -44,6 +46,10 @@ pub enum Command {
     Erase(MailboxArgs),
     /// Append synthetic calendar traffic, printing each acknowledged event (load and crash drills).
     Loadgen(loadgen::LoadgenArgs),
+    /// The Microsoft Graph emulator on its own, until Ctrl-C.
+    GraphEmulator(emulator::GraphEmulatorArgs),
+    /// Keyword and join-link detection: one Graph event JSON object on stdin, the result on stdout.
+    JoinDetect(joindetect::JoinDetectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +122,11 @@ pub enum CliError {
     Node(#[from] crate::node::NodeError),
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Emulator(#[from] hcal_emulator::EmulatorError),
+    /// Bad input on stdin or in a file the command line names: exit 2, like a usage error.
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Parses the command line and runs it; the process exit code.
@@ -144,7 +155,11 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hcal: {e}");
-            ExitCode::FAILURE
+            if matches!(e, CliError::Input(_)) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -162,5 +177,7 @@ fn run(command: Command) -> Result<(), CliError> {
         } => keys::rotate(&args),
         Command::Erase(args) => keys::erase(&args),
         Command::Loadgen(args) => loadgen::run(&args),
+        Command::GraphEmulator(args) => emulator::run(&args),
+        Command::JoinDetect(args) => joindetect::run(&args),
     }
 }
