@@ -1,6 +1,7 @@
 //! The `hcal` command line.
 
 mod datadir;
+mod demo;
 mod emulator;
 mod inspect;
 mod joindetect;
@@ -46,6 +47,8 @@ pub enum Command {
     Erase(MailboxArgs),
     /// Append synthetic calendar traffic, printing each acknowledged event (load and crash drills).
     Loadgen(loadgen::LoadgenArgs),
+    /// The node with an embedded Graph emulator, running a short scenario to watch.
+    Demo(demo::DemoArgs),
     /// The Microsoft Graph emulator on its own, until Ctrl-C.
     GraphEmulator(emulator::GraphEmulatorArgs),
     /// Keyword and join-link detection: one Graph event JSON object on stdin, the result on stdout.
@@ -123,6 +126,8 @@ pub enum CliError {
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
+    #[error(transparent)]
     Emulator(#[from] hcal_emulator::EmulatorError),
     /// Bad input on stdin or in a file the command line names: exit 2, like a usage error.
     #[error("{0}")]
@@ -150,8 +155,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(cli.log_format);
-    match run(cli.command) {
+    // The demo writes the node's log lines into its data directory instead.
+    if !matches!(cli.command, Command::Demo(_)) {
+        telemetry::init(cli.log_format);
+    }
+    match run(cli.command, cli.log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hcal: {e}");
@@ -164,7 +172,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<(), CliError> {
+fn run(command: Command, log_format: LogFormat) -> Result<(), CliError> {
     match command {
         Command::Serve(args) => {
             let config = crate::config::Config::load(args.config.as_deref())?;
@@ -177,6 +185,7 @@ fn run(command: Command) -> Result<(), CliError> {
         } => keys::rotate(&args),
         Command::Erase(args) => keys::erase(&args),
         Command::Loadgen(args) => loadgen::run(&args),
+        Command::Demo(args) => demo::run(&args, log_format),
         Command::GraphEmulator(args) => emulator::run(&args),
         Command::JoinDetect(args) => joindetect::run(&args),
     }
