@@ -377,7 +377,7 @@ impl<'a> Scenario<'a> {
             })
             .collect();
         Ok(format!(
-            "{} enabled; all {} mailboxes synced, subscribed and activated",
+            "{} enabled; all {} mailboxes subscribed to change notifications and activated",
             names.join(", "),
             self.mailboxes.len()
         ))
