@@ -6,9 +6,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use hcal_actors::join::settings::JoinSettingsInput;
 use hcal_actors::subscriptions::manager::List;
 use hcal_actors::tenant::{
-    CheckTestMailbox, CompleteConsent, Describe, DisableUser, EnableUser, ListUsers, StartSetup, TenantError,
+    CheckTestMailbox, CompleteConsent, Describe, DisableUser, EnableUser, GetJoinSettings, ListUsers, SetJoinSettings,
+    StartSetup, TenantError, TestJoinRules,
 };
 use hcal_schemas::OrgId;
 use hcal_schemas::events::tenant::MailboxKind;
@@ -26,6 +28,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/users", web::get().to(list_users))
         .route("/orgs/{org}/users/{email}", web::put().to(enable_user))
         .route("/orgs/{org}/users/{email}", web::delete().to(disable_user))
+        .route("/orgs/{org}/join-settings", web::get().to(get_join_settings))
+        .route("/orgs/{org}/join-settings", web::put().to(set_join_settings))
+        .route("/orgs/{org}/join-rules/test", web::post().to(test_join_rules))
         .route("/subscriptions", web::get().to(subscriptions))
         .route("/clock", web::post().to(advance_clock));
 }
@@ -54,6 +59,7 @@ impl From<TenantError> for ApiError {
             TenantError::NotConsented => (StatusCode::CONFLICT, "not_consented"),
             TenantError::BadAddress => (StatusCode::BAD_REQUEST, "bad_address"),
             TenantError::UnknownUser => (StatusCode::NOT_FOUND, "unknown_user"),
+            TenantError::BadSettings(_) => (StatusCode::BAD_REQUEST, "bad_settings"),
             TenantError::Log(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage"),
             TenantError::Seal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "sealing"),
         };
@@ -227,4 +233,51 @@ async fn advance_clock(
         return Err(ApiError::bad_request("the clock only moves forward"));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "now": node.clock.now() })))
+}
+
+async fn get_join_settings(
+    _: Admin,
+    node: web::Data<NodeState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_id(&path)?;
+    let view = actors(&node, &org)?.tenant.send(GetJoinSettings).await.map_err(gone)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `PUT /admin/v1/orgs/{org}/join-settings`: keywords, link rules, join-block
+/// wording per language, and the meeting service (validated by building them).
+async fn set_join_settings(
+    _: Admin,
+    node: web::Data<NodeState>,
+    path: web::Path<String>,
+    body: web::Json<JoinSettingsInput>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_id(&path)?;
+    let view = actors(&node, &org)?
+        .tenant
+        .send(SetJoinSettings(body.into_inner()))
+        .await
+        .map_err(gone)??;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `POST /admin/v1/orgs/{org}/join-rules/test`: what the organisation's
+/// detection makes of one Graph event (the same output as `hcal join-detect`).
+async fn test_join_rules(
+    _: Admin,
+    node: web::Data<NodeState>,
+    path: web::Path<String>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    let org = org_id(&path)?;
+    if !body.is_object() {
+        return Err(ApiError::bad_request("send one Graph event as a JSON object"));
+    }
+    let result = actors(&node, &org)?
+        .tenant
+        .send(TestJoinRules(body.into_inner()))
+        .await
+        .map_err(gone)?;
+    Ok(HttpResponse::Ok().json(result))
 }

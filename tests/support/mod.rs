@@ -2,6 +2,8 @@
 //! both real servers on loopback, and small HTTP helpers.
 #![allow(dead_code)]
 
+pub mod meeting_service;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@
 pub mod patch;
 pub mod plan;
 pub mod provider;
+pub mod settings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub use plan::{JoinTask, plan};
 pub use provider::{HttpProvider, MeetingProvider, Provider, SiteProvider};
 
 /// An organisation's join configuration, validated and built.
+#[derive(Clone)]
 pub struct JoinSetup {
     pub detector: Arc<Detector>,
     pub templates: Arc<Templates>,
@@ -80,5 +82,13 @@ impl JoinSetup {
             .get(&keyword.to_lowercase())
             .copied()
             .unwrap_or(JoinAction::PersonalRoom)
+    }
+}
+
+impl std::fmt::Debug for JoinSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinSetup")
+            .field("provider", &self.provider.id())
+            .finish_non_exhaustive()
     }
 }

@@ -135,14 +135,20 @@ impl Patcher {
     /// PATCHes the body that `make` derives from the current one (None: leave
     /// it), re-reading on 412; the event as Graph answered, or None if no
     /// change was needed.
+    /// `first` is the event as just read, used for the first attempt.
     async fn patch_body(
         &self,
         event_id: &str,
         property: &str,
+        first: Option<Event>,
         make: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Event>, JoinError> {
+        let mut first = first;
         for _ in 0..PRECONDITION_RETRIES {
-            let ev = self.get(event_id).await?;
+            let ev = match first.take() {
+                Some(e) => e,
+                None => self.get(event_id).await?,
+            };
             let (body, _, content_type) = body_of(&ev);
             let Some(new_body) = make(&body) else { return Ok(None) };
             let patch = serde_json::json!({
@@ -211,7 +217,7 @@ impl Patcher {
             JoinTask::Undecorate { event_id, meeting_id } => {
                 let mut events = Vec::new();
                 match self
-                    .patch_body(event_id, "", |body| find_block(body).map(|_| remove_block(body)))
+                    .patch_body(event_id, "", None, |body| find_block(body).map(|_| remove_block(body)))
                     .await
                 {
                     Ok(Some(updated)) => {
@@ -303,7 +309,7 @@ impl Patcher {
         let property = format!("{};{}", created.meeting_id, block.hash);
         let wanted = block.clone();
         let patched = self
-            .patch_body(event_id, &property, move |body| match find_block(body) {
+            .patch_body(event_id, &property, Some(ev), move |body| match find_block(body) {
                 // Already there and untouched (a crash after the PATCH): nothing to write.
                 Some(found) if found.meeting_id == wanted.meeting_id && found.hash == wanted.hash => None,
                 _ => Some(splice_block(body, &wanted)),

@@ -111,6 +111,9 @@ pub struct MailboxActor {
     resync_wanted: Option<bool>,
     busy: bool,
     retry_scheduled: bool,
+    /// The state version join work was last planned for, and the next retry then due:
+    /// planning again before either changes would find the same (no) work.
+    join_planned: Option<(u64, Option<Timestamp>)>,
 }
 
 impl MailboxActor {
@@ -145,6 +148,7 @@ impl MailboxActor {
             resync_wanted: None,
             busy: false,
             retry_scheduled: false,
+            join_planned: None,
         })
     }
 
@@ -215,7 +219,8 @@ impl MailboxActor {
             Err(e) => return self.failed(e.to_string(), ctx),
         };
         if sync_full.is_none() && pending.is_empty() {
-            return;
+            // Nothing from Graph to absorb; join work may still be waiting.
+            return self.join_round(ctx);
         }
         self.last_active = Instant::now();
         self.busy = true;
@@ -362,6 +367,14 @@ impl MailboxActor {
             return;
         }
         let now = self.clock.now();
+        if let Some((version, retry)) = self.join_planned
+            && version == self.journal.state.version
+            && retry.is_none_or(|at| at > now)
+        {
+            return;
+        }
+        let next_retry = self.journal.state.join.values().filter_map(|j| j.retry_at).min();
+        self.join_planned = Some((self.journal.state.version, next_retry));
         let keys = self.journal.store().keys.clone();
         let stream = self.stream().clone();
         let state = &self.journal.state;
@@ -483,6 +496,8 @@ impl MailboxActor {
                         run.into_actor(act)
                             .then(|(events, failures), act, _| -> ResponseActFuture<Self, ()> {
                                 if failures > 0 {
+                                    // Failed work without a recorded retry is planned again at the next tick.
+                                    act.join_planned = None;
                                     act.health.last_error = Some(format!("{failures} join task(s) failed"));
                                     act.health.last_error_at = Some(act.clock.now());
                                 }
@@ -652,5 +667,21 @@ impl Handler<Stop> for MailboxActor {
 
     fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// The organisation's join settings changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetJoin(pub Arc<crate::join::JoinSetup>);
+
+impl Handler<SetJoin> for MailboxActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetJoin, ctx: &mut Context<Self>) {
+        self.mailbox.detector = msg.0.detector.clone();
+        self.join = msg.0;
+        self.join_planned = None;
+        self.join_round(ctx);
     }
 }

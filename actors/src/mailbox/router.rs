@@ -30,7 +30,9 @@ pub struct MailboxRouter {
     clock: Clock,
     settings: MailboxSettings,
     faults: Faults,
+    /// hcal's defaults, and each organisation's own once it has set them.
     join: Arc<crate::join::JoinSetup>,
+    joins: HashMap<OrgId, Arc<crate::join::JoinSetup>>,
     known: HashMap<StreamId, Entry>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
     subscriptions: HashMap<OrgId, Addr<SubscriptionManager>>,
@@ -52,6 +54,7 @@ impl MailboxRouter {
             settings,
             faults,
             join,
+            joins: HashMap::new(),
             known: HashMap::new(),
             active: HashMap::new(),
             subscriptions: HashMap::new(),
@@ -74,11 +77,16 @@ impl MailboxRouter {
                 return None;
             }
         };
+        let join = self
+            .joins
+            .get(&stream.org())
+            .cloned()
+            .unwrap_or_else(|| self.join.clone());
         let mailbox = Mailbox {
             graph: self.graph.clone(),
             tenant: entry.tenant.clone(),
             address: entry.address.clone(),
-            detector: self.join.detector.clone(),
+            detector: join.detector.clone(),
             sealer,
         };
         match MailboxActor::load(
@@ -90,7 +98,7 @@ impl MailboxRouter {
             self.settings.clone(),
             ctx.address(),
             self.faults.clone(),
-            self.join.clone(),
+            join,
         ) {
             Ok(actor) => {
                 let addr = actor.start();
@@ -149,6 +157,14 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
                 if let Some(a) = self.activate(&stream, ctx) {
                     a.do_send(Resync { full: false });
                 }
+            }
+            MailboxLifecycle::Configured { org, setup } => {
+                for (stream, actor) in &self.active {
+                    if stream.org() == org {
+                        actor.do_send(super::SetJoin(setup.clone()));
+                    }
+                }
+                self.joins.insert(org, setup);
             }
             MailboxLifecycle::Disabled { org, mailbox } => {
                 let stream = StreamId::mailbox(&org, &mailbox);

@@ -61,6 +61,8 @@ pub enum TenantError {
     BadAddress,
     #[error("that mailbox is not enabled")]
     UnknownUser,
+    #[error("the join settings are not valid: {0}")]
+    BadSettings(String),
     #[error(transparent)]
     Log(#[from] LogError),
     #[error("sealing failed: {0}")]
@@ -80,6 +82,11 @@ pub enum MailboxLifecycle {
     Disabled {
         org: OrgId,
         mailbox: MailboxKey,
+    },
+    /// The organisation's join settings (at start and whenever they change).
+    Configured {
+        org: OrgId,
+        setup: std::sync::Arc<crate::join::JoinSetup>,
     },
 }
 
@@ -112,6 +119,7 @@ impl ApiTokens {
 pub struct TenantSupervisor {
     org: OrgId,
     tokens: ApiTokens,
+    join: std::sync::Arc<crate::join::JoinSetup>,
     journal: Journal<TenantState>,
     graph: GraphClient,
     clock: Clock,
@@ -147,12 +155,14 @@ impl TenantSupervisor {
         for (d, mailbox) in &journal.state.api_tokens {
             tokens.insert(d.clone(), &org, mailbox);
         }
+        let join = std::sync::Arc::new(Self::join_setup(&journal, &org));
         if let Some(t) = journal.state.tenant_id() {
             subscriptions.do_send(SetTenant(t.to_string()));
         }
         Ok(Self {
             org,
             tokens,
+            join,
             journal,
             graph,
             clock,
@@ -162,6 +172,31 @@ impl TenantSupervisor {
             next_check: HashMap::new(),
             mailboxes: None,
         })
+    }
+
+    /// The join setup the recorded settings describe (hcal's defaults without any).
+    fn join_setup(journal: &Journal<TenantState>, org: &OrgId) -> crate::join::JoinSetup {
+        let built = journal.state.join_settings.as_ref().map(|s| {
+            let token = match &s.provider {
+                ProviderSettings::Http { token, .. } => {
+                    match token.open(journal.store().keys.as_ref(), &journal.stream, PROVIDER_TOKEN_FIELD) {
+                        Ok(Opened::Plain(t)) => Some(t),
+                        _ => None,
+                    }
+                }
+                ProviderSettings::Site { .. } => None,
+            };
+            crate::join::settings::build(s, token.as_deref())
+        });
+        match built {
+            Some(Ok(setup)) => setup,
+            other => {
+                if let Some(Err(e)) = other {
+                    warn!(%org, error = %e, "recorded join settings do not build; using hcal's defaults");
+                }
+                crate::join::JoinSetup::defaults().unwrap_or_else(|_| unreachable!("the defaults build"))
+            }
+        }
     }
 
     pub fn tenant_id(&self) -> Option<String> {
@@ -369,6 +404,10 @@ impl Handler<OnMailboxLifecycle> for TenantSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: OnMailboxLifecycle, _: &mut Context<Self>) {
+        msg.0.do_send(MailboxLifecycle::Configured {
+            org: self.org.clone(),
+            setup: self.join.clone(),
+        });
         if let Some(tenant) = self.tenant_id() {
             for (key, u) in self.journal.state.enabled_users() {
                 if u.status == UserStatus::Activated
@@ -756,5 +795,79 @@ impl Handler<crate::journal::StateOf> for TenantSupervisor {
 
     fn handle(&mut self, _: crate::journal::StateOf, _: &mut Context<Self>) -> Self::Result {
         MessageResult(hcal_schemas::Aggregate::into_any(self.journal.state.clone()))
+    }
+}
+
+/// Set the organisation's join settings (keywords, rules, wording, meeting service).
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Value, TenantError>")]
+pub struct SetJoinSettings(pub crate::join::settings::JoinSettingsInput);
+
+impl Handler<SetJoinSettings> for TenantSupervisor {
+    type Result = AtomicResponse<Self, Result<serde_json::Value, TenantError>>;
+
+    fn handle(&mut self, msg: SetJoinSettings, _: &mut Context<Self>) -> Self::Result {
+        let sealer = self.journal.store().sealer(&self.journal.stream);
+        let built = crate::join::settings::settings(msg.0, |token| {
+            let sealer = sealer.map_err(|e| e.to_string())?;
+            sealer
+                .seal(PROVIDER_TOKEN_FIELD, &token.to_string())
+                .map_err(|e| e.to_string())
+        });
+        let (settings, setup) = match built {
+            Ok(b) => b,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::BadSettings(e.to_string()))))),
+        };
+        info!(org = %self.org, "join settings changed");
+        let ev = JoinSettingsChanged { settings };
+        AtomicResponse::new(Box::pin(self.append(vec![ev.into()]).map(move |r, act, _| {
+            r?;
+            act.join = std::sync::Arc::new(setup);
+            if let Some(rcp) = &act.mailboxes {
+                rcp.do_send(MailboxLifecycle::Configured {
+                    org: act.org.clone(),
+                    setup: act.join.clone(),
+                });
+            }
+            Ok(act.join_settings_view())
+        })))
+    }
+}
+
+impl TenantSupervisor {
+    fn join_settings_view(&self) -> serde_json::Value {
+        use hcal_schemas::Aggregate;
+        self.journal
+            .state
+            .view(&self.journal.stream, &hcal_schemas::Reveal::Redacted)
+            .ok()
+            .and_then(|v| v.join_settings)
+            .unwrap_or(serde_json::json!("defaults"))
+    }
+}
+
+/// The organisation's join settings as recorded (the token never shown).
+#[derive(Message)]
+#[rtype(result = "serde_json::Value")]
+pub struct GetJoinSettings;
+
+impl Handler<GetJoinSettings> for TenantSupervisor {
+    type Result = MessageResult<GetJoinSettings>;
+
+    fn handle(&mut self, _: GetJoinSettings, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.join_settings_view())
+    }
+}
+
+/// What the organisation's detection makes of one Graph event (the rule tester).
+#[derive(Message)]
+#[rtype(result = "serde_json::Value")]
+pub struct TestJoinRules(pub serde_json::Value);
+
+impl Handler<TestJoinRules> for TenantSupervisor {
+    type Result = MessageResult<TestJoinRules>;
+
+    fn handle(&mut self, msg: TestJoinRules, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(hcal_joinlink::detect_graph_event(&msg.0, &self.join.detector))
     }
 }

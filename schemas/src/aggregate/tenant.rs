@@ -55,6 +55,8 @@ pub struct TenantState {
     pub users: BTreeMap<MailboxKey, UserEntry>,
     /// Digests of personal API tokens, and whose they are.
     pub api_tokens: BTreeMap<String, MailboxKey>,
+    /// The organisation's join settings (None: hcal's defaults).
+    pub join_settings: Option<JoinSettings>,
 }
 
 impl TenantState {
@@ -131,6 +133,9 @@ impl Aggregate for TenantState {
                     u.enabled = false;
                     u.status_changed_at = meta.at;
                 }
+            }
+            TenantEvent::JoinSettingsChanged(e) => {
+                self.join_settings = Some(e.settings);
             }
             TenantEvent::ApiTokenIssued(e) => {
                 self.api_tokens.insert(e.token_digest, e.mailbox);
@@ -237,6 +242,14 @@ impl Aggregate for TenantState {
             last_test,
             users,
             api_tokens: self.api_tokens.len(),
+            join_settings: self.join_settings.as_ref().map(|j| {
+                let mut v = serde_json::to_value(j).unwrap_or_default();
+                // The provider token stays sealed even when revealed: admins set it, never read it.
+                if let Some(h) = v.get_mut("provider").and_then(|p| p.get_mut("Http")) {
+                    h["token"] = serde_json::Value::String("<sealed>".into());
+                }
+                v
+            }),
         })
     }
 }
@@ -249,6 +262,7 @@ pub struct TenantView {
     pub last_test: Option<TestView>,
     pub users: Vec<UserView>,
     pub api_tokens: usize,
+    pub join_settings: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]

@@ -19,6 +19,7 @@ event_family! {
         UserDisabled = ("tenant.user_disabled", 1),
         UserStatusChanged = ("tenant.user_status_changed", 1),
         ApiTokenIssued = ("tenant.api_token_issued", 1),
+        JoinSettingsChanged = ("tenant.join_settings_changed", 1),
     }
 }
 
@@ -123,4 +124,44 @@ pub struct UserStatusChanged {
 pub struct ApiTokenIssued {
     pub mailbox: MailboxKey,
     pub token_digest: String,
+}
+
+/// How an organisation's meetings get join details: its keywords, link
+/// rules, join-block wording and meeting service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinSettings {
+    /// Keyword (with its `@`) and what it creates without a modifier.
+    pub keywords: Vec<(String, super::mailbox::JoinAction)>,
+    /// The org's link rules (hcal's rules file format), tried before the built-ins.
+    pub rules_json: Option<String>,
+    /// Language of the join block when the organiser's has no built-in wording.
+    pub default_language: String,
+    /// Header and footer per language (organisation text, at most 1024 characters each).
+    pub custom: Vec<(String, Option<String>, Option<String>)>,
+    pub provider: ProviderSettings,
+}
+
+/// The organisation's meeting service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProviderSettings {
+    /// A meeting site hcal derives join details for (e.g. `contoso.webex.com`).
+    Site {
+        provider: String,
+        site: String,
+        dial_in: Vec<(String, String)>,
+    },
+    /// An external meeting service's API; its token is sealed.
+    Http {
+        provider: String,
+        url: String,
+        token: Sealed<String>,
+    },
+}
+
+/// Field name of the sealed provider token.
+pub const PROVIDER_TOKEN_FIELD: &str = "join.provider_token";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinSettingsChanged {
+    pub settings: JoinSettings,
 }
