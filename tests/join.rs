@@ -103,13 +103,6 @@ async fn webex_keyword_is_decorated_once_in_the_organisers_language_keeping_the_
     assert!(props.contains("hcalJoin") && props.contains("pr-alice"), "{props}");
 
     // Bob's copy follows, and his list has the join target.
-    let res = w
-        .http
-        .get(w.url(&format!("/api/v1/users/{BOB}/meetings")))
-        .bearer_auth(support::ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
     eventually(10, "bob's copy decorated and listed", || async {
         let res = w
             .http

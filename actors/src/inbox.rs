@@ -53,6 +53,14 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// When a change notification arrived (None for lifecycle entries).
+    pub fn received_at(&self) -> Option<Timestamp> {
+        match &self.item {
+            InboxItem::Change { received_at, .. } => Some(*received_at),
+            InboxItem::Lifecycle { .. } => None,
+        }
+    }
+
     /// The side write that removes this entry (commit it with its consequences).
     pub fn retire(&self) -> SideWrite {
         SideWrite::Remove(self.key.clone())

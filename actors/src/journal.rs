@@ -20,6 +20,31 @@ pub struct Journal<A: Aggregate> {
     store: Store,
 }
 
+/// Prepares appends to one stream at a given expected version.
+#[derive(Clone)]
+pub struct JournalWriter {
+    store: Store,
+    stream: StreamId,
+}
+
+impl JournalWriter {
+    pub fn prepare<E: hcal_schemas::EventFamily>(
+        &self,
+        expected: u64,
+        events: Vec<E>,
+    ) -> Result<PendingAppend<E>, LogError> {
+        let new = events.iter().map(NewEvent::from_event).collect::<Result<Vec<_>, _>>()?;
+        Ok(PendingAppend {
+            store: self.store.clone(),
+            stream: self.stream.clone(),
+            expected,
+            new,
+            side: Vec::new(),
+            events,
+        })
+    }
+}
+
 /// Events on their way to the log.
 pub struct PendingAppend<E> {
     store: Store,
@@ -34,6 +59,12 @@ pub struct PendingAppend<E> {
 pub struct Written<E> {
     pub appended: Appended,
     events: Vec<E>,
+}
+
+impl<E> Written<E> {
+    pub fn events(&self) -> &[E] {
+        &self.events
+    }
 }
 
 impl<E> PendingAppend<E> {
@@ -73,15 +104,16 @@ impl<A: Aggregate> Journal<A> {
     }
 
     pub fn prepare(&self, events: Vec<A::Event>) -> Result<PendingAppend<A::Event>, LogError> {
-        let new = events.iter().map(NewEvent::from_event).collect::<Result<Vec<_>, _>>()?;
-        Ok(PendingAppend {
+        self.writer().prepare(self.state.version(), events)
+    }
+
+    /// A handle that prepares appends to this stream away from the actor
+    /// (for work that appends more than once before the state is folded).
+    pub fn writer(&self) -> JournalWriter {
+        JournalWriter {
             store: self.store.clone(),
             stream: self.stream.clone(),
-            expected: self.state.version(),
-            new,
-            side: Vec::new(),
-            events,
-        })
+        }
     }
 
     /// Folds written events into the state. A write that no longer follows

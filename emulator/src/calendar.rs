@@ -722,6 +722,12 @@ pub fn patch(
                 check_boundary(&st.mailboxes[mbx], &master, orig, new.start_utc(), ctx.cfg)?;
             }
             let arc = insert(st, mbx, new);
+            // Exchange keeps exceptions inside their master item: the master changes too.
+            let mut m2 = (*master).clone();
+            m2.change_key = wire::new_change_key();
+            m2.modified = ctx.now;
+            let master = Arc::new(m2);
+            st.mailboxes[mbx].events.insert(master.id.clone(), master.clone());
             st.log_change(mbx, &master_id);
             let mut changes = occurrence_changes(mbx, &master, &arc.id, &arc.etag(), ChangeType::Updated, ctx.cfg);
             sync_copies(st, mbx, &master_id, ctx, &mut changes);
@@ -737,6 +743,9 @@ pub fn patch(
             let arc = insert(st, mbx, ex);
             let mut m2 = (*master).clone();
             m2.exceptions.insert(original.timestamp());
+            // Exchange keeps exceptions inside their master item: the master changes too.
+            m2.change_key = wire::new_change_key();
+            m2.modified = ctx.now;
             let master_arc = Arc::new(m2);
             st.mailboxes[mbx]
                 .events

@@ -11,7 +11,12 @@ pub mod provider;
 pub mod settings;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
+use hcal_schemas::events::mailbox::{JoinDetailsFailed, ProviderMeeting};
+use hcal_schemas::{MailboxEvent, StreamId, Timestamp};
 
 use hcal_joinlink::{Detector, DetectorConfig, KeywordAction, RuleSet, TemplateConfig, Templates};
 use hcal_schemas::events::mailbox::JoinAction;
@@ -91,4 +96,54 @@ impl std::fmt::Debug for JoinSetup {
             .field("provider", &self.provider.id())
             .finish_non_exhaustive()
     }
+}
+
+/// Runs `tasks` one after another; the events recording what was done, and
+/// how many failed. A failed decoration is recorded with Graph's (or the
+/// provider's) code and, if worth retrying, when to try again. A panic in a
+/// task is that task's failure only.
+pub async fn run_tasks(
+    patcher: &Patcher,
+    stream: &StreamId,
+    tasks: &[JoinTask],
+    known: &HashMap<String, (String, ProviderMeeting)>,
+    attempts: &HashMap<String, u32>,
+    now: Timestamp,
+) -> (Vec<MailboxEvent>, u32) {
+    let mut events = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let meeting = match task {
+            JoinTask::Decorate { event_id, .. } => known.get(event_id),
+            _ => None,
+        };
+        let (code, retryable) = match AssertUnwindSafe(patcher.run(stream, task, meeting))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(done)) => {
+                events.extend(done);
+                continue;
+            }
+            Ok(Err(e)) => (e.code(), e.is_retryable()),
+            Err(_) => ("panicked".to_string(), true),
+        };
+        failures += 1;
+        metrics::counter!("hcal_join_failures_total").increment(1);
+        if let JoinTask::Decorate { event_id, .. } = task {
+            let attempt = attempts.get(event_id).copied().unwrap_or(0) + 1;
+            let delay = (30_000i64 << attempt.min(7)).min(3_600_000);
+            let retry_at = retryable.then(|| now.plus_millis(delay));
+            events.push(
+                JoinDetailsFailed {
+                    event_id: event_id.clone(),
+                    code,
+                    attempt,
+                    retry_at,
+                }
+                .into(),
+            );
+        }
+    }
+    (events, failures)
 }

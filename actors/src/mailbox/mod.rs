@@ -26,19 +26,26 @@ use std::collections::HashMap;
 
 use hcal_schemas::MailboxEvent;
 use hcal_schemas::aggregate::mailbox::JoinStatus;
-use hcal_schemas::events::mailbox::{
-    EventKind, JoinDetailsFailed, JoinDetailsRequested, MeetingContent, MeetingRecord,
-};
+use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, MeetingContent, MeetingRecord};
 
 use crate::clock::Clock;
 use crate::inbox::Inbox;
 use crate::join::{self, JoinTask, MeetingProvider};
-use crate::journal::Journal;
+use crate::journal::{Journal, Written};
 use crate::replay::ReplayError;
 use crate::store::Store;
 use work::{Mailbox, WorkError};
 
 pub use router::MailboxRouter;
+
+/// What a round did, for the actor to fold in.
+struct RoundDone {
+    written: Option<Written<MailboxEvent>>,
+    received: Vec<Timestamp>,
+    gets: u32,
+    coalesced: u32,
+    synced: bool,
+}
 pub use view::{MailboxInspection, MeetingItem};
 
 /// Knobs every mailbox shares.
@@ -114,6 +121,8 @@ pub struct MailboxActor {
     /// The state version join work was last planned for, and the next retry then due:
     /// planning again before either changes would find the same (no) work.
     join_planned: Option<(u64, Option<Timestamp>)>,
+    /// When the notifications behind the last applied round arrived (for join latency).
+    last_trigger: Option<Timestamp>,
 }
 
 impl MailboxActor {
@@ -149,6 +158,7 @@ impl MailboxActor {
             busy: false,
             retry_scheduled: false,
             join_planned: None,
+            last_trigger: None,
         })
     }
 
@@ -204,7 +214,8 @@ impl MailboxActor {
         self.health.last_processed_at = Some(self.clock.now());
     }
 
-    /// One round: a sync if one is wanted, then the inbox.
+    /// One round: a sync if one is wanted, then the inbox. Its events and the
+    /// retirement of the inbox entries they consumed commit atomically.
     fn round(&mut self, ctx: &mut Context<Self>) {
         if self.busy {
             self.wake_again = true;
@@ -230,104 +241,82 @@ impl MailboxActor {
         let cursor = self.cursor();
         let locale = self.journal.state.locale.clone();
         let inject = self.faults.take(self.stream());
-        let round = async move {
+        let writer = self.journal.writer();
+        let inbox = self.inbox.clone();
+        let base = self.journal.state.version;
+        let work = async move {
             if inject {
                 panic!("injected fault");
             }
             let mut events = Vec::new();
-            let mut synced = false;
             if let Some(full) = sync_full {
-                let s = work::sync(&mb, cursor, window, full, &known, locale.as_deref()).await?;
-                events.extend(s.events);
-                synced = true;
+                events.extend(
+                    work::sync(&mb, cursor, window, full, &known, locale.as_deref())
+                        .await?
+                        .events,
+                );
             }
-            // Inbox entries are retired with the events they led to, atomically.
             let p = work::process(&mb, pending, &known, window).await?;
             events.extend(p.events);
-            Ok::<_, WorkError>((events, p.retired, p.gets, p.coalesced, synced))
+            let received = p
+                .retired
+                .iter()
+                .filter_map(crate::inbox::Pending::received_at)
+                .collect();
+            let written = if events.is_empty() {
+                inbox.retire(&p.retired).await?;
+                None
+            } else {
+                let side = p.retired.iter().map(crate::inbox::Pending::retire).collect();
+                Some(writer.prepare(base, events)?.with_side(side).write().await?)
+            };
+            Ok::<_, WorkError>(RoundDone {
+                written,
+                received,
+                gets: p.gets,
+                coalesced: p.coalesced,
+                synced: sync_full.is_some(),
+            })
         };
-        let guarded = AssertUnwindSafe(round).catch_unwind();
-        ctx.spawn(
-            guarded
-                .into_actor(self)
-                .then(|outcome, act, ctx| -> ResponseActFuture<Self, ()> {
-                    let outcome = match outcome {
-                        Ok(Ok(o)) => o,
-                        Ok(Err(e)) => {
-                            act.busy = false;
-                            act.failed(e.to_string(), ctx);
-                            return Box::pin(fut::ready(()));
-                        }
-                        Err(panic) => {
-                            let what = panic
-                                .downcast_ref::<&str>()
-                                .map(|s| s.to_string())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_else(|| "unknown".into());
-                            act.busy = false;
-                            act.failed(format!("panicked: {what}"), ctx);
-                            return Box::pin(fut::ready(()));
-                        }
-                    };
-                    let (events, retired, gets, coalesced, synced) = outcome;
-                    let received: Vec<Timestamp> = retired
-                        .iter()
-                        .filter_map(|p| match &p.item {
-                            crate::inbox::InboxItem::Change { received_at, .. } => Some(*received_at),
-                            _ => None,
-                        })
-                        .collect();
-                    act.health.graph_gets += gets as u64;
-                    act.health.coalesced += coalesced as u64;
-                    metrics::counter!("hcal_mailbox_graph_gets_total").increment(gets as u64);
-                    metrics::counter!("hcal_notifications_coalesced_total").increment(coalesced as u64);
-                    if events.is_empty() {
-                        let inbox = act.inbox.clone();
-                        return Box::pin(async move { inbox.retire(&retired).await }.into_actor(act).map(
-                            move |r, act, ctx| {
-                                act.busy = false;
-                                match r {
-                                    Ok(()) => {
-                                        act.record_latency(&received);
-                                        act.after_round(synced, ctx)
-                                    }
-                                    Err(e) => act.failed(e.to_string(), ctx),
-                                }
-                            },
-                        ));
-                    }
-                    let n = events.len() as u64;
-                    let side: Vec<_> = retired.iter().map(crate::inbox::Pending::retire).collect();
-                    let pending = match act.journal.prepare(events) {
-                        Ok(p) => p.with_side(side),
-                        Err(e) => {
-                            act.busy = false;
-                            act.failed(e.to_string(), ctx);
-                            return Box::pin(fut::ready(()));
-                        }
-                    };
-                    Box::pin(
-                        async move { pending.write().await }
-                            .into_actor(act)
-                            .map(move |written, act, ctx| {
-                                act.busy = false;
-                                match written {
-                                    Ok(w) => {
-                                        act.journal.commit(w);
-                                        act.events_since_snapshot += n;
-                                        metrics::counter!("hcal_mailbox_events_appended_total").increment(n);
-                                        act.after_round(synced, ctx);
-                                    }
-                                    Err(e) => act.failed(e.to_string(), ctx),
-                                }
-                            }),
-                    )
-                }),
-        );
+        let guarded = AssertUnwindSafe(work).catch_unwind();
+        ctx.spawn(guarded.into_actor(self).map(|outcome, act, ctx| {
+            act.busy = false;
+            match outcome {
+                Ok(Ok(done)) => act.absorb(done, ctx),
+                Ok(Err(e)) => act.failed(e.to_string(), ctx),
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown".into());
+                    act.failed(format!("panicked: {what}"), ctx);
+                }
+            }
+        }));
+    }
+
+    /// Folds a finished round into the state.
+    fn absorb(&mut self, done: RoundDone, ctx: &mut Context<Self>) {
+        self.health.graph_gets += done.gets as u64;
+        self.health.coalesced += done.coalesced as u64;
+        metrics::counter!("hcal_mailbox_graph_gets_total").increment(done.gets as u64);
+        metrics::counter!("hcal_notifications_coalesced_total").increment(done.coalesced as u64);
+        if let Some(w) = done.written {
+            let n = w.events().len() as u64;
+            self.journal.commit(w);
+            self.events_since_snapshot += n;
+            metrics::counter!("hcal_mailbox_events_appended_total").increment(n);
+        }
+        self.record_latency(&done.received);
+        self.after_round(done.synced, ctx);
     }
 
     /// Time from each notification's arrival to its consequences being durable and applied.
-    fn record_latency(&self, received: &[Timestamp]) {
+    fn record_latency(&mut self, received: &[Timestamp]) {
+        if let Some(first) = received.iter().min() {
+            self.last_trigger = Some(*first);
+        }
         let now = self.clock.now();
         for r in received {
             metrics::histogram!("hcal_notification_to_applied_seconds")
@@ -373,11 +362,11 @@ impl MailboxActor {
         {
             return;
         }
-        let next_retry = self.journal.state.join.values().filter_map(|j| j.retry_at).min();
-        self.join_planned = Some((self.journal.state.version, next_retry));
+        let state = &self.journal.state;
+        let next_retry = state.join.values().filter_map(|j| j.retry_at).min();
+        self.join_planned = Some((state.version, next_retry));
         let keys = self.journal.store().keys.clone();
         let stream = self.stream().clone();
-        let state = &self.journal.state;
         let contents: HashMap<String, MeetingContent> = state
             .meetings
             .values()
@@ -389,150 +378,111 @@ impl MailboxActor {
                 },
             )
             .collect();
-        let join = self.join.clone();
-        let tasks = join::plan(state, &contents, now, join.provider.id(), |k| join.default_action(k));
+        let setup = self.join.clone();
+        let tasks = join::plan(state, &contents, now, setup.provider.id(), |k| setup.default_action(k));
         if tasks.is_empty() {
             return;
         }
         let mut requested: Vec<MailboxEvent> = Vec::new();
-        let mut known_meetings = HashMap::new();
+        let mut known = HashMap::new();
         let mut attempts = HashMap::new();
         for t in &tasks {
-            if let JoinTask::Decorate {
+            let JoinTask::Decorate {
                 event_id,
                 keyword,
                 action,
             } = t
-            {
-                let record = state.join.get(event_id);
-                if record.is_none_or(|r| r.status != JoinStatus::Requested) {
-                    requested.push(
-                        JoinDetailsRequested {
-                            event_id: event_id.clone(),
-                            keyword: keyword.clone(),
-                            action: *action,
-                        }
-                        .into(),
-                    );
-                }
-                attempts.insert(event_id.clone(), record.map(|r| r.attempts).unwrap_or(0));
-                if let Some(k) = join::patch::known_meeting(state, event_id, keys.as_ref(), &stream) {
-                    known_meetings.insert(event_id.clone(), k);
-                }
+            else {
+                continue;
+            };
+            let record = state.join.get(event_id);
+            if record.is_none_or(|r| r.status != JoinStatus::Requested) {
+                let e = JoinDetailsRequested {
+                    event_id: event_id.clone(),
+                    keyword: keyword.clone(),
+                    action: *action,
+                };
+                requested.push(e.into());
+            }
+            attempts.insert(event_id.clone(), record.map(|r| r.attempts).unwrap_or(0));
+            if let Some(k) = join::patch::known_meeting(state, event_id, keys.as_ref(), &stream) {
+                known.insert(event_id.clone(), k);
             }
         }
         let patcher = join::Patcher {
             mailbox: self.mailbox.clone(),
-            provider: join.provider.clone(),
-            templates: join.templates.clone(),
+            provider: setup.provider.clone(),
+            templates: setup.templates.clone(),
             locale: state.locale.clone(),
         };
-        let first = if requested.is_empty() {
-            None
-        } else {
-            match self.journal.prepare(requested) {
-                Ok(p) => Some(p),
-                Err(e) => return self.failed(e.to_string(), ctx),
-            }
-        };
+        let writer = self.journal.writer();
+        let base = state.version;
+        let trigger = self.last_trigger.take();
         self.busy = true;
         self.last_active = Instant::now();
-        let intent = async move {
-            match first {
-                Some(p) => Some(p.write().await),
-                None => None,
-            }
+        // The requests are on disk before any meeting is created; the results follow them.
+        let work = async move {
+            let asked = requested.len() as u64;
+            let intent = match requested.is_empty() {
+                true => None,
+                false => Some(writer.prepare(base, requested)?.write().await?),
+            };
+            let (events, failures) = join::run_tasks(&patcher, &stream, &tasks, &known, &attempts, now).await;
+            let results = match events.is_empty() {
+                true => None,
+                false => Some(writer.prepare(base + asked, events)?.write().await?),
+            };
+            Ok::<_, crate::log::LogError>((intent, results, failures))
         };
         ctx.spawn(
-            intent
-                .into_actor(self)
-                .then(move |written, act, _| -> ResponseActFuture<Self, ()> {
-                    match written {
-                        Some(Err(e)) => {
-                            act.busy = false;
-                            warn!(error = %e, "recording join requests failed");
-                            return Box::pin(fut::ready(()));
-                        }
-                        Some(Ok(w)) => act.journal.commit(w),
-                        None => {}
-                    }
-                    let run = async move {
-                        let mut events: Vec<MailboxEvent> = Vec::new();
-                        let mut failures = 0u32;
-                        for t in &tasks {
-                            let known = match t {
-                                JoinTask::Decorate { event_id, .. } => known_meetings.get(event_id),
-                                _ => None,
-                            };
-                            let outcome = AssertUnwindSafe(patcher.run(&stream, t, known)).catch_unwind().await;
-                            let error = match outcome {
-                                Ok(Ok(evs)) => {
-                                    events.extend(evs);
-                                    continue;
-                                }
-                                Ok(Err(e)) => (e.code(), e.is_retryable()),
-                                Err(_) => ("panicked".to_string(), true),
-                            };
-                            failures += 1;
-                            metrics::counter!("hcal_join_failures_total").increment(1);
-                            if let JoinTask::Decorate { event_id, .. } = t {
-                                let attempt = attempts.get(event_id).copied().unwrap_or(0) + 1;
-                                let delay = (30_000i64 << attempt.min(7)).min(3_600_000);
-                                let retry_at = error.1.then(|| now.plus_millis(delay));
-                                events.push(
-                                    JoinDetailsFailed {
-                                        event_id: event_id.clone(),
-                                        code: error.0,
-                                        attempt,
-                                        retry_at,
-                                    }
-                                    .into(),
-                                );
-                            }
-                        }
-                        (events, failures)
-                    };
-                    Box::pin(
-                        run.into_actor(act)
-                            .then(|(events, failures), act, _| -> ResponseActFuture<Self, ()> {
-                                if failures > 0 {
-                                    // Failed work without a recorded retry is planned again at the next tick.
-                                    act.join_planned = None;
-                                    act.health.last_error = Some(format!("{failures} join task(s) failed"));
-                                    act.health.last_error_at = Some(act.clock.now());
-                                }
-                                if events.is_empty() {
-                                    act.busy = false;
-                                    return Box::pin(fut::ready(()));
-                                }
-                                let n = events.len() as u64;
-                                let pending = match act.journal.prepare(events) {
-                                    Ok(p) => p,
-                                    Err(e) => {
-                                        act.busy = false;
-                                        warn!(error = %e, "encoding join results failed");
-                                        return Box::pin(fut::ready(()));
-                                    }
-                                };
-                                Box::pin(async move { pending.write().await }.into_actor(act).map(
-                                    move |w, act, ctx| {
-                                        act.busy = false;
-                                        match w {
-                                            Ok(w) => {
-                                                act.journal.commit(w);
-                                                act.events_since_snapshot += n;
-                                            }
-                                            Err(e) => warn!(error = %e, "recording join results failed"),
-                                        }
-                                        if std::mem::take(&mut act.wake_again) {
-                                            ctx.notify(Wake);
-                                        }
-                                    },
-                                ))
-                            }),
-                    )
-                }),
+            work.into_actor(self)
+                .map(move |outcome, act, ctx| act.after_join(outcome, trigger, ctx)),
         );
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn after_join(
+        &mut self,
+        outcome: Result<(Option<Written<MailboxEvent>>, Option<Written<MailboxEvent>>, u32), crate::log::LogError>,
+        trigger: Option<Timestamp>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.busy = false;
+        match outcome {
+            Err(e) => {
+                self.join_planned = None;
+                self.failed(format!("recording join work: {e}"), ctx);
+            }
+            Ok((intent, results, failures)) => {
+                if let Some(w) = intent {
+                    self.journal.commit(w);
+                }
+                if let Some(w) = results {
+                    let patched = w
+                        .events()
+                        .iter()
+                        .filter(|e| matches!(e, MailboxEvent::JoinDetailsPatched(_)))
+                        .count();
+                    if let Some(t) = trigger {
+                        let secs = (self.clock.now().millis() - t.millis()).max(0) as f64 / 1000.0;
+                        for _ in 0..patched {
+                            metrics::histogram!("hcal_join_notification_to_patch_seconds").record(secs);
+                        }
+                    }
+                    self.events_since_snapshot += w.events().len() as u64;
+                    self.journal.commit(w);
+                }
+                if failures > 0 {
+                    // Failed work without a recorded retry is planned again at the next tick.
+                    self.join_planned = None;
+                    self.health.last_error = Some(format!("{failures} join task(s) failed"));
+                    self.health.last_error_at = Some(self.clock.now());
+                }
+            }
+        }
+        if std::mem::take(&mut self.wake_again) {
+            ctx.notify(Wake);
+        }
     }
 }
 
@@ -622,6 +572,7 @@ impl Handler<Meetings> for MailboxActor {
             self.journal.store().keys.as_ref(),
             msg.from,
             msg.to,
+            self.clock.now(),
             &self.settings.private_subject,
         ))
     }

@@ -1,7 +1,7 @@
 //! What people and admins see of a mailbox: the meeting list (private
 //! subjects masked) and the actor's inspection.
 
-use hcal_schemas::aggregate::mailbox::MailboxState;
+use hcal_schemas::aggregate::mailbox::{JoinRecord, JoinStatus, MailboxState};
 use hcal_schemas::events::mailbox::{EventKind, JoinTarget, MeetingContent, MeetingRecord, Person};
 use hcal_schemas::{Aggregate, KeyLookup, Opened, Reveal, StreamId, Timestamp};
 use serde::Serialize;
@@ -29,7 +29,34 @@ pub struct MeetingItem {
     pub changed: Timestamp,
 }
 
-fn item(m: &MeetingRecord, content: Option<MeetingContent>, private_subject: &str) -> MeetingItem {
+/// Why a meeting has (or lacks) a join target, refined by what hcal did:
+/// a keyword meeting that is over, or whose join details failed.
+fn explanation(
+    m: &MeetingRecord,
+    content: Option<&MeetingContent>,
+    join: Option<&JoinRecord>,
+    now: Timestamp,
+) -> Option<String> {
+    let keyword = content.is_some_and(|c| c.keyword.is_some());
+    match join {
+        Some(j) if j.status == JoinStatus::Failed => Some(format!(
+            "join_details_failed:{}",
+            j.last_error.as_deref().unwrap_or("unknown")
+        )),
+        Some(j) if j.status == JoinStatus::Requested => Some("join_details_pending".into()),
+        _ if keyword && m.end <= now && content.is_some_and(|c| c.join.is_none()) => Some("past_meeting".into()),
+        _ => m.join_explanation.clone(),
+    }
+}
+
+fn item(
+    m: &MeetingRecord,
+    content: Option<MeetingContent>,
+    join: Option<&JoinRecord>,
+    now: Timestamp,
+    private_subject: &str,
+) -> MeetingItem {
+    let explanation = explanation(m, content.as_ref(), join, now);
     let private = m.sensitivity.masks_subject();
     let (subject, location, organizer, join) = match content {
         Some(c) => (
@@ -57,7 +84,7 @@ fn item(m: &MeetingRecord, content: Option<MeetingContent>, private_subject: &st
         is_organizer: m.is_organizer,
         series_master_id: m.series_master_id.clone(),
         join,
-        explanation: m.join_explanation.clone(),
+        explanation,
         changed: m.last_modified,
     }
 }
@@ -69,6 +96,7 @@ pub fn meetings(
     keys: &dyn KeyLookup,
     from: Timestamp,
     to: Timestamp,
+    now: Timestamp,
     private_subject: &str,
 ) -> Vec<MeetingItem> {
     state
@@ -80,7 +108,12 @@ pub fn meetings(
                 Ok(Opened::Plain(c)) => Some(c),
                 _ => None,
             };
-            item(m, content, private_subject)
+            // Occurrences carry their series' join work.
+            let j = state
+                .join
+                .get(&m.id)
+                .or_else(|| m.series_master_id.as_ref().and_then(|id| state.join.get(id)));
+            item(m, content, j, now, private_subject)
         })
         .collect()
 }

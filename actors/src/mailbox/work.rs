@@ -19,6 +19,8 @@ use crate::keys::StreamSealer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
+    #[error("log: {0}")]
+    Log(#[from] crate::log::LogError),
     #[error("Graph: {0}")]
     Graph(#[from] GraphError),
     #[error("event conversion: {0}")]
@@ -33,6 +35,7 @@ impl WorkError {
             WorkError::Graph(g) => g.code().unwrap_or("graph_error").to_string(),
             WorkError::Convert(_) => "bad_event".into(),
             WorkError::Seal(_) => "sealing".into(),
+            WorkError::Log(_) => "storage".into(),
         }
     }
 }
@@ -97,7 +100,7 @@ async fn absorb(
     if !unchanged && relevant {
         events.push(CalendarEventUpserted { meeting: record }.into());
     }
-    if is_master && !unchanged {
+    if is_master {
         let instances = mb
             .graph
             .list_instances(&mb.tenant, &mb.address, &id, window.start, window.end)
@@ -107,15 +110,25 @@ async fn absorb(
             records.push(convert::record(i, &mb.detector, &mb.sealer)?);
         }
         fetched_masters.insert(id.clone());
-        events.push(
-            InstancesRefreshed {
+        // Nothing to record when the series' instances are what the mailbox holds.
+        let held: HashMap<&str, &str> = known
+            .iter()
+            .filter(|(_, k)| k.series_master_id.as_deref() == Some(id.as_str()))
+            .map(|(i, k)| (i.as_str(), k.change_key.as_str()))
+            .collect();
+        let same = held.len() == records.len()
+            && records
+                .iter()
+                .all(|r| held.get(r.id.as_str()) == Some(&r.change_key.as_str()));
+        if !same {
+            let refreshed = InstancesRefreshed {
                 series_master_id: id,
                 from: window.start,
                 to: window.end,
                 instances: records,
-            }
-            .into(),
-        );
+            };
+            events.push(refreshed.into());
+        }
     } else if let Some(master) = master_of
         && !known.contains_key(&master)
         && fetched_masters.insert(master.clone())
@@ -174,10 +187,14 @@ pub async fn process(
             )
         });
         let have = known.get(&event_id).map(|k| k.change_key.as_str());
-        let all_known = entries.iter().all(|p| match &p.item {
-            InboxItem::Change { etag: Some(e), .. } => Some(etag_key(e)) == have,
-            _ => false,
-        });
+        // A series master is read again whatever its etag: Graph may announce an
+        // occurrence's change on the master alone, so only its instances tell.
+        let is_master = known.get(&event_id).is_some_and(|k| k.kind == EventKind::SeriesMaster);
+        let all_known = !is_master
+            && entries.iter().all(|p| match &p.item {
+                InboxItem::Change { etag: Some(e), .. } => Some(etag_key(e)) == have,
+                _ => false,
+            });
         if all_deleted {
             if known.contains_key(&event_id) {
                 events.push(CalendarEventDeleted { event_id }.into());
