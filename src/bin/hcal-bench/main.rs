@@ -4,14 +4,21 @@
 
 mod baseline;
 mod emulator;
+mod heap;
 mod ingest;
 mod join;
 mod log;
+mod pipeline;
 mod report;
+mod tap;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Counts live heap bytes while a benchmark asks it to (`pipeline`).
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
 
 #[derive(Parser)]
 #[command(name = "hcal-bench", about = "hcal's benchmarks (JSON lines on stdout)")]
@@ -49,6 +56,38 @@ enum Bench {
         #[arg(long, default_value_t = 200_000)]
         events: usize,
     },
+    /// Calendar changes from emulator edit to mailbox state applied; memory per mailbox; activation time.
+    Pipeline {
+        #[arg(long, default_value_t = 1_000)]
+        mailboxes: usize,
+        /// Edits in each of the two phases (paced, then unpaced).
+        #[arg(long, default_value_t = 5_000)]
+        changes: usize,
+        /// Offered edits per second in the paced phase.
+        #[arg(long, default_value_t = 1_000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 20)]
+        meetings: usize,
+        /// Mailbox idle time before passivation (default: 3 x mailboxes / rate, at least 5).
+        #[arg(long)]
+        idle_secs: Option<u64>,
+        /// Edits in flight at once.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+        /// Most notifications per POST from the emulator (Graph's default 10; it has one POST in flight per URL).
+        #[arg(long, default_value_t = 10)]
+        notification_batch: usize,
+    },
+    /// The Graph emulator for `pipeline`, in its own process (internal).
+    #[command(hide = true)]
+    PipelineEmulator {
+        #[arg(long)]
+        users: usize,
+        #[arg(long)]
+        meetings: usize,
+        #[arg(long)]
+        notification_batch: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +102,31 @@ fn main() -> ExitCode {
             emulator::run(&emulator::EmulatorBench { seconds }, &report::Report::new("emulator"))
         }
         Bench::Join { events } => join::run(&join::JoinBench { events }, &report::Report::new("join")),
+        Bench::Pipeline {
+            mailboxes,
+            changes,
+            rate,
+            meetings,
+            idle_secs,
+            in_flight,
+            notification_batch,
+        } => pipeline::run(
+            &pipeline::PipelineBench {
+                mailboxes,
+                changes,
+                rate,
+                meetings,
+                idle_secs,
+                in_flight,
+                notification_batch,
+            },
+            &report::Report::new("pipeline"),
+        ),
+        Bench::PipelineEmulator {
+            users,
+            meetings,
+            notification_batch,
+        } => pipeline::serve_emulator(users, meetings, notification_batch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

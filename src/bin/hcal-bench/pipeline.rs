@@ -1,0 +1,1097 @@
+//! `hcal-bench pipeline`: calendar changes from an edit in the Graph
+//! emulator to the mailbox state applied in the node, the memory a mailbox
+//! costs, and how long a mailbox takes to activate.
+//!
+//! Set-up: the emulator runs in a child process (`hcal-bench
+//! pipeline-emulator`, so that its heap and CPU are not the node's), seeded
+//! with N users of 20 meetings each (the coming days, an external guest, a
+//! Zoom link in half the bodies). The node runs in this process
+//! (`NodeHandle::spawn`), connects the org, and N mailboxes are enabled over
+//! the admin API; each subscribes and syncs its 20 meetings.
+//!
+//! Figures, in the order they are measured:
+//! 1. Memory (live heap bytes counted by the bench's global allocator, see
+//!    `heap.rs`; counting is on only for this part). Readings: before the
+//!    mailboxes are enabled, after all have passivated (idle), right after
+//!    all are activated again by a meeting-list GET each, and after they
+//!    passivate again. `heap_bytes_per_passivated_mailbox` is the second
+//!    minus the first over N: everything the node keeps per enabled mailbox
+//!    (tenant user entry, subscription entry and route, router entry, key
+//!    ring entry), *plus* what sled's page cache kept of the log written
+//!    while syncing (cache, not per-mailbox structure). `heap_bytes_per_
+//!    active_mailbox_over_passivated` is the third minus the second over the
+//!    active count: the actor, its state, its actix mailbox and context, the
+//!    router's address entry, the open data key. The state alone is measured
+//!    by loading every mailbox's state into a Vec (`heap_bytes_per_mailbox_
+//!    state`), and the tenant and subscription aggregates likewise, per user.
+//!    RSS deltas are printed next to them for comparison (coarser: the
+//!    allocator keeps freed pages).
+//! 2. Changes: `--changes` edits (a new subject) through the emulator's
+//!    control API, round-robin over the mailboxes and their meetings, first
+//!    paced at `--rate` per second, then unpaced (as fast as `--in-flight`
+//!    concurrent edits go). Each phase starts with every mailbox active (the
+//!    default idle is 3 N / rate, at least 5 s, so that a paced mailbox does
+//!    not passivate between its changes). "Applied" is the node's
+//!    `hcal_notifications_applied_total` reaching the count.
+//!    - `notification_to_applied_ms_*`: the node's own histogram
+//!      (`hcal_notification_to_applied_seconds`, from the webhook's receipt
+//!      to the consequences durable and folded in; millisecond resolution),
+//!      every sample of the phase, captured by the bench's metrics recorder
+//!      (`tap.rs`) rather than read from `/metrics`' rolling summary.
+//!    - `edit_to_applied_ms_*`: the bench's own measure from the edit's
+//!      answer to the counter's increment, matching the k-th edit to the
+//!      k-th increment (exact while changes apply in the order they were
+//!      made; an approximation otherwise). It includes the emulator's
+//!      notification batching wait (20 ms, Graph-like) and delivery.
+//!    - `changes_applied_per_s_*`: changes over the time from the first edit
+//!      to the last applied.
+//!
+//!    The node as of this writing counts and times a notification only when
+//!    its round appended no events (`MailboxActor::round`, the
+//!    `events.is_empty()` branch); a change that did append is neither
+//!    counted nor timed. The bench then says so on stderr, prints
+//!    `notification_to_applied_samples_* = 0` and no node latency, and uses
+//!    `hcal_mailbox_events_appended_total` (moved right after the append is
+//!    durable and folded in; one upsert per edit here) as "applied":
+//!    `changes_event_appended_per_s_*`, `edit_to_event_appended_ms_*`.
+//!
+//!    Beside them, to tell where time goes: the emulator's notification POSTs
+//!    in the phase (count, mean batch, mean time to the node's 202; it keeps
+//!    one POST in flight per URL, at most `--notification-batch` per POST),
+//!    the log's commits and mean fsync and the most fsync time added within
+//!    one 5 ms sampling interval (about the longest fsync), Graph GETs per
+//!    change (1.0 = none wasted), and CPU time per change of this process
+//!    (node and the bench's edit driver) and of the emulator's.
+//!    `HCAL_BENCH_DUMP=<prefix>` writes each change's (edit answered,
+//!    applied) times, ms from the phase start, to `<prefix>-<phase>.csv`.
+//! 3. Activation: every node mailbox loaded as the router does it
+//!    (`Journal::load`: snapshot plus log tail) and from the log alone (fold
+//!    from version 1); then, as the worst case between snapshots, 200
+//!    streams of 200 events each (the node snapshots every 200 events) in a
+//!    scratch store, from the log and from a snapshot. Warm sled cache.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hcal::config::Config;
+use hcal::node::NodeHandle;
+use hcal_actors::Store;
+use hcal_actors::journal::Journal;
+use hcal_actors::keys::MasterKeySource;
+use hcal_actors::log::{ExpectedVersion, LogOptions, NewEvent};
+use hcal_actors::mailbox::router::Status;
+use hcal_actors::replay::fold_record;
+use hcal_actors::sample::SampleCalendar;
+use hcal_emulator::seed::{EXAMPLE_CLIENT, EXAMPLE_SECRET};
+use hcal_emulator::{EmulatorConfig, EmulatorHandle, Seed, SeedUser};
+use hcal_schemas::aggregate::{MailboxState, SubscriptionsState, TenantState};
+use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingRecord};
+use hcal_schemas::{Aggregate, AnyState, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, StreamKind, Timestamp};
+use serde_json::{Value, json};
+
+use crate::report::{Report, percentile};
+use crate::{baseline, heap, tap};
+
+pub struct PipelineBench {
+    pub mailboxes: usize,
+    pub changes: usize,
+    /// Offered edits per second in the paced phase.
+    pub rate: f64,
+    pub meetings: usize,
+    /// Mailbox idle time before passivation; default 3 N / rate, at least 5 s.
+    pub idle_secs: Option<u64>,
+    /// Edits in flight at once (both phases).
+    pub in_flight: usize,
+    /// Most notifications in one POST from the emulator (Graph-like default 10).
+    pub notification_batch: usize,
+}
+
+const ADMIN: &str = "bench-admin-token-0123456789";
+const ORG: &str = "bench";
+
+fn e<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn mail(i: usize) -> String {
+    format!("user{i:05}@contoso.example")
+}
+
+// ---------------------------------------------------------------------------
+// The emulator, in a child process.
+
+/// `hcal-bench pipeline-emulator`: an emulator seeded with `users` users of
+/// `meetings` meetings each; prints `{"base_url", "ids": [[...] per user]}`
+/// on one line and serves until its stdin closes.
+pub fn serve_emulator(users: usize, meetings: usize, batch: usize) -> Result<(), String> {
+    let mut seed = Seed::example();
+    let tenant = seed.tenants.first_mut().ok_or("the example seed has no tenant")?;
+    for i in 0..users {
+        tenant.users.push(SeedUser {
+            id: format!("00000000-0000-4000-8000-{i:012}"),
+            mail: mail(i),
+            display_name: format!("User {i}"),
+            locale: Some("en-US".into()),
+            time_zone: Some("UTC".into()),
+            unlicensed: false,
+            in_policy: true,
+            automatic_replies_setting: None,
+        });
+    }
+    let config = EmulatorConfig {
+        notification_batch_size: batch.max(1),
+        ..Default::default()
+    };
+    let emu = EmulatorHandle::spawn_thread(seed, config).map_err(e)?;
+    let today = emu.now().date_naive();
+    let mut ids = Vec::with_capacity(users);
+    for i in 0..users {
+        let bodies: Vec<Value> = (0..meetings)
+            .map(|j| {
+                let day = today + chrono::Duration::days(1 + (j % 28) as i64);
+                let hour = 8 + (j / 28) % 10;
+                let body = if j % 2 == 0 {
+                    format!(
+                        "<p>Agenda: status, risks, next steps.</p><p>Join Zoom: <a href=\"https://us02web.zoom.us/j/8123456{j:04}?pwd=K2tQZmRrZ0xy\">https://us02web.zoom.us/j/8123456{j:04}</a></p>"
+                    )
+                } else {
+                    "<p>Agenda: status, risks, next steps.</p>".to_string()
+                };
+                json!({
+                    "subject": format!("Planning {j}"),
+                    "body": {"contentType": "html", "content": body},
+                    "start": {"dateTime": format!("{day}T{hour:02}:00:00"), "timeZone": "UTC"},
+                    "end": {"dateTime": format!("{day}T{hour:02}:45:00"), "timeZone": "UTC"},
+                    "location": {"displayName": "Room 4.12"},
+                    "attendees": [{"type": "required", "emailAddress": {"address": "guest@fabrikam.example", "name": "Guest"}}]
+                })
+            })
+            .collect();
+        ids.push(emu.insert_events(&mail(i), &bodies).map_err(|g| format!("{g:?}"))?);
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", json!({"base_url": emu.base_url(), "ids": ids})).map_err(e)?;
+        out.flush().map_err(e)?;
+    }
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    emu.stop_blocking();
+    Ok(())
+}
+
+struct EmulatorProcess {
+    child: Child,
+    base_url: String,
+    /// Event ids per user.
+    ids: Vec<Vec<String>>,
+}
+
+impl EmulatorProcess {
+    fn start(users: usize, meetings: usize, batch: usize) -> Result<Self, String> {
+        let exe = std::env::current_exe().map_err(e)?;
+        let mut child = Command::new(exe)
+            .args([
+                "pipeline-emulator",
+                "--users",
+                &users.to_string(),
+                "--meetings",
+                &meetings.to_string(),
+                "--notification-batch",
+                &batch.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(e)?;
+        let stdout = child.stdout.take().ok_or("no stdout from the emulator process")?;
+        let mut line = String::new();
+        let read = BufReader::new(stdout).read_line(&mut line);
+        let mut this = Self {
+            child,
+            base_url: String::new(),
+            ids: Vec::new(),
+        };
+        read.map_err(e)?;
+        let v: Value = serde_json::from_str(&line).map_err(|x| format!("the emulator process said {line:?}: {x}"))?;
+        this.base_url = v["base_url"].as_str().ok_or("no base_url")?.to_string();
+        this.ids = serde_json::from_value(v["ids"].clone()).map_err(e)?;
+        Ok(this)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes its stdin and waits for it to stop.
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// CPU time (user + system) of a process so far, milliseconds (USER_HZ = 100).
+fn cpu_ms(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) * 10.0
+}
+
+// ---------------------------------------------------------------------------
+// The node, over HTTP.
+
+struct Bench {
+    http: reqwest::Client,
+    node: String,
+    emulator: String,
+    org: OrgId,
+}
+
+impl Bench {
+    async fn connect(&self) -> Result<(), String> {
+        let setup: Value = self
+            .http
+            .post(format!("{}/admin/v1/orgs/{ORG}/calendar/setup", self.node))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .map_err(e)?
+            .json()
+            .await
+            .map_err(e)?;
+        let url = setup["consent_url"].as_str().ok_or("no consent url")?;
+        let consent = self.http.get(url).send().await.map_err(e)?;
+        if !consent.status().is_success() {
+            return Err(format!("consent failed: {}", consent.status()));
+        }
+        Ok(())
+    }
+
+    async fn enable(&self, i: usize) -> Result<(), String> {
+        let r = self
+            .http
+            .put(format!("{}/admin/v1/orgs/{ORG}/users/{}", self.node, mail(i)))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .map_err(e)?;
+        if !r.status().is_success() {
+            return Err(format!("enabling {}: {}", mail(i), r.status()));
+        }
+        Ok(())
+    }
+
+    /// The meeting list of user `i` (activates the mailbox); its length.
+    async fn meetings(&self, i: usize) -> Result<usize, String> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/users/{}/meetings", self.node, mail(i)))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .map_err(e)?;
+        let status = r.status();
+        let body: Value = r.json().await.map_err(e)?;
+        if !status.is_success() {
+            return Err(format!("meetings of {}: {status} {body}", mail(i)));
+        }
+        Ok(body["meetings"].as_array().map_or(0, Vec::len))
+    }
+
+    async fn edit(&self, user: usize, id: &str, n: usize) -> Result<(), String> {
+        let r = self
+            .http
+            .patch(format!("{}/_emulator/users/{}/events/{id}", self.emulator, mail(user)))
+            .json(&json!({"subject": format!("Planning, edit {n}")}))
+            .send()
+            .await
+            .map_err(e)?;
+        if !r.status().is_success() {
+            return Err(format!("edit {n}: {}", r.status()));
+        }
+        Ok(())
+    }
+
+    async fn activated(&self) -> Result<usize, String> {
+        let v: Value = self
+            .http
+            .get(format!("{}/admin/v1/orgs/{ORG}/users", self.node))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .map_err(e)?
+            .json()
+            .await
+            .map_err(e)?;
+        Ok(v["users"]
+            .as_array()
+            .map_or(0, |u| u.iter().filter(|u| u["status"] == "activated").count()))
+    }
+}
+
+/// Runs `f(i)` for i in 0..n with `workers` concurrent tasks; returns each call's
+/// duration (ms) and value, by i.
+async fn each<F, Fut, T>(n: usize, workers: usize, f: F) -> Result<Vec<(f64, T)>, String>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, String>> + Send,
+    T: Send + 'static,
+{
+    let f = Arc::new(f);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..workers.max(1) {
+        let (f, next) = (f.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, String>(out);
+                }
+                let t = Instant::now();
+                let v = f(i).await?;
+                out.push((i, t.elapsed().as_secs_f64() * 1000.0, v));
+            }
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await.map_err(e)??);
+    }
+    all.sort_by_key(|(i, _, _)| *i);
+    Ok(all.into_iter().map(|(_, ms, v)| (ms, v)).collect())
+}
+
+fn latencies(report: &Report, name: &str, unit: &str, mut v: Vec<f64>) {
+    v.sort_by(f64::total_cmp);
+    report.figure(&format!("{name}_p50"), percentile(&v, 50.0), unit);
+    report.figure(&format!("{name}_p99"), percentile(&v, 99.0), unit);
+    report.figure(&format!("{name}_max"), v.last().copied().unwrap_or(0.0), unit);
+}
+
+/// Lets sled write out and drop what it buffers (an empty durable commit
+/// flushes), so heap readings do not depend on where its flush cycle was.
+async fn settle(node: &NodeHandle) -> Result<(), String> {
+    node.state.store.log.write_durable(Vec::new()).await.map_err(e)?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}
+
+/// The emulator's notification POSTs completed since `since`: (count, mean batch, mean ms).
+async fn deliveries(bench: &Bench, since: chrono::DateTime<chrono::Utc>) -> Result<(usize, f64, f64), String> {
+    let v: Value = bench
+        .http
+        .get(format!("{}/_emulator/notifications", bench.emulator))
+        .send()
+        .await
+        .map_err(e)?
+        .json()
+        .await
+        .map_err(e)?;
+    let mut posts = 0usize;
+    let (mut items, mut ms) = (0.0, 0.0);
+    for d in v["deliveries"].as_array().into_iter().flatten() {
+        let at = d["at"]
+            .as_str()
+            .and_then(|a| chrono::DateTime::parse_from_rfc3339(a).ok());
+        if d["lifecycle"] == true || at.is_none_or(|a| a < since) {
+            continue;
+        }
+        posts += 1;
+        items += d["count"].as_f64().unwrap_or(0.0);
+        ms += d["elapsed_ms"].as_f64().unwrap_or(0.0);
+    }
+    let p = posts.max(1) as f64;
+    Ok((posts, items / p, ms / p))
+}
+
+async fn active(node: &NodeHandle) -> Result<usize, String> {
+    Ok(node.state.router.send(Status).await.map_err(e)?.active)
+}
+
+/// Waits until no mailbox actor is live.
+async fn all_passivated(node: &NodeHandle, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let n = active(node).await?;
+        if n == 0 {
+            // Passivation ends with a snapshot write; let the last ones and sled's flush finish.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{n} mailboxes still active after {within:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+pub fn run(args: &PipelineBench, report: &Report) -> Result<(), String> {
+    let n = args.mailboxes.max(1);
+    let meetings = args.meetings.max(1);
+    let rate = args.rate.max(1.0);
+    let idle = Duration::from_secs(
+        args.idle_secs
+            .unwrap_or_else(|| ((3.0 * n as f64 / rate).ceil() as u64).max(5)),
+    );
+    let tap = tap::install().ok_or("another metrics recorder was installed first")?;
+    let started = Instant::now();
+    let mut emu = EmulatorProcess::start(n, meetings, args.notification_batch)?;
+    let ids = Arc::new(std::mem::take(&mut emu.ids));
+    let emu_pid = emu.pid().to_string();
+    let dir = baseline::scratch()?;
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(e)?;
+    let master = MasterKeySource::Value(zeroize::Zeroizing::new(
+        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
+    ));
+    let mut config = Config::local(
+        &emu.base_url,
+        EXAMPLE_CLIENT,
+        EXAMPLE_SECRET,
+        &dir.path().join("data"),
+        listen,
+        ADMIN,
+        master,
+    );
+    config.mailbox.idle = idle;
+    heap::counting(true);
+    let node = NodeHandle::spawn(config).map_err(e)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(e)?;
+    let bench = Arc::new(Bench {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(args.in_flight.max(16))
+            .build()
+            .map_err(e)?,
+        node: node.url(),
+        emulator: emu.base_url.clone(),
+        org: OrgId::new(ORG).map_err(e)?,
+    });
+    let result = rt.block_on(measure(
+        args, report, &bench, &node, &tap, &ids, &emu_pid, idle, started,
+    ));
+    heap::counting(false);
+    node.stop();
+    emu.stop();
+    result?;
+    let activation = activation_worst_case(report);
+    report.figure("run_s", started.elapsed().as_secs_f64(), "s");
+    activation
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    args: &PipelineBench,
+    report: &Report,
+    bench: &Arc<Bench>,
+    node: &NodeHandle,
+    tap: &tap::Tap,
+    ids: &Arc<Vec<Vec<String>>>,
+    emu_pid: &str,
+    idle: Duration,
+    started: Instant,
+) -> Result<(), String> {
+    let n = args.mailboxes.max(1);
+    let meetings = args.meetings.max(1);
+    report.figure("mailboxes", n as f64, "mailboxes");
+    report.figure("meetings_per_mailbox", meetings as f64, "meetings");
+    report.figure("idle_s", idle.as_secs_f64(), "s");
+    report.figure(
+        "emulator_notification_batch_max",
+        args.notification_batch as f64,
+        "notifications",
+    );
+    let passivation_budget = idle * 2 + Duration::from_secs(30);
+
+    // --- Set-up: connect the org, enable and sync every mailbox. ---
+    bench.connect().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle(node).await?;
+    let (heap_empty, blocks_empty) = heap::live();
+    let rss_empty = heap::rss().unwrap_or(0);
+    let t = Instant::now();
+    let b = bench.clone();
+    each(n, 16, move |i| {
+        let b = b.clone();
+        async move { b.enable(i).await }
+    })
+    .await?;
+    let want = (n * (meetings + 1)) as u64;
+    let deadline = Instant::now() + Duration::from_secs(60) + Duration::from_millis(20 * n as u64);
+    let mut said = Instant::now();
+    while tap.total("hcal_mailbox_events_appended_total") < want {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "initial sync: {} of {want} events after {:?} ({} mailboxes activated)",
+                tap.total("hcal_mailbox_events_appended_total"),
+                t.elapsed(),
+                bench.activated().await.unwrap_or(0)
+            ));
+        }
+        if said.elapsed() > Duration::from_secs(10) {
+            eprintln!(
+                "pipeline: initial sync {} of {want} events",
+                tap.total("hcal_mailbox_events_appended_total")
+            );
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let setup_s = t.elapsed().as_secs_f64();
+    report.figure("mailboxes_enabled_and_synced_per_s", n as f64 / setup_s, "1/s");
+    report.figure("mailboxes_activated", bench.activated().await? as f64, "mailboxes");
+
+    // --- Memory. ---
+    all_passivated(node, passivation_budget).await?;
+    settle(node).await?;
+    let (heap_passive, blocks_passive) = heap::live();
+    let rss_passive = heap::rss().unwrap_or(0);
+    let b = bench.clone();
+    let cold = each(n, 8, move |i| {
+        let b = b.clone();
+        async move { b.meetings(i).await }
+    })
+    .await?;
+    settle(node).await?;
+    let (heap_active, blocks_active) = heap::live();
+    let rss_active = heap::rss().unwrap_or(0);
+    // The bench's own timing results, allocated in the interval.
+    let heap_active = heap_active - (cold.capacity() * std::mem::size_of::<(f64, usize)>()) as i64;
+    let live = active(node).await?;
+    let b = bench.clone();
+    let warm = each(n, 8, move |i| {
+        let b = b.clone();
+        async move { b.meetings(i).await }
+    })
+    .await?;
+    let listed = cold.iter().map(|(_, m)| *m).sum::<usize>() as f64 / n as f64;
+    let per = |bytes: i64, count: usize| bytes as f64 / count.max(1) as f64;
+    report.figure(
+        "heap_bytes_per_passivated_mailbox",
+        per(heap_passive - heap_empty, n),
+        "bytes",
+    );
+    report.figure(
+        "heap_blocks_per_passivated_mailbox",
+        per(blocks_passive - blocks_empty, n),
+        "blocks",
+    );
+    report.figure(
+        "rss_bytes_per_passivated_mailbox",
+        per(rss_passive - rss_empty, n),
+        "bytes",
+    );
+    report.figure("mailboxes_active_at_reading", live as f64, "mailboxes");
+    report.figure(
+        "heap_bytes_per_active_mailbox_over_passivated",
+        per(heap_active - heap_passive, live),
+        "bytes",
+    );
+    report.figure(
+        "heap_blocks_per_active_mailbox_over_passivated",
+        per(blocks_active - blocks_passive, live),
+        "blocks",
+    );
+    report.figure(
+        "rss_bytes_per_active_mailbox_over_passivated",
+        per(rss_active - rss_passive, live),
+        "bytes",
+    );
+    report.figure(
+        "heap_bytes_per_active_mailbox",
+        per(heap_passive - heap_empty, n) + per(heap_active - heap_passive, live),
+        "bytes",
+    );
+    report.figure("meetings_listed_per_mailbox", listed, "meetings");
+    latencies(
+        report,
+        "meeting_list_cold_ms",
+        "ms",
+        cold.iter().map(|(ms, _)| *ms).collect(),
+    );
+    latencies(
+        report,
+        "meeting_list_warm_ms",
+        "ms",
+        warm.iter().map(|(ms, _)| *ms).collect(),
+    );
+    // What the aggregates alone hold, loaded the way the actors load them.
+    let store = node.state.store.clone();
+    let streams: Vec<StreamId> = (0..n)
+        .map(|i| StreamId::mailbox(&bench.org, &store.keys.mailbox_key(&mail(i))))
+        .collect();
+    let (h0, _) = heap::live();
+    let mut states: Vec<MailboxState> = Vec::with_capacity(n);
+    for s in &streams {
+        states.push(Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?.state);
+    }
+    let (h1, _) = heap::live();
+    let held = states.iter().map(|s| s.meetings.len()).sum::<usize>();
+    let sealed: usize = states
+        .iter()
+        .flat_map(|s| s.meetings.values())
+        .map(|m| m.content.heap_len())
+        .sum();
+    drop(states);
+    report.figure("heap_bytes_per_mailbox_state", per(h1 - h0, n), "bytes");
+    report.figure("meetings_per_mailbox_state", held as f64 / n as f64, "meetings");
+    let inline = (n * std::mem::size_of::<MailboxState>()) as i64;
+    report.figure("heap_bytes_per_meeting_in_state", per(h1 - h0 - inline, held), "bytes");
+    report.figure("sealed_content_bytes_per_meeting", per(sealed as i64, held), "bytes");
+    report.figure(
+        "mailbox_state_inline_bytes",
+        std::mem::size_of::<MailboxState>() as f64,
+        "bytes",
+    );
+    report.figure(
+        "meeting_record_inline_bytes",
+        std::mem::size_of::<MeetingRecord>() as f64,
+        "bytes",
+    );
+    let (h0, _) = heap::live();
+    let tenant = Journal::<TenantState>::load(&store, StreamId::tenant(&bench.org)).map_err(e)?;
+    let (h1, _) = heap::live();
+    let subs = Journal::<SubscriptionsState>::load(&store, StreamId::subscriptions(&bench.org)).map_err(e)?;
+    let (h2, _) = heap::live();
+    report.figure("heap_bytes_per_user_in_tenant_state", per(h1 - h0, n), "bytes");
+    report.figure(
+        "heap_bytes_per_mailbox_in_subscriptions_state",
+        per(h2 - h1, n),
+        "bytes",
+    );
+    drop((tenant, subs));
+    all_passivated(node, passivation_budget).await?;
+    settle(node).await?;
+    let (heap_again, _) = heap::live();
+    report.figure(
+        "heap_bytes_per_mailbox_after_activation_cycle",
+        per(heap_again - heap_passive, n),
+        "bytes",
+    );
+    heap::counting(false);
+
+    // --- Changes: paced, then unpaced. ---
+    let mut next_change = 0usize;
+    for paced in [true, false] {
+        // Every mailbox active first, as in steady traffic.
+        let b = bench.clone();
+        each(n, 8, move |i| {
+            let b = b.clone();
+            async move { b.meetings(i).await }
+        })
+        .await?;
+        let label = if paced {
+            format!("at_{}", args.rate.round() as u64)
+        } else {
+            "unpaced".to_string()
+        };
+        changes(
+            args,
+            report,
+            bench,
+            node,
+            tap,
+            ids,
+            emu_pid,
+            &label,
+            paced.then_some(args.rate.max(1.0)),
+            next_change,
+        )
+        .await?;
+        next_change += args.changes;
+    }
+    eprintln!("pipeline: changes done at {:.1} s", started.elapsed().as_secs_f64());
+
+    // --- Activation in the node's own store. ---
+    let mut from_snapshot = Vec::with_capacity(n);
+    let mut from_log = Vec::with_capacity(n);
+    let mut events = 0u64;
+    let mut tail = 0u64;
+    for s in &streams {
+        let head = store.log.head(s).map_err(e)?;
+        let snap = store.log.load_snapshot(s).map_err(e)?.map_or(0, |(v, _)| v);
+        events += head;
+        tail += head - snap.min(head);
+        let _ = Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?;
+        let t = Instant::now();
+        let j = Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?;
+        from_snapshot.push(t.elapsed().as_secs_f64() * 1e6);
+        let t = Instant::now();
+        let state = load_from_log(&store, s)?;
+        from_log.push(t.elapsed().as_secs_f64() * 1e6);
+        if state.version != j.state.version {
+            return Err(format!(
+                "{s}: from the log v{} but from the snapshot v{}",
+                state.version, j.state.version
+            ));
+        }
+    }
+    report.figure("stream_events_mean", events as f64 / n as f64, "events");
+    report.figure("stream_tail_after_snapshot_mean", tail as f64 / n as f64, "events");
+    let snap_p50 = {
+        let mut v = from_snapshot.clone();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 50.0)
+    };
+    let log_p50 = {
+        let mut v = from_log.clone();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 50.0)
+    };
+    latencies(report, "activation_from_snapshot_us", "us", from_snapshot);
+    latencies(report, "activation_from_log_us", "us", from_log);
+    report.ratio(
+        "activation_from_log_vs_snapshot_p50",
+        log_p50,
+        snap_p50,
+        ("activation_from_log_us_p50", "activation_from_snapshot_us_p50"),
+    );
+    Ok(())
+}
+
+/// A mailbox's state folded from its first event, ignoring any snapshot.
+fn load_from_log(store: &Store, stream: &StreamId) -> Result<MailboxState, String> {
+    let mut state = AnyState::empty(StreamKind::Mailbox);
+    for rec in store.log.read_stream(stream, 1) {
+        state = fold_record(state, &rec.map_err(e)?).map_err(e)?;
+    }
+    MailboxState::from_any(state).ok_or_else(|| "not a mailbox state".to_string())
+}
+
+/// One phase of edits: `changes` of them, paced at `rate` or as fast as they go.
+#[allow(clippy::too_many_arguments)]
+async fn changes(
+    args: &PipelineBench,
+    report: &Report,
+    bench: &Arc<Bench>,
+    node: &NodeHandle,
+    tap: &tap::Tap,
+    ids: &Arc<Vec<Vec<String>>>,
+    emu_pid: &str,
+    label: &str,
+    rate: Option<f64>,
+    first: usize,
+) -> Result<(), String> {
+    let n = args.mailboxes.max(1);
+    let m = args.changes;
+    let applied_mark = tap.applied.lock().map_err(e)?.len();
+    let appended_mark = tap.appended.lock().map_err(e)?.len();
+    let latency_mark = tap.latency.lock().map_err(e)?.len();
+    let applied_before = tap.total(tap::APPLIED);
+    let appended_before = tap.total(tap::EVENTS_APPENDED);
+    let gets_before = tap.total("hcal_mailbox_graph_gets_total");
+    let coalesced_before = tap.total("hcal_notifications_coalesced_total");
+    let me = std::process::id().to_string();
+    let (cpu_node0, cpu_emu0) = (cpu_ms(&me), cpu_ms(emu_pid));
+    let since = chrono::Utc::now();
+    // The log's commits, sampled every 5 ms: how long its fsyncs took.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (log, sampling) = (node.state.store.log.clone(), sampling.clone());
+        tokio::spawn(async move {
+            let stats = || {
+                let s = log.stats();
+                (s.commits.load(Ordering::Relaxed), s.sync_nanos.load(Ordering::Relaxed))
+            };
+            let (c0, s0) = stats();
+            let (mut last, mut longest) = (s0, 0u64);
+            while sampling.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let (_, s) = stats();
+                longest = longest.max(s - last);
+                last = s;
+            }
+            let (c1, s1) = stats();
+            (c1 - c0, s1 - s0, longest)
+        })
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.in_flight.max(1)));
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(m);
+    for k in 0..m {
+        if let Some(r) = rate {
+            tokio::time::sleep_until((t0 + Duration::from_secs_f64(k as f64 / r)).into()).await;
+        }
+        let permit = gate.clone().acquire_owned().await.map_err(e)?;
+        let j = first + k;
+        let user = j % n;
+        let list = &ids[user];
+        let id = list[(j / n) % list.len()].clone();
+        let b = bench.clone();
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let r = b.edit(user, &id, j).await;
+            drop(permit);
+            r.map(|()| (sent, Instant::now()))
+        }));
+    }
+    let mut acked = Vec::with_capacity(m);
+    let mut failed = 0usize;
+    let mut first_sent = None::<Instant>;
+    for t in tasks {
+        match t.await.map_err(e)? {
+            Ok((sent, ack)) => {
+                first_sent = Some(first_sent.map_or(sent, |f: Instant| f.min(sent)));
+                acked.push(ack);
+            }
+            Err(x) => {
+                failed += 1;
+                if failed == 1 {
+                    eprintln!("pipeline: {x}");
+                }
+            }
+        }
+    }
+    let first_sent = first_sent.ok_or("no edit succeeded")?;
+    acked.sort();
+    let last_ack = acked.last().copied().unwrap_or(first_sent);
+    let ok = acked.len() as u64;
+    // Applied: the node's hcal_notifications_applied_total reaching the count. While the node
+    // does not count changes that produced events there, fall back to the events the
+    // mailboxes appended (one upsert per edit here; the counter moves right after the
+    // append is durable and folded in).
+    let deadline = last_ack + Duration::from_secs(60);
+    loop {
+        let applied = tap.total(tap::APPLIED) - applied_before;
+        let appended = tap.total(tap::EVENTS_APPENDED) - appended_before;
+        if applied >= ok || (applied == 0 && appended >= ok) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    sampling.store(false, Ordering::Relaxed);
+    let (commits, sync_nanos, longest_sync) = sampler.await.map_err(e)?;
+    let applied_total = tap.total(tap::APPLIED) - applied_before;
+    let appended_total = tap.total(tap::EVENTS_APPENDED) - appended_before;
+    let (cpu_node1, cpu_emu1) = (cpu_ms(&me), cpu_ms(emu_pid));
+    let by_counter = applied_total > 0;
+    let (signal, done_count, stamps) = if by_counter {
+        (
+            "applied",
+            applied_total,
+            tap.applied.lock().map_err(e)?[applied_mark..].to_vec(),
+        )
+    } else {
+        eprintln!(
+            "pipeline: {label}: hcal_notifications_applied_total did not move; \
+             \"applied\" is hcal_mailbox_events_appended_total instead"
+        );
+        (
+            "event_appended",
+            appended_total,
+            tap.appended.lock().map_err(e)?[appended_mark..].to_vec(),
+        )
+    };
+    let samples: Vec<f64> = tap.latency.lock().map_err(e)?[latency_mark..]
+        .iter()
+        .map(|(_, s)| s * 1000.0)
+        .collect();
+    let mut applied_at: Vec<Instant> = stamps
+        .iter()
+        .flat_map(|(t, c)| std::iter::repeat_n(*t, *c as usize))
+        .collect();
+    applied_at.sort();
+    let done = applied_at.get(ok.saturating_sub(1) as usize).copied();
+
+    if let Some(r) = rate {
+        report.figure(&format!("edits_offered_per_s_{label}"), r, "1/s");
+    }
+    let sent_rate = ok as f64 / (last_ack - first_sent).as_secs_f64().max(1e-9);
+    report.figure(&format!("edits_sent_per_s_{label}"), sent_rate, "1/s");
+    report.figure(&format!("edits_failed_{label}"), failed as f64, "edits");
+    report.figure(
+        &format!("notifications_applied_counted_{label}"),
+        applied_total as f64,
+        "notifications",
+    );
+    report.figure(&format!("events_appended_{label}"), appended_total as f64, "events");
+    match done {
+        Some(done) if done_count >= ok => {
+            let applied_rate = ok as f64 / (done - first_sent).as_secs_f64().max(1e-9);
+            report.figure(&format!("changes_{signal}_per_s_{label}"), applied_rate, "1/s");
+            report.ratio(
+                &format!("{signal}_vs_sent_{label}"),
+                applied_rate,
+                sent_rate,
+                (
+                    &format!("changes_{signal}_per_s_{label}"),
+                    &format!("edits_sent_per_s_{label}"),
+                ),
+            );
+            report.figure(
+                &format!("drain_after_last_edit_ms_{label}"),
+                done.saturating_duration_since(last_ack).as_secs_f64() * 1000.0,
+                "ms",
+            );
+        }
+        _ => eprintln!("pipeline: {label}: only {done_count} of {ok} changes {signal} within 60 s of the last edit"),
+    }
+    report.figure(
+        &format!("notification_to_applied_samples_{label}"),
+        samples.len() as f64,
+        "samples",
+    );
+    if !samples.is_empty() {
+        latencies(report, &format!("notification_to_applied_ms_{label}"), "ms", samples);
+    }
+    let e2e: Vec<f64> = acked
+        .iter()
+        .zip(&applied_at)
+        .map(|(a, d)| d.saturating_duration_since(*a).as_secs_f64() * 1000.0)
+        .collect();
+    if let Ok(path) = std::env::var("HCAL_BENCH_DUMP") {
+        let mut out = String::new();
+        for (i, (a, d)) in acked.iter().zip(&applied_at).enumerate() {
+            out.push_str(&format!(
+                "{i},{:.3},{:.3}\n",
+                (*a - t0).as_secs_f64() * 1000.0,
+                (*d - t0).as_secs_f64() * 1000.0
+            ));
+        }
+        let _ = std::fs::write(format!("{path}-{label}.csv"), out);
+    }
+    if !e2e.is_empty() {
+        latencies(report, &format!("edit_to_{signal}_ms_{label}"), "ms", e2e);
+    }
+    let (posts, batch, post_ms) = deliveries(bench, since).await?;
+    report.figure(&format!("notification_posts_{label}"), posts as f64, "posts");
+    report.figure(&format!("notification_batch_mean_{label}"), batch, "notifications");
+    report.figure(&format!("notification_post_ms_mean_{label}"), post_ms, "ms");
+    report.figure(&format!("log_commits_{label}"), commits as f64, "commits");
+    report.figure(
+        &format!("log_fsync_ms_mean_{label}"),
+        sync_nanos as f64 / commits.max(1) as f64 / 1e6,
+        "ms",
+    );
+    report.figure(
+        &format!("log_fsync_ms_most_in_5ms_{label}"),
+        longest_sync as f64 / 1e6,
+        "ms",
+    );
+    let changes = ok.max(1) as f64;
+    report.figure(
+        &format!("graph_gets_per_change_{label}"),
+        (tap.total("hcal_mailbox_graph_gets_total") - gets_before) as f64 / changes,
+        "gets",
+    );
+    report.figure(
+        &format!("coalesced_per_change_{label}"),
+        (tap.total("hcal_notifications_coalesced_total") - coalesced_before) as f64 / changes,
+        "notifications",
+    );
+    report.figure(
+        &format!("node_cpu_ms_per_change_{label}"),
+        (cpu_node1 - cpu_node0) / changes,
+        "ms",
+    );
+    report.figure(
+        &format!("emulator_cpu_ms_per_change_{label}"),
+        (cpu_emu1 - cpu_emu0) / changes,
+        "ms",
+    );
+    Ok(())
+}
+
+/// Activation between two snapshots at worst: 200 streams of 200 events
+/// (the node snapshots every 200), each left with 20 meetings, from the log
+/// alone and from a snapshot, in a scratch store.
+fn activation_worst_case(report: &Report) -> Result<(), String> {
+    const STREAMS: usize = 200;
+    const HISTORY: usize = 200;
+    let dir = baseline::scratch()?;
+    let store = Store::open(&dir.path().join("hcal"), SecretKey::generate(), &LogOptions::default()).map_err(e)?;
+    let org = OrgId::new("bench").map_err(e)?;
+    let mut cal = SampleCalendar::new(7);
+    let streams: Vec<StreamId> = (0..STREAMS)
+        .map(|i| MailboxKey::parse(&format!("{i:032x}")).map(|k| StreamId::mailbox(&org, &k)))
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
+    for s in &streams {
+        let sealer = store.sealer(s).map_err(e)?;
+        let mut new = Vec::with_capacity(HISTORY);
+        for h in 0..HISTORY {
+            let start = Timestamp(1_780_000_000_000 + (h % 20) as i64 * 86_400_000);
+            let meeting = cal
+                .meeting(&sealer, &format!("AAMkAGworst{:04}", h % 20), start)
+                .map_err(e)?;
+            let event: MailboxEvent = CalendarEventUpserted { meeting }.into();
+            new.push(NewEvent::from_event(&event).map_err(e)?);
+        }
+        store
+            .log
+            .append_blocking(s, ExpectedVersion::Exact(0), new)
+            .map_err(e)?;
+    }
+    let mut from_log = Vec::with_capacity(STREAMS);
+    for s in &streams {
+        let _ = load_from_log(&store, s)?;
+        let t = Instant::now();
+        let state = load_from_log(&store, s)?;
+        from_log.push(t.elapsed().as_secs_f64() * 1e6);
+        Journal::<MailboxState>::load(&store, s.clone())
+            .map_err(e)?
+            .snapshot()
+            .map_err(e)?;
+        if state.meetings.len() != 20 {
+            return Err(format!("{s}: {} meetings", state.meetings.len()));
+        }
+    }
+    let mut from_snapshot = Vec::with_capacity(STREAMS);
+    for s in &streams {
+        let _ = Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?;
+        let t = Instant::now();
+        let _ = Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?;
+        from_snapshot.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let p50 = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        percentile(&v, 50.0)
+    };
+    let (log_p50, snap_p50) = (p50(&from_log), p50(&from_snapshot));
+    latencies(report, "activation_200_events_from_log_us", "us", from_log);
+    latencies(report, "activation_200_events_from_snapshot_us", "us", from_snapshot);
+    report.ratio(
+        "activation_200_events_log_vs_snapshot_p50",
+        log_p50,
+        snap_p50,
+        (
+            "activation_200_events_from_log_us_p50",
+            "activation_200_events_from_snapshot_us_p50",
+        ),
+    );
+    Ok(())
+}
