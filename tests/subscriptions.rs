@@ -1,6 +1,6 @@
 //! The subscription lifecycle against the emulator: created on enable,
 //! renewed before expiry as the clock moves, reauthorised, recreated after
-//! removal or expiry, `missed` recorded as a resync need, deleted on disable,
+//! removal or expiry, `missed` followed by a resync, deleted on disable,
 //! and reconciled with Graph at start.
 
 mod support;
@@ -90,7 +90,14 @@ async fn removed_expired_and_missed_subscriptions_are_followed_through() {
     })
     .await;
     let second = only(&w).await;
-    assert_eq!(second["resync_needed"], true);
+    // The gap is closed by a resync of the mailbox (a second delta round), then recorded as done.
+    eventually(10, "the mailbox resynced", || async {
+        let deltas = w.requests().await["counts"]["GET /v1.0/users/{user}/calendarView/delta"]
+            .as_u64()
+            .unwrap_or(0);
+        deltas >= 2 && only(&w).await["resync_needed"] == false
+    })
+    .await;
     assert_eq!(w.graph_subscriptions().await.len(), 1);
 
     // reauthorizationRequired: reauthorised, delivery resumes.
@@ -121,11 +128,17 @@ async fn removed_expired_and_missed_subscriptions_are_followed_through() {
     let third = only(&w).await["id"].as_str().unwrap().to_string();
     assert!(w.graph_subscriptions().await.iter().any(|s| s["id"] == third.as_str()));
 
-    // missed: recorded as a resync need.
+    // missed: a resync of the mailbox follows, and is recorded.
+    let deltas = || async {
+        w.requests().await["counts"]["GET /v1.0/users/{user}/calendarView/delta"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = deltas().await;
     w.emu(Method::POST, &format!("/subscriptions/{third}/missed"), None)
         .await;
-    eventually(10, "missed recorded", || async {
-        only(&w).await["resync_needed"] == true
+    eventually(10, "missed followed by a resync", || async {
+        deltas().await > before && only(&w).await["resync_needed"] == false
     })
     .await;
 }
