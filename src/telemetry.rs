@@ -12,12 +12,15 @@ pub enum LogFormat {
     Json,
 }
 
+const QUIET: &str = "actix_web=info,actix_http=info,actix_server=info,reqwest=info,hyper=info,hyper_util=info,h2=info";
+
 pub fn init(format: LogFormat) {
-    let filter = std::env::var("HCAL_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+    let wanted = std::env::var("HCAL_LOG").ok().or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
+    // The HTTP stacks log request paths and URLs at debug, and paths carry
+    // mail addresses: they stay at info whatever the operator asks for.
+    let filter = EnvFilter::try_new(format!("{wanted},{QUIET}"))
+        .or_else(|_| EnvFilter::try_new(format!("info,{QUIET}")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

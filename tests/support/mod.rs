@@ -226,6 +226,16 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub async fn start(emulator: &EmulatorHandle, data_dir: &Path, listen: SocketAddr, log: &Path) -> NodeProcess {
+        Self::start_with_log_level(emulator, data_dir, listen, log, "info").await
+    }
+
+    pub async fn start_with_log_level(
+        emulator: &EmulatorHandle,
+        data_dir: &Path,
+        listen: SocketAddr,
+        log: &Path,
+        level: &str,
+    ) -> NodeProcess {
         let dir = data_dir.parent().expect("parent");
         let config = dir.join("hcal.toml");
         std::fs::write(
@@ -245,7 +255,7 @@ impl NodeProcess {
             .env("HCAL_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("HCAL_MASTER_KEY", MASTER_B64)
             .env_remove("HCAL_MASTER_KEY_FILE")
-            .env("HCAL_LOG", "info")
+            .env("HCAL_LOG", level)
             .stdout(std::process::Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
