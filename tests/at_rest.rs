@@ -7,10 +7,10 @@ mod support;
 
 use std::path::Path;
 
-use hcal_emulator::{Emulator, EmulatorConfig, Seed};
+use hcal_emulator::Seed;
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{NodeProcess, eventually};
+use support::{ProcessWorld, eventually};
 
 const SUBJECT: &str = "Operation Marigold merger terms";
 const ATTENDEE: &str = "bob@contoso.example";
@@ -36,55 +36,18 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_directory_and_the_log_hold_no_meeting_content() {
-    let emulator = Emulator::start(Seed::example(), EmulatorConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let listen = support::free_port();
-    let log = dir.path().join("node.log");
-    let node = NodeProcess::start_with_log_level(&emulator, &data, listen, &log, "debug").await;
-    let http = reqwest::Client::new();
-    let admin = |m: Method, p: &str| {
-        http.request(m, format!("http://{listen}/admin/v1{p}"))
-            .bearer_auth(support::ADMIN_TOKEN)
-    };
-    let setup: Value = admin(Method::POST, "/orgs/acme/calendar/setup")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    http.get(setup["consent_url"].as_str().unwrap()).send().await.unwrap();
-    admin(Method::POST, "/orgs/acme/calendar/test")
+    let mut w = ProcessWorld::start(Seed::example(), "debug").await;
+    w.connect_and_enable("acme", &["alice@contoso.example".to_string(), ATTENDEE.to_string()])
+        .await;
+    w.admin(Method::POST, "/orgs/acme/calendar/test")
         .json(&json!({"email": "alice@contoso.example"}))
         .send()
         .await
         .unwrap();
-    for u in ["alice@contoso.example", ATTENDEE] {
-        admin(Method::PUT, &format!("/orgs/acme/users/{u}"))
-            .send()
-            .await
-            .unwrap();
-    }
-    eventually(10, "activated", || async {
-        let v: Value = admin(Method::GET, "/orgs/acme/users")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["users"]
-            .as_array()
-            .is_some_and(|u| u.len() == 2 && u.iter().all(|u| u["status"] == "activated"))
-    })
-    .await;
-    let day = (emulator.now() + chrono::Duration::days(1)).date_naive();
-    let emu = |m: Method, p: String| http.request(m, format!("{}/_emulator{p}", emulator.base_url()));
+    let day = (w.emulator.now() + chrono::Duration::days(1)).date_naive();
     for (i, location) in [LOCATION, "@webex"].iter().enumerate() {
-        let r = emu(Method::POST, "/users/alice@contoso.example/events".into())
+        let r = w
+            .emu(Method::POST, "/users/alice@contoso.example/events")
             .json(&json!({"subject": SUBJECT, "location": {"displayName": location},
                 "body": {"contentType": "html", "content": format!("<p>Join: <a href=\"{JOIN}\">{JOIN}</a></p>")},
                 "start": {"dateTime": format!("{day}T{:02}:00:00", 9 + i), "timeZone": "UTC"},
@@ -95,15 +58,17 @@ async fn the_data_directory_and_the_log_hold_no_meeting_content() {
             .unwrap();
         assert_eq!(r.status().as_u16(), 201);
     }
-    emu(Method::PATCH, "/users/alice@contoso.example/mailboxSettings".into())
+    w.emu(Method::PATCH, "/users/alice@contoso.example/mailboxSettings")
         .json(&json!({"automaticRepliesSetting": {"status": "alwaysEnabled", "internalReplyMessage": "Away: Marigold offsite"}}))
         .send()
         .await
         .unwrap();
     // Both meetings listed for bob, the keyword one decorated, all content readable through the API.
+    let list = format!("http://{}/api/v1/users/{ATTENDEE}/meetings", w.listen);
     eventually(15, "processed", || async {
-        let v: Value = http
-            .get(format!("http://{listen}/api/v1/users/{ATTENDEE}/meetings"))
+        let v: Value = w
+            .http
+            .get(&list)
             .bearer_auth(support::ADMIN_TOKEN)
             .send()
             .await
@@ -118,7 +83,8 @@ async fn the_data_directory_and_the_log_hold_no_meeting_content() {
         })
     })
     .await;
-    let inspection = admin(Method::GET, "/mailboxes/alice@contoso.example")
+    let inspection = w
+        .admin(Method::GET, "/mailboxes/alice@contoso.example")
         .send()
         .await
         .unwrap()
@@ -126,9 +92,9 @@ async fn the_data_directory_and_the_log_hold_no_meeting_content() {
         .await
         .unwrap();
     assert!(!inspection.contains(SUBJECT), "inspection is redacted by default");
-    node.kill9();
+    w.kill9();
 
-    let logged = std::fs::read_to_string(&log).unwrap();
+    let logged = std::fs::read_to_string(w.log()).unwrap();
     assert!(logged.lines().count() > 20, "the log was written at debug level");
     for needle in [
         SUBJECT,
@@ -140,7 +106,7 @@ async fn the_data_directory_and_the_log_hold_no_meeting_content() {
         "hcal.webex.com/meet",
     ] {
         assert_eq!(
-            files_containing(&data, needle.as_bytes()),
+            files_containing(&w.data(), needle.as_bytes()),
             Vec::<String>::new(),
             "{needle:?} is on disk in plaintext"
         );

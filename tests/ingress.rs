@@ -12,11 +12,11 @@ use std::time::Duration;
 use hcal_actors::Store;
 use hcal_actors::inbox::{Inbox, InboxItem};
 use hcal_actors::log::LogOptions;
-use hcal_emulator::{Emulator, EmulatorConfig, Seed};
+use hcal_emulator::Seed;
 use hcal_schemas::{OrgId, StreamId};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{NodeProcess, World, eventually};
+use support::{ProcessWorld, World, eventually};
 
 async fn alice_subscribed() -> World {
     let w = World::start(Seed::example()).await;
@@ -181,67 +181,35 @@ async fn real_notifications_reach_the_inbox_once_per_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_burst_loses_no_acknowledged_notification() {
-    let emulator = Emulator::start(Seed::example(), EmulatorConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let listen = support::free_port();
-    let log = dir.path().join("node.log");
-    let node = NodeProcess::start(&emulator, &data, listen, &log).await;
-    let http = reqwest::Client::new();
-    let admin = |m: Method, p: &str| {
-        http.request(m, format!("http://{listen}/admin/v1{p}"))
-            .bearer_auth(support::ADMIN_TOKEN)
-    };
-    let setup: Value = admin(Method::POST, "/orgs/acme/calendar/setup")
+    let mut w = ProcessWorld::start(Seed::example(), "info").await;
+    w.connect_and_enable("acme", &["alice@contoso.example".to_string()])
+        .await;
+    let subs: Value = w
+        .emu(Method::GET, "/subscriptions")
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let consent = http.get(setup["consent_url"].as_str().unwrap()).send().await.unwrap();
-    assert_eq!(consent.status().as_u16(), 200);
-    admin(Method::PUT, "/orgs/acme/users/alice@contoso.example")
+    let s = &subs["value"][0];
+    let (sub, client_state) = (
+        s["id"].as_str().unwrap().to_string(),
+        s["clientState"].as_str().unwrap().to_string(),
+    );
+    // The mailbox cannot read Graph now, so what arrives stays in its inbox (retried, never dropped).
+    w.emu(Method::POST, "/users/alice@contoso.example/policy")
+        .json(&json!({"in_policy": false}))
         .send()
         .await
         .unwrap();
-    let mut subscription: Option<(String, String)> = None;
-    for _ in 0..100 {
-        let subs: Value = http
-            .get(format!("{}/_emulator/subscriptions", emulator.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(s) = subs["value"].as_array().and_then(|v| v.first()) {
-            subscription = Some((
-                s["id"].as_str().unwrap().into(),
-                s["clientState"].as_str().unwrap().into(),
-            ));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (sub, client_state) = subscription.expect("a subscription at Graph");
-    // The mailbox cannot read Graph now, so what arrives stays in its inbox (retried, never dropped).
-    http.post(format!(
-        "{}/_emulator/users/alice@contoso.example/policy",
-        emulator.base_url()
-    ))
-    .json(&json!({"in_policy": false}))
-    .send()
-    .await
-    .unwrap();
 
     // 32 senders post batches of 10 notifications, as Graph would, until the node dies.
+    let listen = w.listen;
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut senders = Vec::new();
     for sender in 0..32 {
-        let (http, acked, sub, cs) = (http.clone(), acked.clone(), sub.clone(), client_state.clone());
+        let (http, acked, sub, cs) = (w.http.clone(), acked.clone(), sub.clone(), client_state.clone());
         senders.push(tokio::spawn(async move {
             for batch in 0.. {
                 let ids: Vec<String> = (0..10).map(|i| format!("AAMkAGburst-{sender}-{batch}-{i}")).collect();
@@ -261,7 +229,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_notification() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
-    node.kill9();
+    w.kill9();
     for s in senders {
         let _ = s.await;
     }
@@ -273,33 +241,32 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_notification() {
     );
 
     // Every acknowledged notification is in the inbox on disk.
-    let store = Store::open_existing(&data, support::master(), &LogOptions::default()).unwrap();
-    let stream = StreamId::mailbox(
-        &OrgId::new("acme").unwrap(),
-        &store.keys.mailbox_key("alice@contoso.example"),
-    );
-    let inbox = Inbox::new(store.log.clone());
-    let stored: HashSet<String> = inbox
-        .pending(&stream)
-        .unwrap()
-        .into_iter()
-        .filter_map(|p| match p.item {
-            InboxItem::Change { event_id, .. } => Some(event_id),
-            _ => None,
-        })
-        .collect();
-    let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged notifications lost, e.g. {:?}",
-        lost.len(),
-        acked.len(),
-        &lost[..lost.len().min(3)]
-    );
-    drop(inbox);
-    drop(store);
+    {
+        let store = Store::open_existing(&w.data(), support::master(), &LogOptions::default()).unwrap();
+        let stream = StreamId::mailbox(
+            &OrgId::new("acme").unwrap(),
+            &store.keys.mailbox_key("alice@contoso.example"),
+        );
+        let stored: HashSet<String> = Inbox::new(store.log.clone())
+            .pending(&stream)
+            .unwrap()
+            .into_iter()
+            .filter_map(|p| match p.item {
+                InboxItem::Change { event_id, .. } => Some(event_id),
+                _ => None,
+            })
+            .collect();
+        let lost: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+        assert!(
+            lost.is_empty(),
+            "{} of {} acknowledged notifications lost, e.g. {:?}",
+            lost.len(),
+            acked.len(),
+            &lost[..lost.len().min(3)]
+        );
+    }
     // And the node comes back up on the same data directory.
-    let node = NodeProcess::start(&emulator, &data, listen, &log).await;
-    node.kill9();
+    w.start_node().await;
+    w.kill9();
     eprintln!("{} acknowledged notifications survived kill -9", acked.len());
 }

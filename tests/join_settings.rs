@@ -6,11 +6,11 @@
 
 mod support;
 
-use hcal_emulator::{Emulator, EmulatorConfig, Seed};
+use hcal_emulator::Seed;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::meeting_service::{MeetingService, TOKEN};
-use support::{NodeProcess, World, eventually};
+use support::{ProcessWorld, World, eventually};
 
 const ALICE: &str = "alice@contoso.example"; // nl-NL
 const BOB: &str = "bob@contoso.example";
@@ -202,63 +202,20 @@ async fn an_external_meeting_service_follows_moves_and_cancellations_and_a_412_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_between_creating_the_meeting_and_patching_leaves_no_orphan_and_no_double_decoration() {
     let svc = MeetingService::start();
-    let emulator = Emulator::start(Seed::example(), EmulatorConfig::default())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let listen = support::free_port();
-    let log = dir.path().join("node.log");
-    let node = NodeProcess::start(&emulator, &data, listen, &log).await;
-    let http = reqwest::Client::new();
-    let admin = |m: Method, p: &str| {
-        http.request(m, format!("http://{listen}/admin/v1{p}"))
-            .bearer_auth(support::ADMIN_TOKEN)
-    };
-    let setup: Value = admin(Method::POST, "/orgs/acme/calendar/setup")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        http.get(setup["consent_url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
-    let r = admin(Method::PUT, "/orgs/acme/join-settings")
+    let mut w = ProcessWorld::start(Seed::example(), "info").await;
+    let r = w
+        .admin(Method::PUT, "/orgs/acme/join-settings")
         .json(&json!({"provider": {"kind": "http", "provider": "webex", "url": svc.url, "token": TOKEN}}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    admin(Method::PUT, &format!("/orgs/acme/users/{ALICE}"))
-        .send()
-        .await
-        .unwrap();
-    eventually(10, "alice activated", || async {
-        let v: Value = admin(Method::GET, "/orgs/acme/users")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["users"]
-            .as_array()
-            .is_some_and(|u| u.iter().any(|u| u["status"] == "activated"))
-    })
-    .await;
+    w.connect_and_enable("acme", &[ALICE.to_string()]).await;
 
     svc.state.lock().unwrap().hold = true;
-    let created: Value = http
-        .post(format!("{}/_emulator/users/{ALICE}/events", emulator.base_url()))
-        .json(&event(emulator.now(), "@webex", "<p>Agenda</p>"))
+    let created: Value = w
+        .emu(Method::POST, &format!("/users/{ALICE}/events"))
+        .json(&event(w.emulator.now(), "@webex", "<p>Agenda</p>"))
         .send()
         .await
         .unwrap()
@@ -270,43 +227,29 @@ async fn kill_9_between_creating_the_meeting_and_patching_leaves_no_orphan_and_n
         svc.state.lock().unwrap().held >= 1
     })
     .await;
-    node.kill9();
+    w.kill9();
     svc.state.lock().unwrap().hold = false;
 
-    let node = NodeProcess::start(&emulator, &data, listen, &log).await;
+    w.start_node().await;
     let body = || async {
-        let all: Value = http
-            .get(format!("{}/_emulator/users/{ALICE}/events", emulator.base_url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        all["value"]
-            .as_array()
-            .unwrap()
-            .iter()
+        let all = w.truth(ALICE).await;
+        all.iter()
             .find(|e| e["id"] == id.as_str())
             .map(|e| e["body"]["content"].as_str().unwrap_or_default().to_string())
             .unwrap_or_default()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !body().await.contains("https://meet.example.test/j/000001") {
-        if std::time::Instant::now() > deadline {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(15).collect();
-            panic!("not decorated after the restart; node log ends:\n{}", tail.join("\n"));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually(15, "decorated after the restart", || async {
+        body().await.contains("https://meet.example.test/j/000001")
+    })
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let b = body().await;
     assert_eq!(b.matches("hcal-join:begin").count(), 1, "one block: {b}");
-    let st = svc.state.lock().unwrap();
-    assert_eq!(st.meetings.len(), 1, "no orphan meeting");
-    assert!(st.creates >= 2, "the create was asked again after the restart");
-    drop(st);
-    node.kill9();
+    {
+        let st = svc.state.lock().unwrap();
+        assert_eq!(st.meetings.len(), 1, "no orphan meeting");
+        assert!(st.creates >= 2, "the create was asked again after the restart");
+    }
+    w.kill9();
     svc.stop();
 }

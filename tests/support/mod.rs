@@ -300,3 +300,119 @@ pub fn master() -> hcal_schemas::SecretKey {
     ))))
     .expect("master key")
 }
+
+/// The emulator and `hcal serve` as a child process, for drills that kill it.
+pub struct ProcessWorld {
+    pub emulator: EmulatorHandle,
+    pub dir: tempfile::TempDir,
+    pub listen: SocketAddr,
+    pub http: reqwest::Client,
+    pub node: Option<NodeProcess>,
+    level: &'static str,
+}
+
+impl ProcessWorld {
+    pub async fn start(seed: Seed, level: &'static str) -> ProcessWorld {
+        let emulator = Emulator::start(seed, EmulatorConfig::default())
+            .await
+            .expect("emulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let listen = free_port();
+        let mut w = ProcessWorld {
+            emulator,
+            dir,
+            listen,
+            http: reqwest::Client::new(),
+            node: None,
+            level,
+        };
+        w.start_node().await;
+        w
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    /// Starts (or restarts) the node on the same data directory.
+    pub async fn start_node(&mut self) {
+        let node =
+            NodeProcess::start_with_log_level(&self.emulator, &self.data(), self.listen, &self.log(), self.level).await;
+        self.node = Some(node);
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(n) = self.node.take() {
+            n.kill9();
+        }
+    }
+
+    pub fn admin(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(m, format!("http://{}/admin/v1{path}", self.listen))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    pub fn emu(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(m, format!("{}/_emulator{path}", self.emulator.base_url()))
+    }
+
+    /// Setup with consent, then `users` enabled and activated.
+    pub async fn connect_and_enable(&self, org: &str, users: &[String]) {
+        let setup: Value = self
+            .admin(reqwest::Method::POST, &format!("/orgs/{org}/calendar/setup"))
+            .send()
+            .await
+            .expect("setup")
+            .json()
+            .await
+            .expect("json");
+        let consent = self
+            .http
+            .get(setup["consent_url"].as_str().expect("consent url"))
+            .send()
+            .await
+            .expect("consent");
+        assert_eq!(consent.status().as_u16(), 200);
+        for u in users {
+            let r = self
+                .admin(reqwest::Method::PUT, &format!("/orgs/{org}/users/{u}"))
+                .send()
+                .await
+                .expect("enable");
+            assert_eq!(r.status().as_u16(), 200);
+        }
+        eventually(60, "every mailbox activated", || async {
+            let v: Value = match self
+                .admin(reqwest::Method::GET, &format!("/orgs/{org}/users"))
+                .send()
+                .await
+            {
+                Ok(r) => r.json().await.unwrap_or_default(),
+                Err(_) => return false,
+            };
+            v["users"]
+                .as_array()
+                .is_some_and(|l| l.len() == users.len() && l.iter().all(|u| u["status"] == "activated"))
+        })
+        .await;
+    }
+
+    /// Graph's stored events of `user` (the emulator's truth).
+    pub async fn truth(&self, user: &str) -> Vec<Value> {
+        let v: Value = self
+            .emu(reqwest::Method::GET, &format!("/users/{user}/events"))
+            .send()
+            .await
+            .expect("truth")
+            .json()
+            .await
+            .expect("json");
+        v["value"].as_array().cloned().unwrap_or_default()
+    }
+}
