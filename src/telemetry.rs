@@ -15,7 +15,10 @@ pub enum LogFormat {
 const QUIET: &str = "actix_web=info,actix_http=info,actix_server=info,reqwest=info,hyper=info,hyper_util=info,h2=info";
 
 pub fn init(format: LogFormat) {
-    let wanted = std::env::var("HCAL_LOG").ok().or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
+    let wanted = std::env::var("HCAL_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
     // The HTTP stacks log request paths and URLs at debug, and paths carry
     // mail addresses: they stay at info whatever the operator asks for.
     let filter = EnvFilter::try_new(format!("{wanted},{QUIET}"))
