@@ -304,6 +304,7 @@ impl SubscriptionManager {
                 .into_actor(self)
                 .map(move |written, act, ctx| {
                     let written = written?;
+                    let gaps_before: Vec<MailboxKey> = act.journal.state.resync_needed.keys().cloned().collect();
                     act.journal.commit(written);
                     for (id, mailbox, cs) in &outcome.added {
                         act.directory.insert(id, &act.org, mailbox, cs);
@@ -314,7 +315,14 @@ impl SubscriptionManager {
                     for (mailbox, address) in outcome.recreate {
                         ctx.notify(Ensure { mailbox, address });
                     }
-                    for mailbox in act.journal.state.resync_needed.keys() {
+                    // Only the gaps this outcome opened; older ones were announced when they opened.
+                    for mailbox in act
+                        .journal
+                        .state
+                        .resync_needed
+                        .keys()
+                        .filter(|m| !gaps_before.contains(*m))
+                    {
                         act.notify_resync(mailbox);
                     }
                     Ok(())
@@ -595,6 +603,12 @@ impl Handler<Tick> for SubscriptionManager {
 
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
+        // A gap still open a minute later is announced again (its mailbox may not have been running).
+        for (mailbox, since) in &self.journal.state.resync_needed {
+            if since.plus_millis(60_000) < now {
+                self.notify_resync(mailbox);
+            }
+        }
         let Some(tenant) = self.tenant_id.clone() else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
