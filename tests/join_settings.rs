@@ -1,6 +1,7 @@
 //! Per-organisation join settings as an admin uses them: own keywords and
 //! wording, the rule tester, an external meeting service (moves and
-//! cancellations followed there), a concurrent edit answered 412, and a
+//! cancellations followed there), a concurrent edit answered 412, a failed
+//! decoration shown in the user's status until its retry succeeds, and a
 //! `kill -9` between creating the meeting and patching the invite that
 //! leaves neither an orphan meeting nor a double decoration.
 
@@ -196,6 +197,56 @@ async fn an_external_meeting_service_follows_moves_and_cancellations_and_a_412_i
         svc.state.lock().unwrap().deletes == vec!["m-1".to_string()]
     })
     .await;
+    svc.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_decoration_shows_in_the_users_status_until_its_retry_succeeds() {
+    let svc = MeetingService::start();
+    let w = world().await;
+    let settings = json!({"provider": {"kind": "http", "provider": "webex", "url": svc.url, "token": TOKEN}});
+    assert_eq!(
+        w.admin(Method::PUT, "/orgs/acme/join-settings", Some(settings)).await.0,
+        200
+    );
+    svc.state.lock().unwrap().fail = 1;
+    let (_, created) = w
+        .emu(
+            Method::POST,
+            &format!("/users/{BOB}/events"),
+            Some(event(w.emulator.now(), "@webex", "<p>Agenda</p>")),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    eventually(10, "the failure in Bob's status", || async {
+        !w.user_status("acme", BOB).await.unwrap()["join_failures"].is_null()
+    })
+    .await;
+    let trouble = w.user_status("acme", BOB).await.unwrap()["join_failures"].clone();
+    assert_eq!(trouble["meetings"], 1, "{trouble}");
+    assert_eq!(trouble["code"], "provider_unavailable", "{trouble}");
+    assert!(
+        trouble["next_retry_at"].is_string(),
+        "a transient failure is retried: {trouble}"
+    );
+    assert!(
+        trouble["message"].as_str().unwrap().contains("tries again"),
+        "{trouble}"
+    );
+    assert!(w.user_status("acme", ALICE).await.unwrap()["join_failures"].is_null());
+    assert!(!body_of(&w, BOB, &id).await.contains("meet.example.test"));
+
+    // The service is back; once the back-off has passed, the retry decorates and the status clears.
+    w.advance(61).await;
+    eventually(10, "decorated on retry", || async {
+        body_of(&w, BOB, &id).await.contains("https://meet.example.test/j/")
+    })
+    .await;
+    eventually(10, "the failure gone from Bob's status", || async {
+        w.user_status("acme", BOB).await.unwrap()["join_failures"].is_null()
+    })
+    .await;
+    assert_eq!(svc.state.lock().unwrap().creates, 2, "one failed attempt, one retry");
     svc.stop();
 }
 

@@ -240,3 +240,54 @@ fn users_move_through_statuses_and_consent_is_recorded() {
     let view = AnyState::Tenant(state).view_json(&s, &Reveal::Redacted).unwrap();
     assert_eq!(view["users"][0]["address"], "<redacted>");
 }
+
+#[test]
+fn failed_decorations_are_summed_until_patched_or_over() {
+    let key = SecretKey::generate();
+    let requested = |id: &str| -> MailboxEvent {
+        JoinDetailsRequested {
+            event_id: id.into(),
+            keyword: "@webex".into(),
+            action: JoinAction::PersonalRoom,
+        }
+        .into()
+    };
+    let failed = |id: &str, code: &str, retry_h: Option<i64>| -> MailboxEvent {
+        JoinDetailsFailed {
+            event_id: id.into(),
+            code: code.into(),
+            attempt: 1,
+            retry_at: retry_h.map(|h| Timestamp(h * H)),
+        }
+        .into()
+    };
+    let mut events = vec![
+        upsert(meeting(&key, "a", 10, 1, "a")),
+        upsert(meeting(&key, "b", 20, 1, "b")),
+        requested("a"),
+        requested("b"),
+        failed("a", "ErrorAccessDenied", None),
+        failed("b", "provider_unavailable", Some(3)),
+    ];
+    let state = fold(&events);
+    let f = state.join_failures(Timestamp(0)).expect("two failures");
+    assert_eq!(f.meetings, 2);
+    assert_eq!(f.last_code, "provider_unavailable", "the latest failure names the code");
+    assert_eq!(f.next_retry_at, Some(Timestamp(3 * H)));
+    // Meeting a is over at hour 11: it no longer counts.
+    let f = state.join_failures(Timestamp(11 * H)).expect("one failure");
+    assert_eq!(f.meetings, 1);
+    // Once b is patched nothing is failing.
+    events.push(
+        JoinDetailsPatched {
+            event_id: "b".into(),
+            meeting_id: "m".into(),
+            block_hash: "h".into(),
+            change_key: "ck".into(),
+            start: Timestamp(20 * H),
+            end: Timestamp(21 * H),
+        }
+        .into(),
+    );
+    assert_eq!(fold(&events).join_failures(Timestamp(11 * H)), None);
+}

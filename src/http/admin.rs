@@ -4,15 +4,19 @@
 //! tenant admin's browser arrives there from Microsoft, and the single-use
 //! `state` is its credential.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use hcal_actors::join::settings::JoinSettingsInput;
+use hcal_actors::mailbox::router::{ClockMoved, JoinFailuresOf};
 use hcal_actors::subscriptions::manager::List;
 use hcal_actors::tenant::{
     CheckTestMailbox, CompleteConsent, Describe, DisableUser, EnableUser, GetJoinSettings, ListUsers, SetJoinSettings,
     StartSetup, TenantError, TestJoinRules,
 };
 use hcal_schemas::OrgId;
+use hcal_schemas::aggregate::mailbox::JoinFailures;
 use hcal_schemas::events::tenant::MailboxKind;
 use serde::Deserialize;
 
@@ -156,7 +160,18 @@ async fn test_mailbox(
 
 async fn list_users(_: Admin, node: web::Data<NodeState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let org = org_id(&path)?;
-    let users = actors(&node, &org)?.tenant.send(ListUsers).await.map_err(gone)?;
+    let mut users = actors(&node, &org)?.tenant.send(ListUsers).await.map_err(gone)?;
+    let failures: HashMap<String, JoinFailures> = node
+        .router
+        .send(JoinFailuresOf { org })
+        .await
+        .map_err(|_| ApiError::unavailable("the mailbox router is not running"))?
+        .into_iter()
+        .map(|(k, f)| (k.to_string(), f))
+        .collect();
+    for u in &mut users {
+        u.join_failures = failures.get(&u.mailbox).map(Into::into);
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "users": users })))
 }
 
@@ -232,6 +247,7 @@ async fn advance_clock(
     if !node.clock.advance(body.advance_seconds.saturating_mul(1000)) {
         return Err(ApiError::bad_request("the clock only moves forward"));
     }
+    node.router.do_send(ClockMoved);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "now": node.clock.now() })))
 }
 

@@ -1,6 +1,6 @@
 //! A small external meeting service for the HTTP provider's tests: meetings
 //! by Idempotency-Key, a bearer token, and a switch that holds create
-//! requests (to crash or race hcal in the middle of one).
+//! requests (to crash or race hcal in the middle of one) or fails them.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,8 @@ pub struct ServiceState {
     pub hold: bool,
     /// Create requests that arrived while held.
     pub held: u32,
+    /// The next this many create requests are answered 503 (under maintenance).
+    pub fail: u32,
 }
 
 pub struct MeetingService {
@@ -49,6 +51,10 @@ async fn create(req: HttpRequest, st: web::Data<Mutex<ServiceState>>, body: web:
     let meeting = {
         let mut s = st.lock().unwrap();
         s.creates += 1;
+        if s.fail > 0 {
+            s.fail -= 1;
+            return HttpResponse::ServiceUnavailable().json(json!({"error": {"code": "maintenance"}}));
+        }
         if s.hold {
             s.held += 1;
         }

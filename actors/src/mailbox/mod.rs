@@ -11,22 +11,19 @@ pub mod router;
 pub mod view;
 pub mod work;
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use futures_util::FutureExt;
-use hcal_schemas::aggregate::mailbox::{MailboxState, Window};
-use hcal_schemas::events::mailbox::SYNC_CURSOR_FIELD;
-use hcal_schemas::{Aggregate, MailboxKey, Opened, OrgId, StreamId, Timestamp};
+use hcal_schemas::aggregate::mailbox::{JoinFailures, JoinStatus, MailboxState, Window};
+use hcal_schemas::events::mailbox::{
+    EventKind, JoinDetailsRequested, MeetingContent, MeetingRecord, SYNC_CURSOR_FIELD,
+};
+use hcal_schemas::{Aggregate, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp};
 use tracing::{info, warn};
-
-use std::collections::HashMap;
-
-use hcal_schemas::MailboxEvent;
-use hcal_schemas::aggregate::mailbox::JoinStatus;
-use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, MeetingContent, MeetingRecord};
 
 use crate::clock::Clock;
 use crate::inbox::Inbox;
@@ -123,6 +120,10 @@ pub struct MailboxActor {
     join_planned: Option<(u64, Option<Timestamp>)>,
     /// When the notifications behind the last applied round arrived (for join latency).
     last_trigger: Option<Timestamp>,
+    /// The failed decorations last reported to the router (for the user's status).
+    reported_failures: Option<JoinFailures>,
+    /// The timer of the next retry of a failed decoration, and when it is due.
+    retry_timer: Option<(Timestamp, SpawnHandle)>,
 }
 
 impl MailboxActor {
@@ -159,6 +160,8 @@ impl MailboxActor {
             retry_scheduled: false,
             join_planned: None,
             last_trigger: None,
+            reported_failures: None,
+            retry_timer: None,
         })
     }
 
@@ -189,6 +192,61 @@ impl MailboxActor {
         match self.journal.state.window {
             None => true,
             Some(w) => (self.window().start.millis() - w.start.millis()).abs() >= 86_400_000,
+        }
+    }
+
+    /// Tells the router when the mailbox's failed decorations change, so that
+    /// the user's status shows them while the actor is passivated too.
+    fn report_join_failures(&mut self) {
+        let now = self.clock.now();
+        let failures = self.journal.state.join_failures(now);
+        if failures != self.reported_failures {
+            self.reported_failures = failures.clone();
+            self.router.do_send(router::JoinFailed {
+                stream: self.stream().clone(),
+                failures,
+            });
+        }
+    }
+
+    /// A timer for the next failed decoration's retry (a due one is run by the
+    /// join round at hand); a moved clock reaches the actor as a [`Tick`].
+    fn schedule_retry(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now();
+        let at = self
+            .reported_failures
+            .as_ref()
+            .and_then(|f| f.next_retry_at)
+            .filter(|at| *at > now);
+        if self.retry_timer.as_ref().map(|t| t.0) == at {
+            return;
+        }
+        if let Some((_, handle)) = self.retry_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if let Some(at) = at {
+            let delay = Duration::from_millis((at.millis() - now.millis()) as u64);
+            let handle = ctx.run_later(delay, |act, ctx| {
+                act.retry_timer = None;
+                act.join_round(ctx);
+            });
+            self.retry_timer = Some((at, handle));
+        }
+    }
+
+    /// The periodic look at the mailbox: passivate when idle (unless a retry
+    /// is pending), re-base a window that slid, or do join work now due.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        let retry_pending = self.retry_timer.is_some();
+        if self.last_active.elapsed() >= self.settings.idle && !retry_pending {
+            ctx.stop();
+        } else if self.window_stale() {
+            ctx.notify(Wake);
+        } else {
+            self.join_round(ctx);
         }
     }
 
@@ -351,6 +409,8 @@ impl MailboxActor {
     /// not yet asked for are recorded as asked first, durably, before any
     /// meeting is created, so a crash in between is resumed, not repeated.
     fn join_round(&mut self, ctx: &mut Context<Self>) {
+        self.report_join_failures();
+        self.schedule_retry(ctx);
         if self.busy {
             self.wake_again = true;
             return;
@@ -362,9 +422,9 @@ impl MailboxActor {
         {
             return;
         }
+        let next_retry = self.reported_failures.as_ref().and_then(|f| f.next_retry_at);
+        self.join_planned = Some((self.journal.state.version, next_retry));
         let state = &self.journal.state;
-        let next_retry = state.join.values().filter_map(|j| j.retry_at).min();
-        self.join_planned = Some((state.version, next_retry));
         let keys = self.journal.store().keys.clone();
         let stream = self.stream().clone();
         let contents: HashMap<String, MeetingContent> = state
@@ -480,6 +540,8 @@ impl MailboxActor {
                 }
             }
         }
+        self.report_join_failures();
+        self.schedule_retry(ctx);
         if std::mem::take(&mut self.wake_again) {
             ctx.notify(Wake);
         }
@@ -492,18 +554,7 @@ impl Actor for MailboxActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!("hcal_mailboxes_active").increment(1.0);
         let every = (self.settings.idle / 4).max(Duration::from_millis(200));
-        ctx.run_interval(every, |act, ctx| {
-            if act.busy {
-                return;
-            }
-            if act.last_active.elapsed() >= act.settings.idle {
-                ctx.stop();
-            } else if act.window_stale() {
-                ctx.notify(Wake);
-            } else {
-                act.join_round(ctx);
-            }
-        });
+        ctx.run_interval(every, |act, ctx| act.tick(ctx));
         ctx.notify(Wake);
     }
 
@@ -532,6 +583,20 @@ impl Handler<Wake> for MailboxActor {
 
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.round(ctx);
+    }
+}
+
+/// Time moved (an admin advanced the node's adjustable clock): look again at
+/// what is due, as the periodic tick would.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Tick;
+
+impl Handler<Tick> for MailboxActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        self.tick(ctx);
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
+use hcal_schemas::aggregate::mailbox::JoinFailures;
 use hcal_schemas::{MailboxKey, OrgId, StreamId};
 use tracing::{info, warn};
 
@@ -36,6 +37,8 @@ pub struct MailboxRouter {
     known: HashMap<StreamId, Entry>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
     subscriptions: HashMap<OrgId, Addr<SubscriptionManager>>,
+    /// Mailboxes with failed decorations, as they last reported them.
+    join_failures: HashMap<StreamId, JoinFailures>,
 }
 
 impl MailboxRouter {
@@ -58,6 +61,7 @@ impl MailboxRouter {
             known: HashMap::new(),
             active: HashMap::new(),
             subscriptions: HashMap::new(),
+            join_failures: HashMap::new(),
         }
     }
 
@@ -169,6 +173,7 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
             MailboxLifecycle::Disabled { org, mailbox } => {
                 let stream = StreamId::mailbox(&org, &mailbox);
                 self.known.remove(&stream);
+                self.join_failures.remove(&stream);
                 if let Some(a) = self.active.remove(&stream) {
                     a.do_send(Stop);
                 }
@@ -239,6 +244,65 @@ impl Handler<Passivated> for MailboxRouter {
     fn handle(&mut self, msg: Passivated, _: &mut Context<Self>) {
         if self.active.get(&msg.stream).is_some_and(|a| !a.connected()) {
             self.active.remove(&msg.stream);
+        }
+    }
+}
+
+/// A mailbox's failed decorations changed (None: none left).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JoinFailed {
+    pub stream: StreamId,
+    pub failures: Option<JoinFailures>,
+}
+
+impl Handler<JoinFailed> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, msg: JoinFailed, _: &mut Context<Self>) {
+        match msg.failures {
+            Some(f) if self.known.contains_key(&msg.stream) => {
+                self.join_failures.insert(msg.stream, f);
+            }
+            _ => {
+                self.join_failures.remove(&msg.stream);
+            }
+        }
+    }
+}
+
+/// The failed decorations of an organisation's mailboxes, by mailbox.
+#[derive(Message)]
+#[rtype(result = "HashMap<MailboxKey, JoinFailures>")]
+pub struct JoinFailuresOf {
+    pub org: OrgId,
+}
+
+impl Handler<JoinFailuresOf> for MailboxRouter {
+    type Result = MessageResult<JoinFailuresOf>;
+
+    fn handle(&mut self, msg: JoinFailuresOf, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            self.join_failures
+                .iter()
+                .filter(|(s, _)| s.org() == msg.org)
+                .filter_map(|(s, f)| Some((s.mailbox_key()?, f.clone())))
+                .collect(),
+        )
+    }
+}
+
+/// The node's clock was moved: every live mailbox looks again at what is due.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClockMoved;
+
+impl Handler<ClockMoved> for MailboxRouter {
+    type Result = ();
+
+    fn handle(&mut self, _: ClockMoved, _: &mut Context<Self>) {
+        for actor in self.active.values() {
+            actor.do_send(super::Tick);
         }
     }
 }

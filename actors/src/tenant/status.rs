@@ -1,6 +1,7 @@
 //! User status as admins know it: pending, activated, or an error with a
 //! typed reason and a plain sentence.
 
+use hcal_schemas::aggregate::mailbox::JoinFailures;
 use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::events::tenant::{MailboxKind, UserErrorKind, UserStatus};
 use hcal_schemas::{MailboxKey, Timestamp};
@@ -26,6 +27,38 @@ pub struct UserInfo {
     pub status: &'static str,
     pub error: Option<UserError>,
     pub status_changed_at: Timestamp,
+    /// Meetings hcal could not add join details to (the mailbox's own report).
+    pub join_failures: Option<JoinTrouble>,
+}
+
+/// Failed decorations in a user's mailbox, in words.
+#[derive(Clone, Debug, Serialize)]
+pub struct JoinTrouble {
+    pub meetings: u32,
+    /// Graph's (or the meeting provider's) code of the latest failure.
+    pub code: String,
+    pub at: Timestamp,
+    pub next_retry_at: Option<Timestamp>,
+    pub message: String,
+}
+
+impl From<&JoinFailures> for JoinTrouble {
+    fn from(f: &JoinFailures) -> Self {
+        let then = match f.next_retry_at {
+            Some(t) => format!("hcal tries again at {t}"),
+            None => "hcal does not retry: fix the cause, then edit the meeting".to_string(),
+        };
+        Self {
+            meetings: f.meetings,
+            code: f.last_code.clone(),
+            at: f.last_at,
+            next_retry_at: f.next_retry_at,
+            message: format!(
+                "Join details could not be added to {} meeting(s) (last error: {}); {then}.",
+                f.meetings, f.last_code
+            ),
+        }
+    }
 }
 
 impl UserInfo {
@@ -51,6 +84,7 @@ impl UserInfo {
             status,
             error,
             status_changed_at: u.status_changed_at,
+            join_failures: None,
         }
     }
 }

@@ -136,7 +136,50 @@ pub struct MailboxState {
     pub obtp: BTreeMap<String, ObtpState>,
 }
 
+/// Decorations that failed and still matter (their meeting has not ended),
+/// as a mailbox reports them to admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinFailures {
+    pub meetings: u32,
+    /// Graph's (or the meeting provider's) code of the latest failure.
+    pub last_code: String,
+    pub last_at: Timestamp,
+    /// When hcal tries again (None: it will not, the failure is final).
+    pub next_retry_at: Option<Timestamp>,
+}
+
 impl MailboxState {
+    /// The failed decorations of meetings not yet over at `now`.
+    pub fn join_failures(&self, now: Timestamp) -> Option<JoinFailures> {
+        let mut out: Option<JoinFailures> = None;
+        for (id, j) in &self.join {
+            let live = self
+                .meetings
+                .get(id)
+                .is_some_and(|m| m.kind == EventKind::SeriesMaster || m.end > now);
+            if j.status != JoinStatus::Failed || j.event_gone || !live {
+                continue;
+            }
+            let code = j.last_error.clone().unwrap_or_default();
+            let f = out.get_or_insert_with(|| JoinFailures {
+                meetings: 0,
+                last_code: code.clone(),
+                last_at: j.at,
+                next_retry_at: None,
+            });
+            f.meetings += 1;
+            if j.at > f.last_at {
+                f.last_code = code;
+                f.last_at = j.at;
+            }
+            f.next_retry_at = match (f.next_retry_at, j.retry_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        out
+    }
+
     /// Whether `record` should replace what the state holds for its id: never
     /// let an older Graph state overwrite a newer one.
     pub fn is_newer(&self, record: &MeetingRecord) -> bool {
