@@ -92,6 +92,10 @@ enum Bench {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The node's own logs, on stderr, only when asked for (HCAL_LOG=warn, ...).
+    if std::env::var_os("HCAL_LOG").is_some() {
+        hcal::telemetry::init(hcal::telemetry::LogFormat::Human);
+    }
     let result = match cli.bench {
         Bench::Log { events, appenders } => log::run(&log::LogBench { events, appenders }, &report::Report::new("log")),
         Bench::Ingest { senders, seconds } => ingest::run(
