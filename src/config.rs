@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use hcal_actors::keys::MasterKeySource;
+use hcal_actors::log::LogOptions;
 use zeroize::Zeroizing;
 
 /// A secret string: zeroized on drop, `<secret>` in Debug.
@@ -93,6 +94,8 @@ pub struct Config {
     pub mailbox: MailboxSettings,
     /// The subject shown for private and confidential meetings.
     pub private_subject: String,
+    /// sled's page cache over the log, bytes.
+    pub log_cache_bytes: u64,
 }
 
 /// Every key the file may hold, with its default (None: required).
@@ -116,6 +119,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("mailbox.window_ahead_days", Some("31")),
     ("mailbox.idle_seconds", Some("600")),
     ("private_subject", Some("Private meeting")),
+    ("log.cache_mib", Some("256")),
 ];
 
 const SECRETS: &[&str] = &["client_secret", "admin_token", "master_key"];
@@ -303,6 +307,7 @@ impl Config {
             idle: Duration::from_secs(v.number("mailbox.idle_seconds", 1, 86_400 * 7)?),
         };
         let max_body_bytes = v.number("max_body_bytes", 1024, 64 * 1024 * 1024)?;
+        let log_cache_mib: u64 = v.number("log.cache_mib", 1, 1024 * 1024)?;
         let private_subject = v.get("private_subject").trim().to_string();
         if private_subject.is_empty() || private_subject.len() > 200 {
             return Err(Values::err("private_subject", "must be 1 to 200 characters"));
@@ -339,6 +344,7 @@ impl Config {
             subscriptions,
             mailbox,
             private_subject,
+            log_cache_bytes: log_cache_mib * 1024 * 1024,
         })
     }
 
@@ -378,6 +384,7 @@ impl Config {
                 idle: Duration::from_secs(600),
             },
             private_subject: "Private meeting".into(),
+            log_cache_bytes: LogOptions::default().cache_capacity,
         }
     }
 

@@ -172,7 +172,14 @@ fn graph_client(c: &Config) -> Result<GraphClient, NodeError> {
 pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
     let metrics = telemetry::metrics();
     let master = load_master_key(Some(&config.master_key))?;
-    let store = Store::open(&config.data_dir, master, &LogOptions::default())?;
+    let store = Store::open(
+        &config.data_dir,
+        master,
+        &LogOptions {
+            cache_capacity: config.log_cache_bytes,
+            ..LogOptions::default()
+        },
+    )?;
     let clock = if config.adjustable_clock {
         Clock::adjustable()
     } else {

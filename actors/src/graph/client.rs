@@ -133,12 +133,19 @@ pub(crate) fn mailbox_tag(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex()[..10].to_string()
 }
 
+/// Idle keep-alive connections kept to Graph.
+const MAX_IDLE_CONNECTIONS: usize = 32;
+
 impl GraphClient {
     pub fn new(cfg: GraphConfig) -> Result<Self, GraphError> {
         let http = reqwest::Client::builder()
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            // Graph is one host: idle connections beyond what steady traffic reuses only
+            // hold memory (buffers and channels of some KiB each) after a burst, such as
+            // many mailboxes syncing at once.
+            .pool_max_idle_per_host(MAX_IDLE_CONNECTIONS)
             .tcp_keepalive(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("hcal/", env!("CARGO_PKG_VERSION")))
