@@ -3,6 +3,7 @@
 //! default size of every benchmark finishes within a minute here.
 
 mod baseline;
+mod decorate;
 mod emulator;
 mod heap;
 mod ingest;
@@ -11,6 +12,7 @@ mod log;
 mod pipeline;
 mod report;
 mod tap;
+mod world;
 
 use std::process::ExitCode;
 
@@ -50,11 +52,20 @@ enum Bench {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
-    /// Join-link detection throughput over the invitation corpus, repeated.
+    /// Join-link detection throughput over the invitation corpus; then keyword meetings decorated end to end.
     Join {
         /// Detections run (the corpus repeated as often as needed).
         #[arg(long, default_value_t = 200_000)]
         events: usize,
+        /// Keyword meetings created in the emulator and decorated by the node (0: detection only).
+        #[arg(long, default_value_t = 4_000)]
+        decorations: usize,
+        /// New keyword meetings per second.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Organisers the meetings are spread over.
+        #[arg(long, default_value_t = 200)]
+        mailboxes: usize,
     },
     /// Calendar changes from emulator edit to mailbox state applied; memory per mailbox; activation time.
     Pipeline {
@@ -77,6 +88,9 @@ enum Bench {
         /// Most notifications per POST from the emulator (Graph's default 10; it has one POST in flight per URL).
         #[arg(long, default_value_t = 10)]
         notification_batch: usize,
+        /// The node's sled page cache, MiB (its default is 256; the heap figures include what it holds).
+        #[arg(long, default_value_t = 256)]
+        log_cache_mib: u64,
     },
     /// The Graph emulator for `pipeline`, in its own process (internal).
     #[command(hide = true)]
@@ -105,7 +119,25 @@ fn main() -> ExitCode {
         Bench::Emulator { seconds } => {
             emulator::run(&emulator::EmulatorBench { seconds }, &report::Report::new("emulator"))
         }
-        Bench::Join { events } => join::run(&join::JoinBench { events }, &report::Report::new("join")),
+        Bench::Join {
+            events,
+            decorations,
+            rate,
+            mailboxes,
+        } => {
+            let report = report::Report::new("join");
+            join::run(&join::JoinBench { events }, &report).and_then(|()| {
+                if decorations == 0 {
+                    return Ok(());
+                }
+                let args = decorate::DecorateBench {
+                    mailboxes,
+                    decorations,
+                    rate,
+                };
+                decorate::run(&args, &report)
+            })
+        }
         Bench::Pipeline {
             mailboxes,
             changes,
@@ -114,6 +146,7 @@ fn main() -> ExitCode {
             idle_secs,
             in_flight,
             notification_batch,
+            log_cache_mib,
         } => pipeline::run(
             &pipeline::PipelineBench {
                 mailboxes,
@@ -123,6 +156,7 @@ fn main() -> ExitCode {
                 idle_secs,
                 in_flight,
                 notification_batch,
+                log_cache_mib,
             },
             &report::Report::new("pipeline"),
         ),
@@ -130,7 +164,7 @@ fn main() -> ExitCode {
             users,
             meetings,
             notification_batch,
-        } => pipeline::serve_emulator(users, meetings, notification_batch),
+        } => world::serve_emulator(users, meetings, notification_batch),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

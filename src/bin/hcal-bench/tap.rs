@@ -5,7 +5,8 @@
 //! summary: the total of every counter (labels summed), the time of every
 //! increment of `hcal_notifications_applied_total` and of
 //! `hcal_mailbox_events_appended_total`, and every sample of the
-//! `hcal_notification_to_applied_seconds` histogram. Gauges and other
+//! `hcal_notification_to_applied_seconds` and of the
+//! `hcal_join_notification_to_patch_seconds` histograms. Gauges and other
 //! histograms are dropped.
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use metrics::{
 pub const APPLIED: &str = "hcal_notifications_applied_total";
 pub const APPLIED_LATENCY: &str = "hcal_notification_to_applied_seconds";
 pub const EVENTS_APPENDED: &str = "hcal_mailbox_events_appended_total";
+pub const PATCH_LATENCY: &str = "hcal_join_notification_to_patch_seconds";
 
 pub type Stamps = Arc<Mutex<Vec<(Instant, u64)>>>;
 
@@ -33,6 +35,8 @@ pub struct Tap {
     pub appended: Stamps,
     /// (when, seconds) of each sample of [`APPLIED_LATENCY`].
     pub latency: Arc<Mutex<Vec<(Instant, f64)>>>,
+    /// (when, seconds) of each sample of [`PATCH_LATENCY`].
+    pub patch_latency: Arc<Mutex<Vec<(Instant, f64)>>>,
 }
 
 impl Tap {
@@ -110,10 +114,10 @@ impl Recorder for TapRecorder {
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        if key.name() == APPLIED_LATENCY {
-            Histogram::from_arc(Arc::new(HistogramTap(self.0.latency.clone())))
-        } else {
-            Histogram::noop()
+        match key.name() {
+            APPLIED_LATENCY => Histogram::from_arc(Arc::new(HistogramTap(self.0.latency.clone()))),
+            PATCH_LATENCY => Histogram::from_arc(Arc::new(HistogramTap(self.0.patch_latency.clone()))),
+            _ => Histogram::noop(),
         }
     }
 }
