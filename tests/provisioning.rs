@@ -229,3 +229,41 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
     assert_eq!(w.subscriptions().await.len(), 1);
     assert_eq!(w.graph_subscriptions().await.len(), 1);
 }
+
+/// A burst of Graph errors while a mailbox is enabled leaves it in error, and it
+/// is tried again after 30 seconds, not after the quarter-hour recheck that
+/// lasting conditions get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() {
+    const ALICE: &str = "alice@contoso.example";
+    let w = World::start(Seed::example()).await;
+    assert_eq!(w.connect("acme").await.0, 200);
+    let (s, b) = w
+        .emu(
+            Method::POST,
+            "/faults",
+            Some(json!({"error_rate": 1.0, "error_status": 500, "only_mailbox": ALICE})),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(w.enable("acme", ALICE, "user").await.0, 200);
+    eventually(30, "alice in error", || async {
+        w.user_status("acme", ALICE).await.is_some_and(|u| u["status"] == "error")
+    })
+    .await;
+    let u = w.user_status("acme", ALICE).await.unwrap();
+    assert_eq!(u["error"]["kind"], "other", "{u}");
+    assert!(u["error"]["message"].as_str().unwrap().contains("retry"), "{u}");
+
+    // Graph recovers; 25 s (and a little) later nothing has been tried, at 31 s it has.
+    assert_eq!(w.emu(Method::DELETE, "/faults", None).await.0, 204);
+    w.advance(25).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(w.user_status("acme", ALICE).await.unwrap()["status"], "error");
+    w.advance(6).await;
+    eventually(10, "alice activated", || async {
+        w.user_status("acme", ALICE).await.is_some_and(|u| u["status"] == "activated")
+    })
+    .await;
+    assert_eq!(w.graph_subscriptions().await.len(), 1);
+}

@@ -127,6 +127,8 @@ pub struct TenantSupervisor {
     settings: ProvisioningSettings,
     activating: HashSet<MailboxKey>,
     next_check: HashMap<MailboxKey, Timestamp>,
+    /// Transient failures in a row of each mailbox not activated (for back-off).
+    failures: HashMap<MailboxKey, u32>,
     mailboxes: Option<Recipient<MailboxLifecycle>>,
 }
 
@@ -170,6 +172,7 @@ impl TenantSupervisor {
             settings,
             activating: HashSet::new(),
             next_check: HashMap::new(),
+            failures: HashMap::new(),
             mailboxes: None,
         })
     }
@@ -296,11 +299,8 @@ impl TenantSupervisor {
         };
         ctx.spawn(fut.into_actor(self).map(move |(status, tenant), act, ctx| {
             act.activating.remove(&mailbox);
-            let recheck = act.settings.recheck.as_millis() as i64;
-            act.next_check
-                .insert(mailbox.clone(), act.clock.now().plus_millis(recheck));
+            act.schedule_check(&mailbox, &status);
             if status == UserStatus::Activated {
-                act.next_check.remove(&mailbox);
                 if let (Some(r), Some(t)) = (&act.mailboxes, tenant) {
                     r.do_send(MailboxLifecycle::Activated {
                         org: act.org.clone(),
@@ -312,6 +312,38 @@ impl TenantSupervisor {
             }
             ctx.notify(SetStatus { mailbox, status });
         }));
+    }
+}
+
+/// The first retry of a mailbox whose activation met transient trouble.
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+
+impl TenantSupervisor {
+    /// When to try a mailbox again after `status`. Transient trouble (throttling, an
+    /// unexpected answer, a refused subscription: typical of a burst of enables) is
+    /// retried after 30 s, doubling with each failure in a row up to the recheck
+    /// period; lasting conditions (no such user, outside the access policy, consent
+    /// revoked, ...) are looked at again after the recheck period.
+    fn schedule_check(&mut self, mailbox: &MailboxKey, status: &UserStatus) {
+        let recheck = self.settings.recheck;
+        let delay = match status {
+            UserStatus::Activated => {
+                self.next_check.remove(mailbox);
+                self.failures.remove(mailbox);
+                return;
+            }
+            UserStatus::Error {
+                kind: UserErrorKind::Throttled | UserErrorKind::Other | UserErrorKind::SubscriptionFailed,
+                ..
+            } => {
+                let n = self.failures.entry(mailbox.clone()).or_insert(0);
+                *n += 1;
+                FIRST_RETRY.saturating_mul(1 << (*n - 1).min(16)).min(recheck)
+            }
+            _ => recheck,
+        };
+        let at = self.clock.now().plus_millis(delay.as_millis() as i64);
+        self.next_check.insert(mailbox.clone(), at);
     }
 }
 
@@ -385,9 +417,7 @@ impl Handler<MailboxProblem> for TenantSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: MailboxProblem, ctx: &mut Context<Self>) {
-        let recheck = self.settings.recheck.as_millis() as i64;
-        self.next_check
-            .insert(msg.mailbox.clone(), self.clock.now().plus_millis(recheck));
+        self.schedule_check(&msg.mailbox, &msg.status);
         ctx.notify(SetStatus {
             mailbox: msg.mailbox,
             status: msg.status,
@@ -642,6 +672,7 @@ impl Handler<EnableUser> for TenantSupervisor {
         AtomicResponse::new(Box::pin(self.append(vec![ev.into()]).map(move |r, act, ctx| {
             r?;
             act.next_check.remove(&mailbox);
+            act.failures.remove(&mailbox);
             act.activate(mailbox.clone(), ctx);
             let u = act.journal.state.users.get(&mailbox).ok_or(TenantError::UnknownUser)?;
             Ok(UserInfo::new(&mailbox, Some(address), u))
@@ -697,6 +728,8 @@ impl Handler<DisableUser> for TenantSupervisor {
             .into_actor(act)
             .map(move |r, act, _| {
                 r?;
+                act.next_check.remove(&mailbox);
+                act.failures.remove(&mailbox);
                 let u = act.journal.state.users.get(&mailbox).ok_or(TenantError::UnknownUser)?;
                 Ok(UserInfo::new(&mailbox, Some(address), u))
             })
