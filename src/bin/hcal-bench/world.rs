@@ -301,20 +301,6 @@ impl Bench {
         Ok(())
     }
 
-    pub(crate) async fn disable(&self, email: &str) -> Result<(), String> {
-        let r = self
-            .http
-            .delete(format!("{}/admin/v1/orgs/{ORG}/users/{email}", self.node))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .map_err(e)?;
-        if !r.status().is_success() {
-            return Err(format!("disabling {email}: {}", r.status()));
-        }
-        Ok(())
-    }
-
     /// Every user's address and status (`activated`, `pending`, or `error {kind, code}`).
     pub(crate) async fn users(&self) -> Result<Vec<(String, String)>, String> {
         let v: Value = self
