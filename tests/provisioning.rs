@@ -248,7 +248,9 @@ async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() 
     assert_eq!(s, 200, "{b}");
     assert_eq!(w.enable("acme", ALICE, "user").await.0, 200);
     eventually(30, "alice in error", || async {
-        w.user_status("acme", ALICE).await.is_some_and(|u| u["status"] == "error")
+        w.user_status("acme", ALICE)
+            .await
+            .is_some_and(|u| u["status"] == "error")
     })
     .await;
     let u = w.user_status("acme", ALICE).await.unwrap();
@@ -262,7 +264,9 @@ async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() 
     assert_eq!(w.user_status("acme", ALICE).await.unwrap()["status"], "error");
     w.advance(6).await;
     eventually(10, "alice activated", || async {
-        w.user_status("acme", ALICE).await.is_some_and(|u| u["status"] == "activated")
+        w.user_status("acme", ALICE)
+            .await
+            .is_some_and(|u| u["status"] == "activated")
     })
     .await;
     assert_eq!(w.graph_subscriptions().await.len(), 1);

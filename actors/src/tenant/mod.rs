@@ -300,15 +300,15 @@ impl TenantSupervisor {
         ctx.spawn(fut.into_actor(self).map(move |(status, tenant), act, ctx| {
             act.activating.remove(&mailbox);
             act.schedule_check(&mailbox, &status);
-            if status == UserStatus::Activated {
-                if let (Some(r), Some(t)) = (&act.mailboxes, tenant) {
-                    r.do_send(MailboxLifecycle::Activated {
-                        org: act.org.clone(),
-                        mailbox: mailbox.clone(),
-                        address: address.clone(),
-                        tenant_id: t,
-                    });
-                }
+            if status == UserStatus::Activated
+                && let (Some(r), Some(t)) = (&act.mailboxes, tenant)
+            {
+                r.do_send(MailboxLifecycle::Activated {
+                    org: act.org.clone(),
+                    mailbox: mailbox.clone(),
+                    address: address.clone(),
+                    tenant_id: t,
+                });
             }
             ctx.notify(SetStatus { mailbox, status });
         }));
