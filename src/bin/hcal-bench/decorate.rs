@@ -54,7 +54,7 @@ pub fn run(args: &DecorateBench, report: &Report) -> Result<(), String> {
     let emu = EmulatorProcess::start(n, 0, 10)?;
     let emu_pid = emu.pid().to_string();
     let dir = baseline::scratch()?;
-    let node = NodeHandle::spawn(world::config(&emu, &dir)?).map_err(e)?;
+    let node = NodeHandle::spawn(world::config(&emu.base_url, &dir)?).map_err(e)?;
     let rt = world::runtime()?;
     let bench = Arc::new(Bench::new(&node, &emu, 64)?);
     let result = rt.block_on(measure(args, report, &bench, &tap, &emu_pid));

@@ -7,23 +7,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use hcal::config::Config;
 use hcal::node::NodeHandle;
-use hcal_actors::keys::MasterKeySource;
 use hcal_actors::log::layout::INBOX;
-use hcal_emulator::seed::{EXAMPLE_CLIENT, EXAMPLE_SECRET};
 use hcal_emulator::{EmulatorConfig, EmulatorHandle, Seed};
 use serde_json::{Value, json};
 
 use crate::baseline;
 use crate::report::{Report, percentile};
+use crate::world::{self, ADMIN};
 
 pub struct IngestBench {
     pub senders: usize,
     pub seconds: u64,
 }
-
-const ADMIN: &str = "bench-admin-token-0123456789";
 
 async fn setup(http: &reqwest::Client, node: &str, emulator: &str) -> Result<(String, String), String> {
     let admin = |m: reqwest::Method, p: &str| http.request(m, format!("{node}/admin/v1{p}")).bearer_auth(ADMIN);
@@ -81,21 +77,7 @@ pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
     let dir = baseline::scratch()?;
     let emulator =
         EmulatorHandle::spawn_thread(Seed::example(), EmulatorConfig::default()).map_err(|e| e.to_string())?;
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?;
-    let master = MasterKeySource::Value(zeroize::Zeroizing::new(
-        "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
-    ));
-    let config = Config::local(
-        &emulator.base_url(),
-        EXAMPLE_CLIENT,
-        EXAMPLE_SECRET,
-        &dir.path().join("data"),
-        listen,
-        ADMIN,
-        master,
-    );
+    let config = world::config(&emulator.base_url(), &dir)?;
     let node = NodeHandle::spawn(config).map_err(|e| e.to_string())?;
     let node_url = node.url();
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -163,7 +163,7 @@ pub fn run(args: &PipelineBench, report: &Report) -> Result<(), String> {
     let ids = Arc::new(std::mem::take(&mut emu.ids));
     let emu_pid = emu.pid().to_string();
     let dir = baseline::scratch()?;
-    let mut config = world::config(&emu, &dir)?;
+    let mut config = world::config(&emu.base_url, &dir)?;
     config.mailbox.idle = idle;
     config.log_cache_bytes = args.log_cache_mib.max(1) * 1024 * 1024;
     heap::counting(true);

@@ -170,8 +170,8 @@ impl Drop for EmulatorProcess {
     }
 }
 
-/// The configuration of a node on loopback against `emu`, its data in `dir`.
-pub(crate) fn config(emu: &EmulatorProcess, dir: &tempfile::TempDir) -> Result<Config, String> {
+/// The configuration of a node on loopback against the emulator at `graph`, its data in `dir`.
+pub(crate) fn config(graph: &str, dir: &tempfile::TempDir) -> Result<Config, String> {
     let listen = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(e)?;
@@ -179,7 +179,7 @@ pub(crate) fn config(emu: &EmulatorProcess, dir: &tempfile::TempDir) -> Result<C
         "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into(),
     ));
     Ok(Config::local(
-        &emu.base_url,
+        graph,
         EXAMPLE_CLIENT,
         EXAMPLE_SECRET,
         &dir.path().join("data"),
