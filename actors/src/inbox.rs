@@ -128,16 +128,27 @@ impl Inbox {
             .collect()
     }
 
-    /// What is waiting for `stream`, oldest key first.
-    pub fn pending(&self, stream: &StreamId) -> Result<Vec<Pending>, LogError> {
+    /// At most `limit` of what is waiting for `stream`, oldest key first.
+    pub fn pending(&self, stream: &StreamId, limit: usize) -> Result<Vec<Pending>, LogError> {
         self.log
             .scan_side(&prefix(stream))
+            .take(limit)
             .map(|r| {
                 let (k, v) = r?;
                 let item = codec::decode(&v).map_err(|e| LogError::Corrupt(format!("inbox entry: {e}")))?;
                 Ok(Pending { key: k.to_vec(), item })
             })
             .collect()
+    }
+
+    /// How many entries wait for `stream`.
+    pub fn count(&self, stream: &StreamId) -> Result<usize, LogError> {
+        let mut n = 0;
+        for r in self.log.scan_side(&prefix(stream)) {
+            r?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Every stream with something waiting (at start-up).

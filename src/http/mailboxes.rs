@@ -143,7 +143,7 @@ async fn inspect(
     } else {
         let journal = Journal::<MailboxState>::load(&node.store, stream.clone())
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let pending = node.inbox.pending(&stream).map(|p| p.len()).unwrap_or(0);
+        let pending = node.inbox.count(&stream).unwrap_or(0);
         let mut i = view::inspect(&journal, &Health::default(), pending, node.clock.now(), q.reveal);
         i.active = false;
         i

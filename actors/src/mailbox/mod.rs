@@ -33,6 +33,10 @@ use crate::replay::ReplayError;
 use crate::store::Store;
 use work::{Mailbox, WorkError};
 
+/// Inbox entries a mailbox round takes at most; what is left waits for the next
+/// round, so a backlog costs each round the same, not more as it grows.
+const ROUND_BATCH: usize = 256;
+
 pub use router::MailboxRouter;
 
 /// What a round did, for the actor to fold in.
@@ -272,7 +276,7 @@ impl MailboxActor {
         self.health.last_processed_at = Some(self.clock.now());
     }
 
-    /// One round: a sync if one is wanted, then the inbox. Its events and the
+    /// One round: a sync if one is wanted, then (at most [`ROUND_BATCH`] of) the inbox. Its events and the
     /// retirement of the inbox entries they consumed commit atomically.
     fn round(&mut self, ctx: &mut Context<Self>) {
         if self.busy {
@@ -283,10 +287,14 @@ impl MailboxActor {
             .resync_wanted
             .take()
             .or_else(|| self.window_stale().then_some(true));
-        let pending = match self.inbox.pending(self.stream()) {
+        let pending = match self.inbox.pending(self.stream(), ROUND_BATCH) {
             Ok(p) => p,
             Err(e) => return self.failed(e.to_string(), ctx),
         };
+        if pending.len() == ROUND_BATCH {
+            // More is waiting: another round follows this one.
+            self.wake_again = true;
+        }
         if sync_full.is_none() && pending.is_empty() {
             // Nothing from Graph to absorb; join work may still be waiting.
             return self.join_round(ctx);
@@ -654,7 +662,7 @@ impl Handler<Inspect> for MailboxActor {
     type Result = MessageResult<Inspect>;
 
     fn handle(&mut self, msg: Inspect, _: &mut Context<Self>) -> Self::Result {
-        let pending = self.inbox.pending(self.stream()).map(|p| p.len()).unwrap_or(0);
+        let pending = self.inbox.count(self.stream()).unwrap_or(0);
         MessageResult(view::inspect(
             &self.journal,
             &self.health,

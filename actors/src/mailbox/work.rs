@@ -11,6 +11,7 @@ use hcal_joinlink::Detector;
 use hcal_schemas::aggregate::mailbox::{MailboxState, Window};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::{MailboxEvent, Timestamp};
+use tracing::warn;
 
 use super::convert::{self, ConvertError};
 use crate::graph::{DeltaItem, GraphClient, GraphError};
@@ -210,6 +211,13 @@ pub async fn process(
                     if known.contains_key(&event_id) {
                         events.push(CalendarEventDeleted { event_id }.into());
                     }
+                }
+                // An id Graph calls malformed names no event, now or later: retrying it
+                // would hold up every notification behind it.
+                Err(GraphError::BadRequest { code, .. }) if code.eq_ignore_ascii_case("ErrorInvalidIdMalformed") => {
+                    warn!(entries = entries.len(), "notification for a malformed event id dropped");
+                    metrics::counter!("hcal_notifications_dropped_total", "reason" => "malformed_id")
+                        .increment(entries.len() as u64);
                 }
                 Err(e) => return Err(e.into()),
             }

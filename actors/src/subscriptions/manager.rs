@@ -473,7 +473,7 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, _: DrainLifecycle, _: &mut Context<Self>) -> Self::Result {
-        let pending = match self.inbox.pending(&self.journal.stream) {
+        let pending = match self.inbox.pending(&self.journal.stream, usize::MAX) {
             Ok(p) => p,
             Err(e) => {
                 warn!(error = %e, "reading lifecycle notifications failed");
