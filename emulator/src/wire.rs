@@ -66,22 +66,43 @@ pub fn parse_offset(s: &str) -> Option<DateTime<Utc>> {
 
 const ID_PREFIX: &str = "AAMkAG";
 
+/// The part of an Exchange item id that names the mailbox's store and folder: the same for
+/// every event here, as it is for the events of one calendar. It gives ids Graph's length
+/// (about 150 characters), which is what clients store and send back.
+const FOLDER: [u8; 88] = folder_bytes();
+
+const fn folder_bytes() -> [u8; 88] {
+    let mut out = [0u8; 88];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut i = 0;
+    while i < out.len() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out[i] = (x >> 24) as u8;
+        i += 1;
+    }
+    out
+}
+
+fn encode_id(kind: u8, key: &[u8; 16], extra: &[u8]) -> String {
+    let mut bytes = Vec::with_capacity(1 + FOLDER.len() + 16 + extra.len());
+    bytes.push(kind);
+    bytes.extend_from_slice(&FOLDER);
+    bytes.extend_from_slice(key);
+    bytes.extend_from_slice(extra);
+    format!("{ID_PREFIX}{}", base64::engine::general_purpose::URL_SAFE.encode(bytes))
+}
+
 /// An event id: opaque, base64-like, case-sensitive. Kind 1 = stored item, 2 = occurrence
 /// (master key + original start in seconds).
 pub fn make_item_id(key: &[u8; 16]) -> String {
-    let mut bytes = Vec::with_capacity(17);
-    bytes.push(1u8);
-    bytes.extend_from_slice(key);
-    format!("{ID_PREFIX}{}", base64::engine::general_purpose::URL_SAFE.encode(bytes))
+    encode_id(1, key, &[])
 }
 
 /// The id of the occurrence of series `master_key` that originally starts at `original`.
 pub fn make_occurrence_id(master_key: &[u8; 16], original: DateTime<Utc>) -> String {
-    let mut bytes = Vec::with_capacity(25);
-    bytes.push(2u8);
-    bytes.extend_from_slice(master_key);
-    bytes.extend_from_slice(&original.timestamp().to_be_bytes());
-    format!("{ID_PREFIX}{}", base64::engine::general_purpose::URL_SAFE.encode(bytes))
+    encode_id(2, master_key, &original.timestamp().to_be_bytes())
 }
 
 /// What an id names, or `None` when it is malformed.
@@ -94,17 +115,13 @@ pub enum ParsedId {
 pub fn parse_id(id: &str) -> Option<ParsedId> {
     let rest = id.strip_prefix(ID_PREFIX)?;
     let bytes = base64::engine::general_purpose::URL_SAFE.decode(rest).ok()?;
-    let mut key = [0u8; 16];
-    match (bytes.first(), bytes.len()) {
-        (Some(1), 17) => {
-            key.copy_from_slice(&bytes[1..17]);
-            Some(ParsedId::Item(key))
-        }
-        (Some(2), 25) => {
-            key.copy_from_slice(&bytes[1..17]);
-            let mut ts = [0u8; 8];
-            ts.copy_from_slice(&bytes[17..25]);
-            let t = DateTime::from_timestamp(i64::from_be_bytes(ts), 0)?;
+    let (&kind, rest) = bytes.split_first()?;
+    let rest = rest.strip_prefix(&FOLDER[..])?;
+    let key: [u8; 16] = rest.get(..16)?.try_into().ok()?;
+    match (kind, &rest[16..]) {
+        (1, []) => Some(ParsedId::Item(key)),
+        (2, ts) if ts.len() == 8 => {
+            let t = DateTime::from_timestamp(i64::from_be_bytes(ts.try_into().ok()?), 0)?;
             Some(ParsedId::Occurrence(key, t))
         }
         _ => None,
@@ -248,6 +265,8 @@ mod tests {
         let key = [7u8; 16];
         let id = make_item_id(&key);
         assert!(id.starts_with("AAMkAG"));
+        // Graph's ids are about 150 characters; clients store and send back that much.
+        assert!((140..=160).contains(&id.len()), "{} characters", id.len());
         assert_eq!(parse_id(&id), Some(ParsedId::Item(key)));
         let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let occ = make_occurrence_id(&key, t);

@@ -146,7 +146,7 @@ async fn batch_items_run_and_throttle_individually() {
             json!({"requests": [
                 {"id": "1", "method": "POST", "url": format!("/users/{ALICE}/events"), "headers": {"Content-Type": "application/json"}, "body": create},
                 {"id": "2", "method": "GET", "url": format!("/users/{ALICE}/events"), "dependsOn": ["1"]},
-                {"id": "3", "method": "GET", "url": format!("users/{ALICE}/events/AAMkAGAQEBAQEBAQEBAQEBAQEBAQE=")},
+                {"id": "3", "method": "GET", "url": format!("users/{ALICE}/events/{}", hcal_emulator::wire::make_item_id(&[1; 16]))},
                 {"id": "4", "method": "GET", "url": format!("/users/{ALICE}/events"), "dependsOn": ["3"]},
                 {"id": "5", "method": "GET", "url": format!("/users/{ALICE}/events")},
                 {"id": "6", "method": "GET", "url": format!("/users/{ALICE}/events")}
