@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Aggregate;
+use super::meetings::Meetings;
 use crate::events::EventMeta;
 use crate::events::mailbox::*;
 use crate::sealed::{Reveal, SealError, Sealed, Shown};
@@ -124,8 +125,8 @@ pub struct SyncCursor {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MailboxState {
     pub version: u64,
-    /// Keyed by Graph event id; series masters, occurrences and exceptions alike.
-    pub meetings: BTreeMap<String, MeetingRecord>,
+    /// By Graph event id; series masters, occurrences and exceptions alike.
+    pub meetings: Meetings,
     pub window: Option<Window>,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
@@ -201,7 +202,7 @@ impl MailboxState {
             return;
         }
         if self.in_window(&m) {
-            self.meetings.insert(m.id.clone(), m);
+            self.meetings.insert(m);
         } else {
             self.forget(&m.id);
         }

@@ -2,6 +2,7 @@
 //! `apply(state, event) -> state` that replay and the live node share.
 
 pub mod mailbox;
+pub mod meetings;
 pub mod subscriptions;
 pub mod tenant;
 

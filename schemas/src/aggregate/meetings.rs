@@ -1,0 +1,141 @@
+//! A mailbox's meetings by Graph event id: one sorted vector of records.
+//!
+//! Each record carries its own id, so a map keyed by id would hold every id
+//! twice (Graph's are about 150 characters) plus a tree node's slack. Lookups
+//! are binary searches; an insert or removal moves the records after it,
+//! which for the few hundred meetings of a mailbox's window is cheap.
+//!
+//! Encoded exactly as the `BTreeMap<String, MeetingRecord>` it replaces (a
+//! map from id to record, ids ascending), so snapshots written before read
+//! the same.
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::events::mailbox::MeetingRecord;
+
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Meetings {
+    /// Ascending by id, ids unique.
+    records: Vec<MeetingRecord>,
+}
+
+impl Meetings {
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.records.binary_search_by(|m| m.id.as_str().cmp(id))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&MeetingRecord> {
+        self.find(id).ok().map(|i| &self.records[i])
+    }
+
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.find(id).is_ok()
+    }
+
+    /// Puts `m` in place of the record with its id, if any.
+    pub fn insert(&mut self, m: MeetingRecord) {
+        match self.find(&m.id) {
+            Ok(i) => self.records[i] = m,
+            Err(i) => self.records.insert(i, m),
+        }
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<MeetingRecord> {
+        let i = self.find(id).ok()?;
+        let m = self.records.remove(i);
+        // Give memory back once the vector is mostly empty (a window that slid, a purge).
+        if self.records.capacity() > 16 && self.records.len() < self.records.capacity() / 4 {
+            self.records.shrink_to(self.records.len() * 2);
+        }
+        Some(m)
+    }
+
+    /// The records, ascending by id.
+    pub fn values(&self) -> std::slice::Iter<'_, MeetingRecord> {
+        self.records.iter()
+    }
+
+    /// The ids, ascending.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.records.iter().map(|m| m.id.as_str())
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl std::ops::Index<&str> for Meetings {
+    type Output = MeetingRecord;
+
+    /// The record of `id`; panics if there is none (as a map's index does).
+    fn index(&self, id: &str) -> &MeetingRecord {
+        match self.get(id) {
+            Some(m) => m,
+            None => panic!("no meeting with the given id"),
+        }
+    }
+}
+
+impl FromIterator<MeetingRecord> for Meetings {
+    fn from_iter<I: IntoIterator<Item = MeetingRecord>>(iter: I) -> Self {
+        let mut records: Vec<MeetingRecord> = iter.into_iter().collect();
+        // The last record of an id wins, as repeated map inserts would have it.
+        records.reverse();
+        records.sort_by(|a, b| a.id.cmp(&b.id));
+        records.dedup_by(|later, kept| later.id == kept.id);
+        records.shrink_to_fit();
+        Self { records }
+    }
+}
+
+impl fmt::Debug for Meetings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.records.iter().map(|m| (&m.id, m))).finish()
+    }
+}
+
+impl Serialize for Meetings {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.records.len()))?;
+        for m in &self.records {
+            map.serialize_entry(&m.id, m)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Meetings {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ById;
+
+        impl<'de> Visitor<'de> for ById {
+            type Value = Meetings;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from event id to meeting")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Meetings, A::Error> {
+                let mut records = Vec::with_capacity(access.size_hint().unwrap_or(0).min(4096));
+                while let Some((id, m)) = access.next_entry::<String, MeetingRecord>()? {
+                    if id != m.id {
+                        return Err(serde::de::Error::custom("a meeting filed under another id"));
+                    }
+                    records.push(m);
+                }
+                Ok(records.into_iter().collect())
+            }
+        }
+
+        deserializer.deserialize_map(ById)
+    }
+}
