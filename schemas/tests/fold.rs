@@ -1,13 +1,17 @@
 //! The fold as a user of the meeting list would notice it: what a mailbox
-//! shows after a sequence of calendar changes.
+//! shows after a sequence of calendar changes; and the mailbox's meeting
+//! collection against the id-keyed map it replaced.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hcal_schemas::aggregate::mailbox::MailboxState;
+use hcal_schemas::aggregate::meetings::Meetings;
 use hcal_schemas::aggregate::tenant::{Consent, TenantState};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::events::tenant::*;
 use hcal_schemas::*;
+use proptest::prelude::*;
 
 struct Keys(Arc<SecretKey>);
 impl KeyLookup for Keys {
@@ -290,4 +294,82 @@ fn failed_decorations_are_summed_until_patched_or_over() {
         .into(),
     );
     assert_eq!(fold(&events).join_failures(Timestamp(11 * H)), None);
+}
+
+// The meeting collection: it behaves as the id-keyed map it replaced and reads and
+// writes the same bytes, so snapshots written by earlier versions load unchanged.
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u8, i64),
+    Remove(u8),
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0u8..40, 0i64..1000).prop_map(|(i, s)| Op::Insert(i, s)),
+            (0u8..40).prop_map(Op::Remove),
+        ],
+        0..120,
+    )
+}
+
+proptest! {
+    /// Any sequence of inserts and removals leaves the same records, in the same
+    /// order, as a BTreeMap by id; both encode to the same bytes and each decodes
+    /// the other's.
+    #[test]
+    fn the_meeting_collection_behaves_and_encodes_as_the_map_it_replaced(ops in ops()) {
+        let key = SecretKey::generate();
+        let mut map: BTreeMap<String, MeetingRecord> = BTreeMap::new();
+        let mut meetings = Meetings::default();
+        for op in ops {
+            match op {
+                Op::Insert(i, s) => {
+                    let r = meeting(&key, &format!("AAMkAG-{i:03}"), s, s, "planning");
+                    map.insert(r.id.clone(), r.clone());
+                    meetings.insert(r);
+                }
+                Op::Remove(i) => {
+                    let id = format!("AAMkAG-{i:03}");
+                    prop_assert_eq!(map.remove(&id), meetings.remove(&id));
+                }
+            }
+            prop_assert_eq!(map.len(), meetings.len());
+        }
+        prop_assert!(map.values().eq(meetings.values()));
+        prop_assert!(map.keys().map(String::as_str).eq(meetings.keys()));
+        for (id, r) in &map {
+            prop_assert_eq!(meetings.get(id), Some(r));
+            prop_assert_eq!(&meetings[id.as_str()], r);
+        }
+        let from_map = codec::encode(&map).unwrap();
+        prop_assert_eq!(&from_map, &codec::encode(&meetings).unwrap());
+        prop_assert_eq!(&codec::decode::<Meetings>(&from_map).unwrap(), &meetings);
+        prop_assert_eq!(codec::decode::<BTreeMap<String, MeetingRecord>>(&from_map).unwrap(), map);
+    }
+}
+
+#[test]
+fn a_record_filed_under_another_id_does_not_decode() {
+    let key = SecretKey::generate();
+    let mut map = BTreeMap::new();
+    map.insert("AAMkAG-a".to_string(), meeting(&key, "AAMkAG-b", 1, 1, "planning"));
+    let bytes = codec::encode(&map).unwrap();
+    assert!(codec::decode::<Meetings>(&bytes).is_err());
+}
+
+#[test]
+fn collected_records_keep_the_last_of_each_id_in_id_order() {
+    let key = SecretKey::generate();
+    let m: Meetings = [
+        meeting(&key, "b", 1, 1, "first"),
+        meeting(&key, "a", 2, 2, "other"),
+        meeting(&key, "b", 3, 3, "second"),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(m["b"].start, Timestamp(3 * H));
 }
