@@ -56,7 +56,7 @@ pub fn run(args: &DecorateBench, report: &Report) -> Result<(), String> {
     let dir = baseline::scratch()?;
     let node = NodeHandle::spawn(world::config(&emu.base_url, &dir)?).map_err(e)?;
     let rt = world::runtime()?;
-    let bench = Arc::new(Bench::new(&node, &emu, 64)?);
+    let bench = Arc::new(Bench::new(node.url(), emu.base_url.clone(), 64)?);
     let result = rt.block_on(measure(args, report, &bench, &tap, &emu_pid));
     node.stop();
     emu.stop();

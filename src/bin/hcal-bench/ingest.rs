@@ -14,34 +14,21 @@ use serde_json::{Value, json};
 
 use crate::baseline;
 use crate::report::{Report, percentile};
-use crate::world::{self, ADMIN};
+use crate::world::{self, Bench};
 
 pub struct IngestBench {
     pub senders: usize,
     pub seconds: u64,
 }
 
-async fn setup(http: &reqwest::Client, node: &str, emulator: &str) -> Result<(String, String), String> {
-    let admin = |m: reqwest::Method, p: &str| http.request(m, format!("{node}/admin/v1{p}")).bearer_auth(ADMIN);
-    let setup: Value = admin(reqwest::Method::POST, "/orgs/bench/calendar/setup")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let url = setup["consent_url"].as_str().ok_or("no consent url")?;
-    let consent = http.get(url).send().await.map_err(|e| e.to_string())?;
-    if !consent.status().is_success() {
-        return Err(format!("consent failed: {}", consent.status()));
-    }
-    admin(reqwest::Method::PUT, "/orgs/bench/users/alice@contoso.example")
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+/// Connects the org, enables alice, and returns her subscription's id and clientState.
+async fn setup(bench: &Bench) -> Result<(String, String), String> {
+    bench.connect().await?;
+    bench.enable_address("alice@contoso.example").await?;
     for _ in 0..100 {
-        let subs: Value = http
-            .get(format!("{emulator}/_emulator/subscriptions"))
+        let subs: Value = bench
+            .http
+            .get(format!("{}/_emulator/subscriptions", bench.emulator))
             .send()
             .await
             .map_err(|e| e.to_string())?
@@ -92,7 +79,8 @@ pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
             .pool_max_idle_per_host(args.senders)
             .build()
             .map_err(|e| e.to_string())?;
-        let (sub, cs) = setup(&http, &node_url, &emulator.base_url()).await?;
+        let bench = Bench::new(node_url.clone(), emulator.base_url(), 16)?;
+        let (sub, cs) = setup(&bench).await?;
         let commits0 = stats().commits.load(Ordering::Relaxed);
         let sides0 = stats().side_writes.load(Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(args.seconds);

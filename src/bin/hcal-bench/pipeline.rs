@@ -169,7 +169,7 @@ pub fn run(args: &PipelineBench, report: &Report) -> Result<(), String> {
     heap::counting(true);
     let node = NodeHandle::spawn(config).map_err(e)?;
     let rt = world::runtime()?;
-    let bench = Arc::new(Bench::new(&node, &emu, args.in_flight)?);
+    let bench = Arc::new(Bench::new(node.url(), emu.base_url.clone(), args.in_flight)?);
     let result = rt.block_on(measure(
         args, report, &bench, &node, &tap, &ids, &emu_pid, idle, started,
     ));

@@ -222,8 +222,9 @@ pub(crate) struct Bench {
 }
 
 impl Bench {
-    /// A client of `node` and `emu`, keeping up to `in_flight` connections to each.
-    pub(crate) fn new(node: &NodeHandle, emu: &EmulatorProcess, in_flight: usize) -> Result<Self, String> {
+    /// A client of the node at `node` and the emulator at `emulator`, keeping up to
+    /// `in_flight` connections to each.
+    pub(crate) fn new(node: String, emulator: String, in_flight: usize) -> Result<Self, String> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(in_flight.max(16))
@@ -231,8 +232,8 @@ impl Bench {
                 .pool_idle_timeout(Duration::from_secs(2))
                 .build()
                 .map_err(e)?,
-            node: node.url(),
-            emulator: emu.base_url.clone(),
+            node,
+            emulator,
             org: OrgId::new(ORG).map_err(e)?,
         })
     }
@@ -257,15 +258,19 @@ impl Bench {
     }
 
     pub(crate) async fn enable(&self, i: usize) -> Result<(), String> {
+        self.enable_address(&mail(i)).await
+    }
+
+    pub(crate) async fn enable_address(&self, email: &str) -> Result<(), String> {
         let r = self
             .http
-            .put(format!("{}/admin/v1/orgs/{ORG}/users/{}", self.node, mail(i)))
+            .put(format!("{}/admin/v1/orgs/{ORG}/users/{email}", self.node))
             .bearer_auth(ADMIN)
             .send()
             .await
             .map_err(e)?;
         if !r.status().is_success() {
-            return Err(format!("enabling {}: {}", mail(i), r.status()));
+            return Err(format!("enabling {email}: {}", r.status()));
         }
         Ok(())
     }
