@@ -313,12 +313,7 @@ impl TenantSupervisor {
             ctx.notify(SetStatus { mailbox, status });
         }));
     }
-}
 
-/// The first retry of a mailbox whose activation met transient trouble.
-const FIRST_RETRY: Duration = Duration::from_secs(30);
-
-impl TenantSupervisor {
     /// When to try a mailbox again after `status`. Transient trouble (throttling, an
     /// unexpected answer, a refused subscription: typical of a burst of enables) is
     /// retried after 30 s, doubling with each failure in a row up to the recheck
@@ -346,6 +341,9 @@ impl TenantSupervisor {
         self.next_check.insert(mailbox.clone(), at);
     }
 }
+
+/// The first retry of a mailbox whose activation met transient trouble.
+const FIRST_RETRY: Duration = Duration::from_secs(30);
 
 /// The user status a Graph error means.
 fn classify_graph(e: &crate::graph::GraphError) -> UserStatus {
