@@ -271,3 +271,63 @@ async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() 
     .await;
     assert_eq!(w.graph_subscriptions().await.len(), 1);
 }
+
+/// A directory sync enabling many users at once: every enable is answered 200
+/// while earlier ones are still being activated, and each ends activated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_many_users_at_once_answers_every_one() {
+    const USERS: usize = 120;
+    const CLIENTS: usize = 4;
+    let user = |i: usize| format!("burst{i:03}@contoso.example");
+    let seed = seed_with(|t| {
+        for i in 0..USERS {
+            t.users.push(hcal_emulator::seed::SeedUser {
+                id: format!("00000000-0000-4000-9000-{i:012}"),
+                mail: user(i),
+                display_name: format!("Burst {i}"),
+                locale: None,
+                time_zone: Some("UTC".into()),
+                unlicensed: false,
+                in_policy: true,
+                automatic_replies_setting: None,
+            });
+        }
+    });
+    let w = World::start(seed).await;
+    assert_eq!(w.connect("acme").await.0, 200);
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..CLIENTS {
+        let http = w.http.clone();
+        let urls: Vec<String> = (c..USERS)
+            .step_by(CLIENTS)
+            .map(|i| w.url(&format!("/admin/v1/orgs/acme/users/{}", user(i))))
+            .collect();
+        clients.spawn(async move {
+            let mut refused = Vec::new();
+            for url in urls {
+                let r = http
+                    .put(&url)
+                    .bearer_auth(support::ADMIN_TOKEN)
+                    .send()
+                    .await
+                    .expect("enable");
+                if r.status() != 200 {
+                    refused.push(format!("{url}: {} {}", r.status(), r.text().await.unwrap_or_default()));
+                }
+            }
+            refused
+        });
+    }
+    let refused: Vec<String> = clients.join_all().await.into_iter().flatten().collect();
+    assert!(
+        refused.is_empty(),
+        "{} enables refused, e.g. {:?}",
+        refused.len(),
+        refused.first()
+    );
+    eventually(60, "every burst user activated", || async {
+        let users = w.users("acme").await;
+        users.len() == USERS && users.iter().all(|u| u["status"] == "activated")
+    })
+    .await;
+}

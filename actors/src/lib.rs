@@ -11,6 +11,7 @@ pub mod log;
 pub mod mailbox;
 pub mod replay;
 pub mod sample;
+pub mod serial;
 pub mod store;
 pub mod subscriptions;
 pub mod tenant;

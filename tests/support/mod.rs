@@ -378,14 +378,14 @@ impl ProcessWorld {
             .send()
             .await
             .expect("consent");
-        assert_eq!(consent.status().as_u16(), 200);
+        self.expect_ok(consent, "admin consent").await;
         for u in users {
             let r = self
                 .admin(reqwest::Method::PUT, &format!("/orgs/{org}/users/{u}"))
                 .send()
                 .await
                 .expect("enable");
-            assert_eq!(r.status().as_u16(), 200);
+            self.expect_ok(r, &format!("enabling {u}")).await;
         }
         eventually(60, "every mailbox activated", || async {
             let v: Value = match self
@@ -401,6 +401,20 @@ impl ProcessWorld {
                 .is_some_and(|l| l.len() == users.len() && l.iter().all(|u| u["status"] == "activated"))
         })
         .await;
+    }
+
+    /// Panics with the answer's body and the node's log tail unless `r` is 200.
+    pub async fn expect_ok(&self, r: reqwest::Response, what: &str) {
+        let status = r.status().as_u16();
+        if status != 200 {
+            let body = r.text().await.unwrap_or_default();
+            let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            panic!(
+                "{what}: {status} {body}\nthe node's log ends (newest first):\n{}",
+                tail.join("\n")
+            );
+        }
     }
 
     /// Graph's stored events of `user` (the emulator's truth).

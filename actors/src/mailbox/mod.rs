@@ -30,6 +30,7 @@ use crate::inbox::Inbox;
 use crate::join::{self, JoinTask, MeetingProvider};
 use crate::journal::{Journal, Written};
 use crate::replay::ReplayError;
+use crate::serial::to_self;
 use crate::store::Store;
 use work::{Mailbox, WorkError};
 
@@ -248,7 +249,7 @@ impl MailboxActor {
         if self.last_active.elapsed() >= self.settings.idle && !retry_pending {
             ctx.stop();
         } else if self.window_stale() {
-            ctx.notify(Wake);
+            to_self(ctx, Wake);
         } else {
             self.join_round(ctx);
         }
@@ -266,7 +267,7 @@ impl MailboxActor {
             let delay = Duration::from_millis((250u64 << n).min(60_000));
             ctx.run_later(delay, |act, ctx| {
                 act.retry_scheduled = false;
-                ctx.notify(Wake);
+                to_self(ctx, Wake);
             });
         }
     }
@@ -407,7 +408,7 @@ impl MailboxActor {
             self.events_since_snapshot = 0;
         }
         if std::mem::take(&mut self.wake_again) || self.resync_wanted.is_some() {
-            ctx.notify(Wake);
+            to_self(ctx, Wake);
         } else {
             self.join_round(ctx);
         }
@@ -551,7 +552,7 @@ impl MailboxActor {
         self.report_join_failures();
         self.schedule_retry(ctx);
         if std::mem::take(&mut self.wake_again) {
-            ctx.notify(Wake);
+            to_self(ctx, Wake);
         }
     }
 }
@@ -563,7 +564,7 @@ impl Actor for MailboxActor {
         metrics::gauge!("hcal_mailboxes_active").increment(1.0);
         let every = (self.settings.idle / 4).max(Duration::from_millis(200));
         ctx.run_interval(every, |act, ctx| act.tick(ctx));
-        ctx.notify(Wake);
+        to_self(ctx, Wake);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {

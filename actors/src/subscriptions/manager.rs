@@ -29,6 +29,7 @@ use crate::graph::{GraphClient, GraphError};
 use crate::inbox::{Inbox, InboxItem, LifecycleEvent, Pending};
 use crate::journal::Journal;
 use crate::log::LogError;
+use crate::serial::to_self;
 use crate::store::Store;
 
 #[derive(Clone, Debug)]
@@ -275,7 +276,7 @@ impl Actor for SubscriptionManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.settings.tick, |_, ctx| ctx.notify(Tick));
+        ctx.run_interval(self.settings.tick, |_, ctx| to_self(ctx, Tick));
     }
 }
 
@@ -313,7 +314,7 @@ impl SubscriptionManager {
                         act.directory.remove(id);
                     }
                     for (mailbox, address) in outcome.recreate {
-                        ctx.notify(Ensure { mailbox, address });
+                        to_self(ctx, Ensure { mailbox, address });
                     }
                     // Only the gaps this outcome opened; older ones were announced when they opened.
                     for mailbox in act

@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::graph::GraphClient;
 use crate::journal::Journal;
 use crate::log::LogError;
+use crate::serial::to_self;
 use crate::store::Store;
 use crate::subscriptions::manager::{Ensure, Remove, SetTenant};
 use crate::subscriptions::{SubscriptionError, SubscriptionManager};
@@ -310,7 +311,7 @@ impl TenantSupervisor {
                     tenant_id: t,
                 });
             }
-            ctx.notify(SetStatus { mailbox, status });
+            to_self(ctx, SetStatus { mailbox, status });
         }));
     }
 
@@ -416,10 +417,13 @@ impl Handler<MailboxProblem> for TenantSupervisor {
 
     fn handle(&mut self, msg: MailboxProblem, ctx: &mut Context<Self>) {
         self.schedule_check(&msg.mailbox, &msg.status);
-        ctx.notify(SetStatus {
-            mailbox: msg.mailbox,
-            status: msg.status,
-        });
+        to_self(
+            ctx,
+            SetStatus {
+                mailbox: msg.mailbox,
+                status: msg.status,
+            },
+        );
     }
 }
 
@@ -557,7 +561,7 @@ impl Handler<CompleteConsent> for TenantSupervisor {
                             state_digest: d,
                         };
                         Box::pin(act.append(vec![ev.into()]).map(move |r, _, ctx| {
-                            ctx.notify(RecheckAll);
+                            to_self(ctx, RecheckAll);
                             r.map(|_| tenant)
                         }))
                     }
