@@ -1,23 +1,21 @@
 //! The group committer: one thread owns every write to the log. It takes all
 //! requests waiting, checks each append's expected version, writes the
 //! round's records as one value, its index entries and side writes, then
-//! the watermark; flushes and fsyncs once; then answers them all. Many
-//! concurrent small appends therefore cost one fsync per round.
+//! the watermark, and hands the round to the syncer, which answers it once
+//! it is on disk. Many concurrent small appends therefore cost one fsync per
+//! round, and the next round is applied while the last one is synced.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
 use hcal_schemas::{StreamId, Timestamp};
-use tokio::sync::oneshot;
 use tracing::{error, trace_span};
 
-use super::durability::Durability;
+use super::syncer::{Answer, Applied, Broken, Reply, nanos};
 use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, frame, layout, read};
-
-type Reply<T> = oneshot::Sender<Result<T, LogError>>;
 
 /// A round stops taking requests past this many record bytes, so that its
 /// value stays well below sled's out-of-line blob size (segment / 4).
@@ -54,33 +52,10 @@ impl Request {
     }
 }
 
-enum Answer {
-    Append(Reply<Appended>, Result<Appended, LogError>),
-    Write(Reply<()>, Result<(), LogError>),
-}
-
-impl Answer {
-    fn staged(&self) -> bool {
-        matches!(self, Answer::Append(_, Ok(_)) | Answer::Write(_, Ok(_)))
-    }
-
-    /// Sends the answer, or `failure` instead of a staged success.
-    fn send(self, failure: Option<&str>) {
-        // The requester may have gone away; what was written stands regardless.
-        let fail = |m: &str| LogError::Corrupt(format!("commit failed: {m}"));
-        match (self, failure) {
-            (Answer::Append(r, Ok(_)), Some(m)) => drop(r.send(Err(fail(m)))),
-            (Answer::Write(r, Ok(_)), Some(m)) => drop(r.send(Err(fail(m)))),
-            (Answer::Append(r, a), _) => drop(r.send(a)),
-            (Answer::Write(r, a), _) => drop(r.send(a)),
-        }
-    }
-}
-
 pub(super) struct Committer {
-    db: sled::Db,
     tree: sled::Tree,
-    durability: Durability,
+    to_sync: SyncSender<Applied>,
+    broken: Broken,
     next_seq: u64,
     heads: HashMap<StreamId, u64>,
     stats: Arc<LogStats>,
@@ -97,11 +72,17 @@ struct Staged {
 }
 
 impl Committer {
-    pub fn new(db: sled::Db, tree: sled::Tree, durability: Durability, next_seq: u64, stats: Arc<LogStats>) -> Self {
+    pub fn new(
+        tree: sled::Tree,
+        to_sync: SyncSender<Applied>,
+        broken: Broken,
+        next_seq: u64,
+        stats: Arc<LogStats>,
+    ) -> Self {
         Self {
-            db,
             tree,
-            durability,
+            to_sync,
+            broken,
             next_seq,
             heads: HashMap::new(),
             stats,
@@ -179,6 +160,11 @@ impl Committer {
                 }
             });
         }
+        if let Some(reason) = self.broken.get() {
+            let fail = || LogError::Broken(reason.clone());
+            answers.into_iter().for_each(|a| a.send(Some(&fail)));
+            return;
+        }
         if !answers.iter().any(Answer::staged) {
             self.stats.requests.fetch_add(answers.len() as u64, Ordering::Relaxed);
             answers.into_iter().for_each(|a| a.send(None));
@@ -187,18 +173,21 @@ impl Committer {
         let records = staged.records;
         let sides = staged.side.len() as u64;
         let heads = std::mem::take(&mut staged.heads);
-        match self.write(staged, first_seq, started) {
+        match self.apply(staged, first_seq) {
             Ok(()) => {
+                self.stats
+                    .apply_nanos
+                    .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
                 self.next_seq = first_seq + records;
                 if self.heads.len() > HEAD_CACHE {
                     self.heads.clear();
                 }
                 self.heads.extend(heads);
-                self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                self.stats.events.fetch_add(records, Ordering::Relaxed);
-                self.stats.side_writes.fetch_add(sides, Ordering::Relaxed);
-                self.stats.requests.fetch_add(answers.len() as u64, Ordering::Relaxed);
-                answers.into_iter().for_each(|a| a.send(None));
+                self.hand_over(Applied {
+                    answers,
+                    records,
+                    sides,
+                });
             }
             Err(e) => {
                 error!(error = %e, "log commit failed; answering the round with the error");
@@ -210,12 +199,23 @@ impl Committer {
                     Err(e2) => error!(error = %e2, "completing the index after a failed commit failed"),
                 }
                 let msg = e.to_string();
-                answers.into_iter().for_each(|a| a.send(Some(&msg)));
+                let fail = || LogError::Corrupt(format!("commit failed: {msg}"));
+                answers.into_iter().for_each(|a| a.send(Some(&fail)));
             }
         }
     }
 
-    fn write(&mut self, staged: Staged, first_seq: u64, started: Instant) -> Result<(), LogError> {
+    /// Passes an applied round to the syncer, which answers it once durable.
+    fn hand_over(&self, round: Applied) {
+        if let Err(std::sync::mpsc::SendError(round)) = self.to_sync.send(round) {
+            round
+                .answers
+                .into_iter()
+                .for_each(|a| a.send(Some(&|| LogError::Closed)));
+        }
+    }
+
+    fn apply(&mut self, staged: Staged, first_seq: u64) -> Result<(), LogError> {
         if staged.records > 0 {
             self.tree.insert(layout::log_key(first_seq), staged.blob)?;
         }
@@ -232,19 +232,6 @@ impl Committer {
             self.tree
                 .insert(layout::WATERMARK, &(first_seq + staged.records - 1).to_be_bytes()[..])?;
         }
-        let applied = Instant::now();
-        self.stats
-            .apply_nanos
-            .fetch_add(nanos(applied - started), Ordering::Relaxed);
-        self.db.flush()?;
-        let flushed = Instant::now();
-        self.stats
-            .flush_nanos
-            .fetch_add(nanos(flushed - applied), Ordering::Relaxed);
-        self.durability.sync()?;
-        self.stats
-            .sync_nanos
-            .fetch_add(nanos(flushed.elapsed()), Ordering::Relaxed);
         Ok(())
     }
 
@@ -302,7 +289,7 @@ impl Committer {
         let Request::Import { records, reply } = request else {
             return;
         };
-        let result = (|| -> Result<(), LogError> {
+        let result = (|| -> Result<u64, LogError> {
             let mut last = 0;
             for (seq, rec) in &records {
                 let f = frame::decode(rec)?;
@@ -317,16 +304,19 @@ impl Committer {
             if last > 0 {
                 self.tree.insert(layout::WATERMARK, &last.to_be_bytes()[..])?;
             }
-            self.db.flush()?;
-            self.durability.sync()?;
-            self.next_seq = self.next_seq.max(last + 1);
-            self.heads.clear();
-            Ok(())
+            Ok(last)
         })();
-        let _ = reply.send(result);
+        match result {
+            Ok(last) => {
+                self.next_seq = self.next_seq.max(last + 1);
+                self.heads.clear();
+                self.hand_over(Applied {
+                    answers: vec![Answer::Write(reply, Ok(()))],
+                    records: records.len() as u64,
+                    sides: 0,
+                });
+            }
+            Err(e) => drop(reply.send(Err(e))),
+        }
     }
-}
-
-fn nanos(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

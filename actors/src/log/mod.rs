@@ -8,6 +8,7 @@ pub mod export;
 pub mod frame;
 pub mod layout;
 mod read;
+mod syncer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub enum LogError {
     Refused(&'static str),
     #[error("the event log is closed")]
     Closed,
+    #[error("the event log stopped taking writes after {0}; restart the node")]
+    Broken(String),
 }
 
 /// What an append expects of its stream.
@@ -146,7 +149,9 @@ pub struct LogStats {
     pub requests: AtomicU64,
     pub events: AtomicU64,
     pub side_writes: AtomicU64,
-    /// Time the committer spent staging and applying batches, flushing, and syncing.
+    /// Flush + fsync pairs (each covers one or more commits).
+    pub syncs: AtomicU64,
+    /// Time the committer spent staging and applying rounds, and the syncer flushing and syncing.
     pub apply_nanos: AtomicU64,
     pub flush_nanos: AtomicU64,
     pub sync_nanos: AtomicU64,
@@ -157,15 +162,16 @@ struct Inner {
     tree: sled::Tree,
     dir: PathBuf,
     tx: Option<mpsc::Sender<Request>>,
-    committer: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     stats: Arc<LogStats>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the channel lets the committer finish what it holds and exit.
+        // Closing the channel lets the committer finish what it holds and
+        // exit; the syncer follows once it has answered the last round.
         self.tx.take();
-        if let Some(h) = self.committer.take() {
+        for h in self.threads.drain(..) {
             let _ = h.join();
         }
     }
@@ -196,17 +202,16 @@ impl EventLog {
 
     fn open_inner(data_dir: &Path, options: &LogOptions) -> Result<Self, LogError> {
         let path = data_dir.join(DB_DIR);
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(&path)
             .cache_capacity(options.cache_capacity)
             .mode(sled::Mode::HighThroughput)
             // We flush (and fsync) on every commit; sled's timer would only compete.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| LogError::Open {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            .flush_every_ms(None);
+        let db = open_when_free(&config).map_err(|e| LogError::Open {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         let tree = db.open_tree("hcal")?;
         let mut durability = durability::Durability::new(&path)?;
         // A crash between a commit's records and its index leaves the index
@@ -216,18 +221,27 @@ impl EventLog {
         durability.sync()?;
         let stats = Arc::new(LogStats::default());
         let (tx, rx) = mpsc::channel();
-        let committer = committer::Committer::new(db.clone(), tree.clone(), durability, next_seq, stats.clone());
+        // Two applied rounds may wait for the syncer; then the committer waits.
+        let (to_sync, synced) = mpsc::sync_channel(2);
+        let broken = syncer::Broken::default();
+        let syncer = syncer::Syncer::new(db.clone(), durability, stats.clone(), broken.clone());
+        let committer = committer::Committer::new(tree.clone(), to_sync, broken, next_seq, stats.clone());
         let max_batch = options.max_batch.max(1);
-        let handle = std::thread::Builder::new()
-            .name("hcal-log-commit".into())
-            .spawn(move || committer.run(rx, max_batch))?;
+        let threads = vec![
+            std::thread::Builder::new()
+                .name("hcal-log-commit".into())
+                .spawn(move || committer.run(rx, max_batch))?,
+            std::thread::Builder::new()
+                .name("hcal-log-sync".into())
+                .spawn(move || syncer.run(synced))?,
+        ];
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
                 tree,
                 dir: data_dir.to_path_buf(),
                 tx: Some(tx),
-                committer: Some(handle),
+                threads,
                 stats,
             }),
         })
@@ -414,6 +428,25 @@ impl EventLog {
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, LogError> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// Opens sled's database, waiting a little while its lock is held: sled's
+/// I/O threads let go of a database a moment after its last handle is
+/// dropped (they signal a write done before they drop their reference), so
+/// a log reopened in the same process right after closing may find it still
+/// locked. Another process holding it still fails, after the wait.
+fn open_when_free(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 

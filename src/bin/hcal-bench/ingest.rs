@@ -74,14 +74,14 @@ pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let log = node.state.store.log.clone();
     let stats = || log.stats();
-    let (notifications, latencies, commits, sides, elapsed) = rt.block_on(async {
+    let (notifications, latencies, syncs, sides, elapsed) = rt.block_on(async {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(args.senders)
             .build()
             .map_err(|e| e.to_string())?;
         let bench = Bench::new(node_url.clone(), emulator.base_url(), 16)?;
         let (sub, cs) = setup(&bench).await?;
-        let commits0 = stats().commits.load(Ordering::Relaxed);
+        let syncs0 = stats().syncs.load(Ordering::Relaxed);
         let sides0 = stats().side_writes.load(Ordering::Relaxed);
         let deadline = Instant::now() + Duration::from_secs(args.seconds);
         let started = Instant::now();
@@ -116,9 +116,9 @@ pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
             latencies.extend(l);
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let commits = stats().commits.load(Ordering::Relaxed) - commits0;
+        let syncs = stats().syncs.load(Ordering::Relaxed) - syncs0;
         let sides = stats().side_writes.load(Ordering::Relaxed) - sides0;
-        Ok::<_, String>((total, latencies, commits, sides, elapsed))
+        Ok::<_, String>((total, latencies, syncs, sides, elapsed))
     })?;
     let rate = notifications as f64 / elapsed;
     report.figure(
@@ -131,8 +131,8 @@ pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
     report.figure("batch_202_ms_p50", percentile(&lat, 50.0), "ms");
     report.figure("batch_202_ms_p99", percentile(&lat, 99.0), "ms");
     report.figure("batch_202_ms_max", lat.last().copied().unwrap_or(0.0), "ms");
-    let per_commit = sides as f64 / commits.max(1) as f64;
-    report.figure("inbox_entries_per_commit", per_commit, "entries");
+    let per_sync = sides as f64 / syncs.max(1) as f64;
+    report.figure("inbox_entries_per_fsync", per_sync, "entries");
 
     // The same inbox entries, raw.
     let pairs: Vec<(Vec<u8>, Vec<u8>)> = node
@@ -145,7 +145,7 @@ pub fn run(args: &IngestBench, report: &Report) -> Result<(), String> {
         .collect();
     node.stop();
     emulator.stop_blocking();
-    let k = per_commit.round().max(1.0) as usize;
+    let k = per_sync.round().max(1.0) as usize;
     let raw = baseline::raw_sled(dir.path(), &pairs, k)?;
     report.figure(&format!("raw_sled_fsync_every_{k}_per_s"), raw, "1/s");
     report.ratio(

@@ -64,7 +64,7 @@
 //!    answer each edit (`edit_answer_ms`), the emulator's notification POSTs
 //!    in the phase (count, mean batch, mean time to the node's 202; it keeps
 //!    one POST in flight per URL, at most `--notification-batch` per POST),
-//!    the log's commits and mean fsync and the most fsync time added within
+//!    the log's fsyncs and mean fsync and the most fsync time added within
 //!    one 5 ms sampling interval (about the longest fsync), Graph GETs per
 //!    change (1.0 = none wasted), and CPU time per change of this process
 //!    (node and the bench's edit driver) and of the emulator's.
@@ -515,14 +515,14 @@ async fn changes(
     let me = std::process::id().to_string();
     let (cpu_node0, cpu_emu0) = (cpu_ms(&me), cpu_ms(emu_pid));
     let since = chrono::Utc::now();
-    // The log's commits, sampled every 5 ms: how long its fsyncs took.
+    // The log's fsyncs, sampled every 5 ms: how long they took.
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
         let (log, sampling) = (node.state.store.log.clone(), sampling.clone());
         tokio::spawn(async move {
             let stats = || {
                 let s = log.stats();
-                (s.commits.load(Ordering::Relaxed), s.sync_nanos.load(Ordering::Relaxed))
+                (s.syncs.load(Ordering::Relaxed), s.sync_nanos.load(Ordering::Relaxed))
             };
             let (c0, s0) = stats();
             let (mut last, mut longest) = (s0, 0u64);
@@ -593,7 +593,7 @@ async fn changes(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     sampling.store(false, Ordering::Relaxed);
-    let (commits, sync_nanos, longest_sync) = sampler.await.map_err(e)?;
+    let (syncs, sync_nanos, longest_sync) = sampler.await.map_err(e)?;
     let applied_total = tap.total(tap::APPLIED) - applied_before;
     let appended_total = tap.total(tap::EVENTS_APPENDED) - appended_before;
     let (cpu_node1, cpu_emu1) = (cpu_ms(&me), cpu_ms(emu_pid));
@@ -691,10 +691,10 @@ async fn changes(
     report.figure(&format!("notification_posts_{label}"), posts as f64, "posts");
     report.figure(&format!("notification_batch_mean_{label}"), batch, "notifications");
     report.figure(&format!("notification_post_ms_mean_{label}"), post_ms, "ms");
-    report.figure(&format!("log_commits_{label}"), commits as f64, "commits");
+    report.figure(&format!("log_fsyncs_{label}"), syncs as f64, "fsyncs");
     report.figure(
         &format!("log_fsync_ms_mean_{label}"),
-        sync_nanos as f64 / commits.max(1) as f64 / 1e6,
+        sync_nanos as f64 / syncs.max(1) as f64 / 1e6,
         "ms",
     );
     report.figure(
