@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use hcal_schemas::aggregate::{ViewError, digest};
 use hcal_schemas::codec;
 use hcal_schemas::events::{EventDecodeError, EventMeta};
-use hcal_schemas::{AnyState, KeyLookup, Reveal, StreamId};
+use hcal_schemas::{AnyState, KeyLookup, StreamId};
 
 use crate::log::{EventLog, LogError, StoredRecord};
 
@@ -42,7 +42,7 @@ pub struct Rebuilt {
 
 impl Rebuilt {
     pub fn digest(&self, keys: &dyn KeyLookup) -> Result<String, ReplayError> {
-        Ok(digest(&self.states, &Reveal::With(keys))?)
+        Ok(digest(&self.states, keys)?)
     }
 }
 

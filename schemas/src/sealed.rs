@@ -182,15 +182,29 @@ impl<T> Sealed<T> {
     }
 }
 
-impl<T: DeserializeOwned> Sealed<T> {
-    pub fn open(&self, keys: &dyn KeyLookup, stream: &StreamId, field: &'static str) -> Result<Opened<T>, SealError> {
+impl<T> Sealed<T> {
+    /// The plaintext's encoded bytes (`Opened::Erased` once its key is destroyed).
+    pub fn open_bytes(
+        &self,
+        keys: &dyn KeyLookup,
+        stream: &StreamId,
+        field: &'static str,
+    ) -> Result<Opened<Vec<u8>>, SealError> {
         let key_ref = self.key_ref();
         let Some(key) = keys.data_key(stream, key_ref)? else {
             return Ok(Opened::Erased);
         };
         let aad = associated_data(stream, field, key_ref);
-        let plaintext = key.decrypt(&aad, &self.blob[KEY_REF_LEN..])?;
-        Ok(Opened::Plain(codec::decode(&plaintext)?))
+        Ok(Opened::Plain(key.decrypt(&aad, &self.blob[KEY_REF_LEN..])?))
+    }
+}
+
+impl<T: DeserializeOwned> Sealed<T> {
+    pub fn open(&self, keys: &dyn KeyLookup, stream: &StreamId, field: &'static str) -> Result<Opened<T>, SealError> {
+        Ok(match self.open_bytes(keys, stream, field)? {
+            Opened::Plain(bytes) => Opened::Plain(codec::decode(&bytes)?),
+            Opened::Erased => Opened::Erased,
+        })
     }
 }
 
@@ -266,6 +280,8 @@ impl<'de, T> Deserialize<'de> for Sealed<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shown<T> {
     Value(T),
+    /// The plaintext, still encoded ([`Reveal::Encoded`]).
+    Encoded(Vec<u8>),
     Redacted,
     Erased,
 }
@@ -274,16 +290,20 @@ impl<T: Serialize> Serialize for Shown<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Shown::Value(v) => v.serialize(s),
+            Shown::Encoded(bytes) => s.serialize_bytes(bytes),
             Shown::Redacted => s.serialize_str("<redacted>"),
             Shown::Erased => s.serialize_str("<erased>"),
         }
     }
 }
 
-/// How views open sealed values: with keys (revealed), or not at all.
+/// How views open sealed values: with keys (revealed), with keys but left
+/// encoded (for digests: the same plaintext bytes, without decoding them),
+/// or not at all.
 pub enum Reveal<'a> {
     Redacted,
     With(&'a dyn KeyLookup),
+    Encoded(&'a dyn KeyLookup),
 }
 
 impl Reveal<'_> {
@@ -297,6 +317,10 @@ impl Reveal<'_> {
             Reveal::Redacted => Ok(Shown::Redacted),
             Reveal::With(keys) => Ok(match sealed.open(*keys, stream, field)? {
                 Opened::Plain(v) => Shown::Value(v),
+                Opened::Erased => Shown::Erased,
+            }),
+            Reveal::Encoded(keys) => Ok(match sealed.open_bytes(*keys, stream, field)? {
+                Opened::Plain(bytes) => Shown::Encoded(bytes),
                 Opened::Erased => Shown::Erased,
             }),
         }

@@ -373,3 +373,23 @@ fn collected_records_keep_the_last_of_each_id_in_id_order() {
     assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(m["b"].start, Timestamp(3 * H));
 }
+
+fn digest_of(state: MailboxState, keys: &Keys) -> String {
+    let states = BTreeMap::from([(stream(), AnyState::Mailbox(state))]);
+    hcal_schemas::aggregate::digest(&states, keys).unwrap()
+}
+
+/// The digest covers sealed content as plaintext: a subject changes it, the
+/// nonce a value was sealed with does not, and another key cannot make one.
+#[test]
+fn the_digest_follows_the_plaintext_not_its_ciphertext() {
+    let key = SecretKey::generate();
+    let keys = Keys(Arc::new(key.clone()));
+    let state = |subject: &str| fold(&[upsert(meeting(&key, "a", 1, 1, subject))]);
+    let standup = digest_of(state("Stand-up"), &keys);
+    assert_eq!(digest_of(state("Stand-up"), &keys), standup, "sealed again, same digest");
+    assert_ne!(digest_of(state("Stand-down"), &keys), standup);
+    let stranger = Keys(Arc::new(SecretKey::generate()));
+    let states = BTreeMap::from([(stream(), AnyState::Mailbox(state("Stand-up")))]);
+    assert!(hcal_schemas::aggregate::digest(&states, &stranger).is_err());
+}

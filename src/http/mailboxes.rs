@@ -14,7 +14,7 @@ use hcal_actors::subscriptions::manager::List;
 use hcal_actors::tenant::{IssueToken, normalise_address};
 use hcal_schemas::aggregate::mailbox::MailboxState;
 use hcal_schemas::events::EventFamily;
-use hcal_schemas::{AnyState, MailboxEvent, OrgId, Reveal, StreamId, StreamKind, Timestamp};
+use hcal_schemas::{AnyState, MailboxEvent, OrgId, StreamId, StreamKind, Timestamp};
 use serde::Deserialize;
 
 use super::auth::{Admin, bearer, same_secret};
@@ -231,7 +231,7 @@ async fn digest(_: Admin, node: web::Data<NodeState>) -> Result<HttpResponse, Ap
         };
         states.insert(stream, state);
     }
-    let d = hcal_schemas::aggregate::digest(&states, &Reveal::With(node.store.keys.as_ref()))
+    let d = hcal_schemas::aggregate::digest(&states, node.store.keys.as_ref())
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "streams": states.len(), "digest": d })))
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::codec;
 use crate::events::{EventDecodeError, EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
-use crate::sealed::{Reveal, SealError};
+use crate::sealed::{KeyLookup, Reveal, SealError};
 use crate::stream::{StreamId, StreamKind};
 
 pub use mailbox::{MailboxState, Window};
@@ -120,11 +120,13 @@ impl AnyState {
     }
 }
 
-/// A stable hash of a set of states, content opened with `reveal` (so that a
-/// wrong key changes it). The same states give the same digest, whatever the
-/// order they were built in. Streams are hashed on all cores, then combined
-/// in stream order.
-pub fn digest(states: &BTreeMap<StreamId, AnyState>, reveal: &Reveal) -> Result<String, ViewError> {
+/// A stable hash of a set of states, sealed content opened with `keys` (so
+/// that a wrong key changes it; hashed as its plaintext bytes, which the
+/// sealing codec makes the same for the same value). The same states give
+/// the same digest, whatever the order they were built in. Streams are
+/// hashed on all cores, then combined in stream order.
+pub fn digest(states: &BTreeMap<StreamId, AnyState>, keys: &dyn KeyLookup) -> Result<String, ViewError> {
+    let reveal = &Reveal::Encoded(keys);
     let entries: Vec<(&StreamId, &AnyState)> = states.iter().collect();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

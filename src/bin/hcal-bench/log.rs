@@ -8,7 +8,8 @@
 //!   for the single appender). The appenders are tasks on one thread, as the
 //!   node's actors are.
 //! - replay: a full rebuild with digest, against sled scan + frame decode +
-//!   event decode + decrypt of each record.
+//!   event decode + decrypt of each record's content (left encoded, as the
+//!   digest leaves it).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use hcal_actors::Store;
 use hcal_actors::log::{ExpectedVersion, LogOptions, NewEvent};
 use hcal_actors::replay::replay_all;
 use hcal_actors::sample::SampleCalendar;
-use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingContent, MeetingRecord};
+use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingRecord};
 use hcal_schemas::{EventFamily, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, Timestamp};
 
 use crate::baseline::{self, raw_sled};
@@ -146,10 +147,11 @@ pub fn run(args: &LogBench, report: &Report) -> Result<(), String> {
         let event = MailboxEvent::decode(f.type_name, f.schema_version, f.payload).map_err(|e| e.to_string())?;
         if let MailboxEvent::CalendarEventUpserted(e) = event {
             let stream = StreamId::parse(f.stream).map_err(|e| e.to_string())?;
-            let content: hcal_schemas::Opened<MeetingContent> = e
+            // Decrypted, not decoded: what the digest of a replay does with content.
+            let content = e
                 .meeting
                 .content
-                .open(store.keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD)
+                .open_bytes(store.keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD)
                 .map_err(|e| e.to_string())?;
             if matches!(content, hcal_schemas::Opened::Plain(_)) {
                 opened += 1;
