@@ -387,7 +387,11 @@ fn the_digest_follows_the_plaintext_not_its_ciphertext() {
     let keys = Keys(Arc::new(key.clone()));
     let state = |subject: &str| fold(&[upsert(meeting(&key, "a", 1, 1, subject))]);
     let standup = digest_of(state("Stand-up"), &keys);
-    assert_eq!(digest_of(state("Stand-up"), &keys), standup, "sealed again, same digest");
+    assert_eq!(
+        digest_of(state("Stand-up"), &keys),
+        standup,
+        "sealed again, same digest"
+    );
     assert_ne!(digest_of(state("Stand-down"), &keys), standup);
     let stranger = Keys(Arc::new(SecretKey::generate()));
     let states = BTreeMap::from([(stream(), AnyState::Mailbox(state("Stand-up")))]);

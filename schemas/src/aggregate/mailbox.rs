@@ -184,13 +184,7 @@ impl MailboxState {
     /// Whether `record` should replace what the state holds for its id: never
     /// let an older Graph state overwrite a newer one.
     pub fn is_newer(&self, record: &MeetingRecord) -> bool {
-        match self.meetings.get(&record.id) {
-            None => true,
-            Some(old) => {
-                record.last_modified > old.last_modified
-                    || (record.last_modified == old.last_modified && record.change_key != old.change_key)
-            }
-        }
+        self.meetings.get(&record.id).is_none_or(|old| supersedes(record, old))
     }
 
     fn in_window(&self, m: &MeetingRecord) -> bool {
@@ -198,12 +192,9 @@ impl MailboxState {
     }
 
     fn upsert(&mut self, m: MeetingRecord) {
-        if !self.is_newer(&m) {
-            return;
-        }
         if self.in_window(&m) {
-            self.meetings.insert(m);
-        } else {
+            self.meetings.insert_if(m, |old, new| supersedes(new, old));
+        } else if self.is_newer(&m) {
             self.forget(&m.id);
         }
     }
@@ -590,4 +581,11 @@ pub struct ObtpView {
     pub until: Timestamp,
     pub delivered: Option<Timestamp>,
     pub withdrawn: Option<(ObtpWithdrawReason, Timestamp)>,
+}
+
+/// Whether `new` is a later state of a meeting than `old`: modified later, or
+/// at the same time with another changeKey.
+fn supersedes(new: &MeetingRecord, old: &MeetingRecord) -> bool {
+    new.last_modified > old.last_modified
+        || (new.last_modified == old.last_modified && new.change_key != old.change_key)
 }

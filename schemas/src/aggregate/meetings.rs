@@ -38,8 +38,15 @@ impl Meetings {
 
     /// Puts `m` in place of the record with its id, if any.
     pub fn insert(&mut self, m: MeetingRecord) {
+        self.insert_if(m, |_, _| true);
+    }
+
+    /// Puts `m` in place of the record with its id if `replaces(old, &m)`,
+    /// or beside the others if there is none (one search either way).
+    pub fn insert_if(&mut self, m: MeetingRecord, replaces: impl FnOnce(&MeetingRecord, &MeetingRecord) -> bool) {
         match self.find(&m.id) {
-            Ok(i) => self.records[i] = m,
+            Ok(i) if replaces(&self.records[i], &m) => self.records[i] = m,
+            Ok(_) => {}
             Err(i) => self.records.insert(i, m),
         }
     }
