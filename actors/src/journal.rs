@@ -18,6 +18,8 @@ pub struct Journal<A: Aggregate> {
     pub stream: StreamId,
     pub state: A,
     store: Store,
+    /// The version of the stream's latest snapshot (0: none).
+    snapshotted: u64,
 }
 
 /// Prepares appends to one stream at a given expected version.
@@ -90,13 +92,19 @@ impl<E> PendingAppend<E> {
 impl<A: Aggregate> Journal<A> {
     /// Loads the stream's state (snapshot plus the log's tail).
     pub fn load(store: &Store, stream: StreamId) -> Result<Self, ReplayError> {
-        let any = replay::load_stream(&store.log, &stream)?;
+        let (any, snapshotted) = replay::load_stream_from_snapshot(&store.log, &stream)?;
         let state = A::from_any(any).unwrap_or_default();
         Ok(Self {
             stream,
             state,
             store: store.clone(),
+            snapshotted,
         })
+    }
+
+    /// Events a load would fold after the latest snapshot.
+    pub fn unsnapshotted(&self) -> u64 {
+        self.state.version().saturating_sub(self.snapshotted)
     }
 
     pub fn store(&self) -> &Store {
@@ -148,8 +156,10 @@ impl<A: Aggregate> Journal<A> {
     }
 
     /// Stores a snapshot of the current state.
-    pub fn snapshot(&self) -> Result<(), ReplayError> {
-        replay::save_snapshot(&self.store.log, &self.stream, &self.state.clone().into_any())
+    pub fn snapshot(&mut self) -> Result<(), ReplayError> {
+        replay::save_snapshot(&self.store.log, &self.stream, &self.state.clone().into_any())?;
+        self.snapshotted = self.state.version();
+        Ok(())
     }
 }
 

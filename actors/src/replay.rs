@@ -115,6 +115,11 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
 
 /// One stream's state: its snapshot (if any still decodes) plus the events after it.
 pub fn load_stream(log: &EventLog, stream: &StreamId) -> Result<AnyState, ReplayError> {
+    Ok(load_stream_from_snapshot(log, stream)?.0)
+}
+
+/// [`load_stream`], and the version of the snapshot it started from (0: none).
+pub fn load_stream_from_snapshot(log: &EventLog, stream: &StreamId) -> Result<(AnyState, u64), ReplayError> {
     let mut state = match log.load_snapshot(stream)? {
         // A snapshot of an older state layout is only a cache: replay instead.
         Some((version, bytes)) => match codec::decode::<AnyState>(&bytes) {
@@ -123,10 +128,11 @@ pub fn load_stream(log: &EventLog, stream: &StreamId) -> Result<AnyState, Replay
         },
         None => AnyState::empty(stream.kind()),
     };
+    let snapshot = state.version();
     for rec in log.read_stream(stream, state.version() + 1) {
         state = fold_record(state, &rec?)?;
     }
-    Ok(state)
+    Ok((state, snapshot))
 }
 
 /// Stores `state` as the snapshot of `stream`.

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hcal_actors::journal::Journal;
 use hcal_actors::log::{EventLog, ExpectedVersion, LogError, LogOptions, NewEvent, SideWrite, export};
 use hcal_actors::replay::{load_stream, replay_all, save_snapshot};
 use hcal_actors::sample::SampleCalendar;
 use hcal_actors::{Store, StoreError};
+use hcal_schemas::aggregate::MailboxState;
 use hcal_schemas::events::EventFamily;
 use hcal_schemas::{AnyState, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId};
 
@@ -159,6 +161,17 @@ fn a_stream_loads_the_same_from_its_snapshot_as_from_the_whole_log() {
     let full = replay_all(&store.log, |_, _| {}).unwrap().states.remove(&s).unwrap();
     assert_eq!(from_snapshot.version(), 50);
     assert_eq!(from_snapshot, full);
+    // An actor's journal knows how far its state is past the snapshot.
+    let mut journal = Journal::<MailboxState>::load(&store, s.clone()).unwrap();
+    assert_eq!(journal.unsnapshotted(), 20);
+    journal.snapshot().unwrap();
+    assert_eq!(journal.unsnapshotted(), 0);
+    assert_eq!(
+        Journal::<MailboxState>::load(&store, s.clone())
+            .unwrap()
+            .unsnapshotted(),
+        0
+    );
     // A snapshot that no longer decodes is ignored, not fatal.
     store.log.save_snapshot(&s, 50, b"\x09junk").unwrap();
     assert_eq!(load_stream(&store.log, &s).unwrap(), full);
