@@ -47,7 +47,14 @@ impl Meetings {
         match self.find(&m.id) {
             Ok(i) if replaces(&self.records[i], &m) => self.records[i] = m,
             Ok(_) => {}
-            Err(i) => self.records.insert(i, m),
+            Err(i) => {
+                // Grow by an eighth, not double: a mailbox of 20 meetings would
+                // otherwise carry room for 12 more records (about 1.8 KB).
+                if self.records.len() == self.records.capacity() {
+                    self.records.reserve_exact(self.records.len() / 8 + 1);
+                }
+                self.records.insert(i, m)
+            }
         }
     }
 
