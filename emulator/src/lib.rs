@@ -120,6 +120,7 @@ pub mod render;
 pub mod seed;
 pub mod server;
 pub mod shared;
+pub mod subscription_set;
 pub mod subscriptions;
 pub mod tz;
 pub mod wire;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::recurrence::Recurrence;
@@ -268,7 +268,7 @@ pub struct State {
     /// Lower-cased id and mail -> index into `mailboxes`.
     pub by_key: HashMap<String, usize>,
     pub tokens: HashMap<String, Token>,
-    pub subscriptions: BTreeMap<String, Subscription>,
+    pub subscriptions: crate::subscription_set::SubscriptionSet,
     pub deltas: HashMap<String, DeltaState>,
     pub delta_order: VecDeque<String>,
     pub next_seq: u64,
@@ -344,7 +344,7 @@ impl State {
             mailboxes: Vec::new(),
             by_key: HashMap::new(),
             tokens: HashMap::new(),
-            subscriptions: BTreeMap::new(),
+            subscriptions: Default::default(),
             deltas: HashMap::new(),
             delta_order: VecDeque::new(),
             next_seq: 1,

@@ -170,12 +170,8 @@ pub fn enqueue_changes(shared: &Shared, st: &mut State, changes: &[Change]) {
             continue;
         }
         let user_id = mb.id.clone();
-        for sub in st.subscriptions.values() {
-            if sub.mailbox_id != user_id
-                || sub.paused
-                || sub.expiration <= now
-                || !sub.change_types.contains(&ch.change_type)
-            {
+        for sub in st.subscriptions.of_mailbox(&user_id) {
+            if sub.paused || sub.expiration <= now || !sub.change_types.contains(&ch.change_type) {
                 continue;
             }
             let mut kinds = vec![ch.change_type.as_str()];

@@ -218,7 +218,7 @@ async fn create(shared: &Arc<Shared>, req: &Req, tok: &Token) -> Result<Resp, Gr
     let (_, mailbox_id, _) = graph::mailbox_for(shared, tok, &user)?;
     {
         let st = shared.state();
-        let n = st.subscriptions.values().filter(|s| s.mailbox_id == mailbox_id).count();
+        let n = st.subscriptions.of_mailbox(&mailbox_id).count();
         if n >= shared.cfg.subscriptions_per_mailbox {
             return Err(GraphError::new(
                 403,
@@ -254,7 +254,7 @@ async fn create(shared: &Arc<Shared>, req: &Req, tok: &Token) -> Result<Resp, Gr
         creator_id: crate::wire::derived_guid(&tok.client_id),
     };
     let v = sub.to_json(&req.base);
-    shared.state().subscriptions.insert(sub.id.clone(), sub);
+    shared.state().subscriptions.insert(sub);
     Ok(Resp::json(201, v))
 }
 
