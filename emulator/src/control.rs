@@ -288,20 +288,20 @@ async fn route(shared: &Arc<Shared>, req: &Req) -> Result<Resp, GraphError> {
             let mut st = shared.state();
             let sub = st
                 .subscriptions
-                .get(*id)
+                .get(id)
                 .cloned()
                 .ok_or_else(|| GraphError::new(404, "ResourceNotFound", "The object was not found."))?;
             match *action {
                 "expire" => {
-                    st.subscriptions.remove(*id);
+                    st.subscriptions.remove(id);
                 }
                 "remove" => {
-                    st.subscriptions.remove(*id);
+                    st.subscriptions.remove(id);
                     drop(st);
                     notify::enqueue_lifecycle(shared, &sub, "subscriptionRemoved");
                 }
                 "reauthorization-required" => {
-                    if let Some(s) = st.subscriptions.get_mut(*id) {
+                    if let Some(s) = st.subscriptions.get_mut(id) {
                         s.paused = true;
                     }
                     drop(st);
