@@ -238,11 +238,16 @@ impl Bench {
         })
     }
 
+    /// A request to the node, with the admin token.
+    fn node_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.node))
+            .bearer_auth(ADMIN)
+    }
+
     pub(crate) async fn connect(&self) -> Result<(), String> {
         let setup: Value = self
-            .http
-            .post(format!("{}/admin/v1/orgs/{ORG}/calendar/setup", self.node))
-            .bearer_auth(ADMIN)
+            .node_request(reqwest::Method::POST, &format!("/admin/v1/orgs/{ORG}/calendar/setup"))
             .send()
             .await
             .map_err(e)?
@@ -263,9 +268,7 @@ impl Bench {
 
     pub(crate) async fn enable_address(&self, email: &str) -> Result<(), String> {
         let r = self
-            .http
-            .put(format!("{}/admin/v1/orgs/{ORG}/users/{email}", self.node))
-            .bearer_auth(ADMIN)
+            .node_request(reqwest::Method::PUT, &format!("/admin/v1/orgs/{ORG}/users/{email}"))
             .send()
             .await
             .map_err(e)?;
@@ -278,9 +281,7 @@ impl Bench {
     /// The meeting list of user `i` (activates the mailbox); its length.
     pub(crate) async fn meetings(&self, i: usize) -> Result<usize, String> {
         let r = self
-            .http
-            .get(format!("{}/api/v1/users/{}/meetings", self.node, mail(i)))
-            .bearer_auth(ADMIN)
+            .node_request(reqwest::Method::GET, &format!("/api/v1/users/{}/meetings", mail(i)))
             .send()
             .await
             .map_err(e)?;
@@ -309,9 +310,7 @@ impl Bench {
     /// Every user's address and status (`activated`, `pending`, or `error {kind, code}`).
     pub(crate) async fn users(&self) -> Result<Vec<(String, String)>, String> {
         let v: Value = self
-            .http
-            .get(format!("{}/admin/v1/orgs/{ORG}/users", self.node))
-            .bearer_auth(ADMIN)
+            .node_request(reqwest::Method::GET, &format!("/admin/v1/orgs/{ORG}/users"))
             .send()
             .await
             .map_err(e)?
