@@ -77,29 +77,96 @@ pub fn fold_record(state: AnyState, rec: &StoredRecord) -> Result<AnyState, Repl
 
 /// Replays the whole log. `progress` is called now and then with the events
 /// folded so far and the sequence reached.
+///
+/// This thread reads the log; two folders each fold the streams that hash to
+/// them, in log order (a stream's events all go to one folder), so reading,
+/// decoding and folding share the cores.
 pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<Rebuilt, ReplayError> {
+    const FOLDERS: usize = 2;
+    const BATCH: usize = 512;
+    let mut outcomes = Vec::with_capacity(FOLDERS);
+    let read = std::thread::scope(|scope| {
+        let mut senders = Vec::with_capacity(FOLDERS);
+        let mut folders = Vec::with_capacity(FOLDERS);
+        for _ in 0..FOLDERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredRecord>>(16);
+            senders.push(tx);
+            folders.push(scope.spawn(move || fold_all(rx)));
+        }
+        let read = (|| -> Result<(), ReplayError> {
+            let mut batches: Vec<Vec<StoredRecord>> = (0..FOLDERS).map(|_| Vec::with_capacity(BATCH)).collect();
+            let mut events = 0u64;
+            for rec in log.read_all(0) {
+                let rec = rec?;
+                let folder = folder_of(rec.frame()?.stream, FOLDERS);
+                let seq = rec.seq;
+                batches[folder].push(rec);
+                if batches[folder].len() == BATCH {
+                    let full = std::mem::replace(&mut batches[folder], Vec::with_capacity(BATCH));
+                    // A folder that stopped has its error to report below.
+                    if senders[folder].send(full).is_err() {
+                        break;
+                    }
+                }
+                events += 1;
+                if events.is_multiple_of(65_536) {
+                    progress(events, seq);
+                }
+            }
+            for (tx, batch) in senders.iter().zip(batches) {
+                let _ = tx.send(batch);
+            }
+            Ok(())
+        })();
+        drop(senders);
+        for f in folders {
+            outcomes.push(
+                f.join()
+                    .unwrap_or_else(|_| Err(ReplayError::Log(LogError::Corrupt("a replay folder panicked".into())))),
+            );
+        }
+        read
+    });
+    let mut rebuilt = Rebuilt::default();
+    for outcome in outcomes {
+        let (states, events) = outcome?;
+        rebuilt.states.extend(states);
+        rebuilt.events += events;
+    }
+    read?;
+    Ok(rebuilt)
+}
+
+/// Which folder folds `stream`.
+fn folder_of(stream: &str, folders: usize) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(stream) as usize % folders
+}
+
+/// Folds every record it is sent into the state of its stream.
+fn fold_all(
+    rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>,
+) -> Result<(BTreeMap<StreamId, AnyState>, u64), ReplayError> {
     let mut states: HashMap<Box<str>, AnyState> = HashMap::new();
     let mut events = 0u64;
-    for rec in log.read_all(0) {
-        let rec = rec?;
-        let f = rec.frame()?;
-        let slot = match states.get_mut(f.stream) {
-            Some(s) => s,
-            None => {
-                let stream = StreamId::parse(f.stream).map_err(|e| ReplayError::Stream {
-                    seq: rec.seq,
-                    reason: e.to_string(),
-                })?;
-                states
-                    .entry(f.stream.into())
-                    .or_insert_with(|| AnyState::empty(stream.kind()))
-            }
-        };
-        let taken = std::mem::replace(slot, AnyState::Tenant(Default::default()));
-        *slot = fold_record(taken, &rec)?;
-        events += 1;
-        if events.is_multiple_of(65_536) {
-            progress(events, rec.seq);
+    for batch in rx {
+        for rec in batch {
+            let f = rec.frame()?;
+            let slot = match states.get_mut(f.stream) {
+                Some(s) => s,
+                None => {
+                    let stream = StreamId::parse(f.stream).map_err(|e| ReplayError::Stream {
+                        seq: rec.seq,
+                        reason: e.to_string(),
+                    })?;
+                    states
+                        .entry(f.stream.into())
+                        .or_insert_with(|| AnyState::empty(stream.kind()))
+                }
+            };
+            let taken = std::mem::replace(slot, AnyState::Tenant(Default::default()));
+            *slot = fold_record(taken, &rec)?;
+            events += 1;
         }
     }
     let mut out = BTreeMap::new();
@@ -110,7 +177,7 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
         })?;
         out.insert(stream, state);
     }
-    Ok(Rebuilt { states: out, events })
+    Ok((out, events))
 }
 
 /// One stream's state: its snapshot (if any still decodes) plus the events after it.
