@@ -278,12 +278,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_notification() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_larger_than_a_round_is_worked_off_past_a_malformed_id() {
     let w = alice_subscribed().await;
-    eventually(10, "alice activated", || async {
-        w.user_status("acme", "alice@contoso.example")
-            .await
-            .is_some_and(|u| u["status"] == "activated")
-    })
-    .await;
+    w.await_status("acme", "alice@contoso.example", "activated", 10).await;
     let day = (w.emulator.now() + chrono::Duration::days(2)).date_naive();
     let real = w
         .emulator

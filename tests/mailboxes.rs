@@ -424,12 +424,7 @@ async fn idle_mailboxes_passivate_and_come_back_on_demand() {
     .await;
     assert_eq!(w.connect("acme").await.0, 200);
     assert_eq!(w.enable("acme", ALICE, "user").await.0, 200);
-    eventually(10, "activated", || async {
-        w.user_status("acme", ALICE)
-            .await
-            .is_some_and(|u| u["status"] == "activated")
-    })
-    .await;
+    w.await_status("acme", ALICE, "activated", 10).await;
     let (from, to) = window(&w);
     let (from, to) = (urlencode(&from), urlencode(&to));
     create(

@@ -193,12 +193,7 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
         ("nobody@contoso.example", "error", Some("not_found")),
     ];
     for (email, status, kind) in expect {
-        eventually(10, &format!("{email} {status}"), || async {
-            w.user_status("acme", email)
-                .await
-                .is_some_and(|u| u["status"] == status)
-        })
-        .await;
+        w.await_status("acme", email, status, 10).await;
         let u = w.user_status("acme", email).await.unwrap();
         if let Some(kind) = kind {
             assert_eq!(u["error"]["kind"], kind, "{u}");
@@ -247,12 +242,7 @@ async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() 
         .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(w.enable("acme", ALICE, "user").await.0, 200);
-    eventually(30, "alice in error", || async {
-        w.user_status("acme", ALICE)
-            .await
-            .is_some_and(|u| u["status"] == "error")
-    })
-    .await;
+    w.await_status("acme", ALICE, "error", 30).await;
     let u = w.user_status("acme", ALICE).await.unwrap();
     assert_eq!(u["error"]["kind"], "other", "{u}");
     assert!(u["error"]["message"].as_str().unwrap().contains("retry"), "{u}");
@@ -263,12 +253,7 @@ async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() 
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(w.user_status("acme", ALICE).await.unwrap()["status"], "error");
     w.advance(6).await;
-    eventually(10, "alice activated", || async {
-        w.user_status("acme", ALICE)
-            .await
-            .is_some_and(|u| u["status"] == "activated")
-    })
-    .await;
+    w.await_status("acme", ALICE, "activated", 10).await;
     assert_eq!(w.graph_subscriptions().await.len(), 1);
 }
 

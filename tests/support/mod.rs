@@ -160,6 +160,16 @@ impl World {
         self.users(org).await.into_iter().find(|u| u["email"] == email)
     }
 
+    /// Waits up to `secs` for `email`'s status in `org` to be `status`.
+    pub async fn await_status(&self, org: &str, email: &str, status: &str, secs: u64) {
+        eventually(secs, &format!("{email} {status}"), || async {
+            self.user_status(org, email)
+                .await
+                .is_some_and(|u| u["status"] == status)
+        })
+        .await;
+    }
+
     pub async fn subscriptions(&self) -> Vec<Value> {
         let (s, body) = self.admin(reqwest::Method::GET, "/subscriptions", None).await;
         assert_eq!(s, 200, "{body}");
