@@ -38,7 +38,7 @@ use hcal::node::NodeHandle;
 use serde_json::{Value, json};
 
 use crate::report::Report;
-use crate::world::{self, Bench, EmulatorProcess, by_status, cpu_ms, e, each, latencies, mail};
+use crate::world::{self, Bench, EmulatorProcess, by_status, cpu_ms, e, each, json_of, latencies, mail};
 use crate::{baseline, tap};
 
 pub struct DecorateBench {
@@ -218,13 +218,5 @@ async fn measure(
 
 /// The emulator's request log: `{"counts": {"METHOD route": n}, ...}`.
 async fn requests(bench: &Bench) -> Result<Value, String> {
-    bench
-        .http
-        .get(format!("{}/_emulator/requests", bench.emulator))
-        .send()
-        .await
-        .map_err(e)?
-        .json()
-        .await
-        .map_err(e)
+    json_of(bench.http.get(format!("{}/_emulator/requests", bench.emulator))).await
 }

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::baseline;
 use crate::report::{Report, percentile};
-use crate::world::{self, Bench};
+use crate::world::{self, Bench, json_of};
 
 pub struct IngestBench {
     pub senders: usize,
@@ -26,15 +26,7 @@ async fn setup(bench: &Bench) -> Result<(String, String), String> {
     bench.connect().await?;
     bench.enable_address("alice@contoso.example").await?;
     for _ in 0..100 {
-        let subs: Value = bench
-            .http
-            .get(format!("{}/_emulator/subscriptions", bench.emulator))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let subs = json_of(bench.http.get(format!("{}/_emulator/subscriptions", bench.emulator))).await?;
         if let Some(s) = subs["value"].as_array().and_then(|v| v.first()) {
             let id = s["id"].as_str().unwrap_or_default().to_string();
             let cs = s["clientState"].as_str().unwrap_or_default().to_string();

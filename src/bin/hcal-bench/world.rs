@@ -21,6 +21,11 @@ use crate::report::{Report, percentile};
 pub(crate) const ADMIN: &str = "bench-admin-token-0123456789";
 pub(crate) const ORG: &str = "bench";
 
+/// Sends `req` and reads its answer as JSON.
+pub(crate) async fn json_of(req: reqwest::RequestBuilder) -> Result<Value, String> {
+    req.send().await.map_err(e)?.json().await.map_err(e)
+}
+
 pub(crate) fn e<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
@@ -246,14 +251,8 @@ impl Bench {
     }
 
     pub(crate) async fn connect(&self) -> Result<(), String> {
-        let setup: Value = self
-            .node_request(reqwest::Method::POST, &format!("/admin/v1/orgs/{ORG}/calendar/setup"))
-            .send()
-            .await
-            .map_err(e)?
-            .json()
-            .await
-            .map_err(e)?;
+        let setup =
+            json_of(self.node_request(reqwest::Method::POST, &format!("/admin/v1/orgs/{ORG}/calendar/setup"))).await?;
         let url = setup["consent_url"].as_str().ok_or("no consent url")?;
         let consent = self.http.get(url).send().await.map_err(e)?;
         if !consent.status().is_success() {
@@ -309,14 +308,7 @@ impl Bench {
 
     /// Every user's address and status (`activated`, `pending`, or `error {kind, code}`).
     pub(crate) async fn users(&self) -> Result<Vec<(String, String)>, String> {
-        let v: Value = self
-            .node_request(reqwest::Method::GET, &format!("/admin/v1/orgs/{ORG}/users"))
-            .send()
-            .await
-            .map_err(e)?
-            .json()
-            .await
-            .map_err(e)?;
+        let v = json_of(self.node_request(reqwest::Method::GET, &format!("/admin/v1/orgs/{ORG}/users"))).await?;
         Ok(v["users"]
             .as_array()
             .into_iter()
@@ -399,15 +391,7 @@ pub(crate) async fn deliveries(
     bench: &Bench,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<(usize, f64, f64), String> {
-    let v: Value = bench
-        .http
-        .get(format!("{}/_emulator/notifications", bench.emulator))
-        .send()
-        .await
-        .map_err(e)?
-        .json()
-        .await
-        .map_err(e)?;
+    let v = json_of(bench.http.get(format!("{}/_emulator/notifications", bench.emulator))).await?;
     let mut posts = 0usize;
     let (mut items, mut ms) = (0.0, 0.0);
     for d in v["deliveries"].as_array().into_iter().flatten() {
