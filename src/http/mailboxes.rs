@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use hcal_actors::journal::{Journal, StateOf};
-use hcal_actors::mailbox::router::{Get, Status};
+use hcal_actors::mailbox::router::{Get, Locate, Presence, Status};
 use hcal_actors::mailbox::{Health, Inspect, Meetings, view};
 use hcal_actors::replay::load_stream;
-use hcal_actors::subscriptions::manager::List;
+use hcal_actors::subscriptions::manager::SubscriptionOf;
 use hcal_actors::tenant::{IssueToken, normalise_address};
 use hcal_schemas::aggregate::mailbox::MailboxState;
 use hcal_schemas::events::EventFamily;
@@ -39,13 +39,16 @@ fn gone<E>(_: E) -> ApiError {
 
 /// The stream of `email`'s mailbox in whichever organisation has it
 /// (enabled now, or with a history in the log).
+async fn presence(node: &NodeState, stream: &StreamId) -> Result<Presence, ApiError> {
+    node.router.send(Locate { stream: stream.clone() }).await.map_err(gone)
+}
+
 async fn find(node: &NodeState, email: &str) -> Result<StreamId, ApiError> {
     let address = normalise_address(email).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let key = node.store.keys.mailbox_key(&address);
-    let enabled = node.router.send(Status).await.map_err(gone)?.streams;
     for (org, _) in node.orgs() {
         let stream = StreamId::mailbox(&org, &key);
-        if enabled.contains(&stream) || node.store.log.head(&stream).unwrap_or(0) > 0 {
+        if presence(node, &stream).await?.enabled || node.store.log.head(&stream).unwrap_or(0) > 0 {
             return Ok(stream);
         }
     }
@@ -131,8 +134,8 @@ async fn inspect(
     q: web::Query<RevealQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let stream = find(&node, &path).await?;
-    let status = node.router.send(Status).await.map_err(gone)?;
-    let mut inspection = if status.active_streams.contains(&stream) {
+    let presence = presence(&node, &stream).await?;
+    let mut inspection = if presence.active {
         let actor = node
             .router
             .send(Get { stream: stream.clone() })
@@ -148,21 +151,20 @@ async fn inspect(
         i.active = false;
         i
     };
-    if !status.streams.contains(&stream) {
+    if !presence.enabled {
         inspection.active = false;
     }
     let mut subscription = serde_json::Value::Null;
-    if let Some((_, actors)) = node.orgs().into_iter().find(|(o, _)| *o == stream.org()) {
-        let key = stream.mailbox_key().map(|k| k.to_string()).unwrap_or_default();
-        if let Ok(subs) = actors.subscriptions.send(List).await
-            && let Some(s) = subs.into_iter().find(|s| s.mailbox == key)
-        {
-            subscription = serde_json::to_value(s).unwrap_or_default();
-        }
+    if let (Some((_, actors)), Some(mailbox)) = (
+        node.orgs().into_iter().find(|(o, _)| *o == stream.org()),
+        stream.mailbox_key(),
+    ) && let Ok(Some(s)) = actors.subscriptions.send(SubscriptionOf { mailbox }).await
+    {
+        subscription = serde_json::to_value(s).unwrap_or_default();
     }
     let mut body = serde_json::to_value(&inspection).map_err(|e| ApiError::internal(e.to_string()))?;
     body["subscription"] = subscription;
-    body["enabled"] = serde_json::Value::Bool(status.streams.contains(&stream));
+    body["enabled"] = serde_json::Value::Bool(presence.enabled);
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hcal_schemas::aggregate::subscriptions::SubscriptionsState;
+use hcal_schemas::aggregate::subscriptions::{SubscriptionEntry, SubscriptionsState};
 use hcal_schemas::events::subscription::*;
 use hcal_schemas::graph::SubscriptionRequest;
 use hcal_schemas::{MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
@@ -188,24 +188,28 @@ impl SubscriptionManager {
             .state
             .subscriptions
             .iter()
-            .map(|(id, s)| SubscriptionInfo {
-                id: id.clone(),
-                org: self.org.to_string(),
-                mailbox: s.mailbox.to_string(),
-                expires_at: s.expires_at,
-                created_at: s.created_at,
-                last_renewed: s.last_renewed,
-                last_notification: self.directory.last_notification(id),
-                state: if s.expires_at <= now {
-                    "expired"
-                } else if s.reauthorization_requested.is_some() {
-                    "reauthorization_required"
-                } else {
-                    "active"
-                },
-                resync_needed: self.journal.state.resync_needed.contains_key(&s.mailbox),
-            })
+            .map(|(id, s)| self.info_of(id, s, now))
             .collect()
+    }
+
+    fn info_of(&self, id: &str, s: &SubscriptionEntry, now: Timestamp) -> SubscriptionInfo {
+        SubscriptionInfo {
+            id: id.to_string(),
+            org: self.org.to_string(),
+            mailbox: s.mailbox.to_string(),
+            expires_at: s.expires_at,
+            created_at: s.created_at,
+            last_renewed: s.last_renewed,
+            last_notification: self.directory.last_notification(id),
+            state: if s.expires_at <= now {
+                "expired"
+            } else if s.reauthorization_requested.is_some() {
+                "reauthorization_required"
+            } else {
+                "active"
+            },
+            resync_needed: self.journal.state.resync_needed.contains_key(&s.mailbox),
+        }
     }
 }
 
@@ -790,6 +794,23 @@ impl Handler<List> for SubscriptionManager {
 
     fn handle(&mut self, _: List, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.info())
+    }
+}
+
+/// The subscription of one mailbox, as `List` shows it.
+#[derive(Message)]
+#[rtype(result = "Option<SubscriptionInfo>")]
+pub struct SubscriptionOf {
+    pub mailbox: MailboxKey,
+}
+
+impl Handler<SubscriptionOf> for SubscriptionManager {
+    type Result = MessageResult<SubscriptionOf>;
+
+    fn handle(&mut self, msg: SubscriptionOf, _: &mut Context<Self>) -> Self::Result {
+        let now = self.clock.now();
+        let found = self.journal.state.for_mailbox(&msg.mailbox);
+        MessageResult(found.map(|(id, s)| self.info_of(id, s, now)))
     }
 }
 
