@@ -132,6 +132,14 @@ async fn active(node: &NodeHandle) -> Result<usize, String> {
 }
 
 /// Waits until no mailbox actor is live.
+/// The heap `value` gives back when dropped.
+fn heap_of<T>(value: T) -> i64 {
+    let (before, _) = heap::live();
+    drop(value);
+    let (after, _) = heap::live();
+    before - after
+}
+
 async fn all_passivated(node: &NodeHandle, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
@@ -356,24 +364,27 @@ async fn measure(
     if !activations.is_empty() {
         latencies(report, "router_activation_ms", "ms", activations);
     }
-    // What the aggregates alone hold, loaded the way the actors load them.
-    let (h0, _) = heap::live();
+    // What the aggregates alone hold, loaded the way the actors load them: the heap their drop
+    // gives back (loading also fills sled's page cache, which stays).
     let mut states: Vec<MailboxState> = Vec::with_capacity(n);
     for s in &streams {
         states.push(Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?.state);
     }
-    let (h1, _) = heap::live();
     let held = states.iter().map(|s| s.meetings.len()).sum::<usize>();
     let sealed: usize = states
         .iter()
         .flat_map(|s| s.meetings.values())
         .map(|m| m.content.heap_len())
         .sum();
-    drop(states);
-    report.figure("heap_bytes_per_mailbox_state", per(h1 - h0, n), "bytes");
+    let states_heap = heap_of(states);
+    report.figure("heap_bytes_per_mailbox_state", per(states_heap, n), "bytes");
     report.figure("meetings_per_mailbox_state", held as f64 / n as f64, "meetings");
     let inline = (n * std::mem::size_of::<MailboxState>()) as i64;
-    report.figure("heap_bytes_per_meeting_in_state", per(h1 - h0 - inline, held), "bytes");
+    report.figure(
+        "heap_bytes_per_meeting_in_state",
+        per(states_heap - inline, held),
+        "bytes",
+    );
     report.figure("sealed_content_bytes_per_meeting", per(sealed as i64, held), "bytes");
     report.figure(
         "mailbox_state_inline_bytes",
@@ -385,18 +396,14 @@ async fn measure(
         std::mem::size_of::<MeetingRecord>() as f64,
         "bytes",
     );
-    let (h0, _) = heap::live();
     let tenant = Journal::<TenantState>::load(&store, StreamId::tenant(&bench.org)).map_err(e)?;
-    let (h1, _) = heap::live();
+    report.figure("heap_bytes_per_user_in_tenant_state", per(heap_of(tenant), n), "bytes");
     let subs = Journal::<SubscriptionsState>::load(&store, StreamId::subscriptions(&bench.org)).map_err(e)?;
-    let (h2, _) = heap::live();
-    report.figure("heap_bytes_per_user_in_tenant_state", per(h1 - h0, n), "bytes");
     report.figure(
         "heap_bytes_per_mailbox_in_subscriptions_state",
-        per(h2 - h1, n),
+        per(heap_of(subs), n),
         "bytes",
     );
-    drop((tenant, subs));
     all_passivated(node, passivation_budget).await?;
     settle(node).await?;
     let (heap_again, _) = heap::live();
