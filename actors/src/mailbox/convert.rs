@@ -2,10 +2,10 @@
 //! clear, the content (subject, locations, people, the join target found in
 //! it) sealed as one value.
 
-use hcal_joinlink::Detector;
+use hcal_joinlink::{BodyKind, Detector, EventInput};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::graph::Event;
-use hcal_schemas::graph::enums::{AttendeeType, EventType, ResponseType, Sensitivity as WireSensitivity};
+use hcal_schemas::graph::enums::{AttendeeType, BodyType, EventType, ResponseType, Sensitivity as WireSensitivity};
 use hcal_schemas::{SealError, Timestamp};
 
 use crate::keys::StreamSealer;
@@ -88,33 +88,28 @@ pub fn content(ev: &Event, detector: &Detector) -> (MeetingContent, String) {
             })
         })
         .collect();
-    let detection = serde_json::to_value(ev).map(|v| detector.detect_graph(&v)).ok();
+    let d = detector.detect(&detection_input(ev));
     let body = ev.body.as_ref().and_then(|b| b.content.as_deref()).unwrap_or_default();
-    let (join, keyword, explanation) = match detection {
-        Some(d) => (
-            // A keyword's meeting is the one in hcal's block, whatever other links the invite carries.
-            hcal_joinlink::find_block(body)
-                .filter(|_| d.keyword.is_some())
-                .and_then(|b| {
-                    d.candidates
-                        .iter()
-                        .find(|c| body[b.range.clone()].contains(c.uri.as_str()))
-                        .cloned()
-                })
-                .or(d.join)
-                .map(|c| JoinTarget {
-                    provider: c.provider,
-                    uri: c.uri,
-                    source: c.source.as_string(),
-                }),
-            d.keyword.map(|k| KeywordUse {
-                keyword: k.keyword,
-                modifier: k.modifier.map(|m| m.as_str().to_string()),
-            }),
-            d.explanation.code().to_string(),
-        ),
-        None => (None, None, "no_link".to_string()),
-    };
+    // A keyword's meeting is the one in hcal's block, whatever other links the invite carries.
+    let join = hcal_joinlink::find_block(body)
+        .filter(|_| d.keyword.is_some())
+        .and_then(|b| {
+            d.candidates
+                .iter()
+                .find(|c| body[b.range.clone()].contains(c.uri.as_str()))
+                .cloned()
+        })
+        .or(d.join)
+        .map(|c| JoinTarget {
+            provider: c.provider,
+            uri: c.uri,
+            source: c.source.as_string(),
+        });
+    let keyword = d.keyword.map(|k| KeywordUse {
+        keyword: k.keyword,
+        modifier: k.modifier.map(|m| m.as_str().to_string()),
+    });
+    let explanation = d.explanation.code().to_string();
     let content = MeetingContent {
         subject: ev.subject.clone().unwrap_or_default(),
         locations,
@@ -124,6 +119,37 @@ pub fn content(ev: &Event, detector: &Detector) -> (MeetingContent, String) {
         keyword,
     };
     (content, explanation)
+}
+
+fn non_empty(s: Option<&str>) -> Option<String> {
+    s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// What join detection reads of an event, taken from the typed event (as
+/// [`hcal_joinlink::event_input`] takes it from the event's JSON).
+fn detection_input(ev: &Event) -> EventInput {
+    let locations = ev.location.iter().chain(ev.locations.iter().flatten());
+    let (body_kind, body) = match &ev.body {
+        Some(b) => (
+            match b.content_type {
+                Some(BodyType::Text) => BodyKind::Text,
+                _ => BodyKind::Html,
+            },
+            b.content.clone().unwrap_or_default(),
+        ),
+        None => (BodyKind::Text, ev.body_preview.clone().unwrap_or_default()),
+    };
+    EventInput {
+        online_meeting_url: non_empty(ev.online_meeting.as_ref().and_then(|m| m.join_url.as_deref())),
+        online_meeting_provider: non_empty(ev.online_meeting_provider.as_ref().map(|p| p.as_str())),
+        location_names: locations
+            .clone()
+            .filter_map(|l| non_empty(l.display_name.as_deref()))
+            .collect(),
+        location_uris: locations.filter_map(|l| non_empty(l.location_uri.as_deref())).collect(),
+        body_kind,
+        body,
+    }
 }
 
 /// The record of a complete Graph event (see [`is_complete`]).
@@ -147,4 +173,81 @@ pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<
         join_explanation: Some(explanation),
         content: sealer.seal(MeetingRecord::CONTENT_FIELD, &content)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use hcal_schemas::graph::enums::OnlineMeetingProvider;
+    use hcal_schemas::graph::{ItemBody, Location, OnlineMeetingInfo};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn text() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(String::new())),
+            Just(Some("  ".to_string())),
+            "[ a-z@:/.]{0,12}".prop_map(Some),
+        ]
+    }
+
+    fn location() -> impl Strategy<Value = Location> {
+        (text(), text()).prop_map(|(display_name, location_uri)| Location {
+            display_name,
+            location_uri,
+            ..Location::default()
+        })
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let body = prop_oneof![
+            Just(None),
+            (
+                prop_oneof![Just(None), Just(Some(BodyType::Text)), Just(Some(BodyType::Html))],
+                text()
+            )
+                .prop_map(|(content_type, content)| Some(ItemBody { content_type, content })),
+        ];
+        let provider = prop_oneof![
+            Just(None),
+            Just(Some(OnlineMeetingProvider::TeamsForBusiness)),
+            Just(Some(OnlineMeetingProvider::Other("zoom".into()))),
+        ];
+        let online = prop_oneof![
+            Just(None),
+            text().prop_map(|join_url| Some(OnlineMeetingInfo {
+                join_url,
+                ..OnlineMeetingInfo::default()
+            })),
+        ];
+        (
+            body,
+            text(),
+            proptest::option::of(location()),
+            proptest::option::of(proptest::collection::vec(location(), 0..3)),
+            online,
+            provider,
+        )
+            .prop_map(
+                |(body, body_preview, location, locations, online_meeting, provider)| Event {
+                    body,
+                    body_preview,
+                    location,
+                    locations,
+                    online_meeting,
+                    online_meeting_provider: provider,
+                    ..Event::default()
+                },
+            )
+    }
+
+    proptest! {
+        /// Detection reads the typed event exactly as it would read the event's JSON.
+        #[test]
+        fn the_typed_input_is_the_json_input(ev in event()) {
+            let json = serde_json::to_value(&ev).unwrap();
+            prop_assert_eq!(detection_input(&ev), hcal_joinlink::event_input(&json));
+        }
+    }
 }
