@@ -80,6 +80,9 @@ pub enum Explanation {
     },
 }
 
+/// The code of [`Explanation::KeywordInLocation`]: the event's location holds a keyword.
+pub const KEYWORD_IN_LOCATION: &str = "keyword_in_location";
+
 /// A custom code that is not snake_case.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("explanation code {0:?} is not snake_case (1 to 64 of a-z, 0-9, '_', starting with a letter)")]
@@ -106,7 +109,7 @@ impl Explanation {
     /// The stable snake_case code.
     pub fn code(&self) -> &str {
         match self {
-            Explanation::KeywordInLocation { .. } => "keyword_in_location",
+            Explanation::KeywordInLocation { .. } => KEYWORD_IN_LOCATION,
             Explanation::JoinLinkFound { .. } => "join_link_found",
             Explanation::RuleMatched { .. } => "rule_matched",
             Explanation::KeywordInBody { .. } => "keyword_in_body",

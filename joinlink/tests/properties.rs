@@ -2,6 +2,7 @@
 //! unwrapping, trimming, keyword tokenisation, splicing and rendering hold for arbitrary input.
 
 use hcal_joinlink::block::{BlockFormat, find_block, find_blocks, is_unmodified, remove_block, splice_block};
+use hcal_joinlink::explain::KEYWORD_IN_LOCATION;
 use hcal_joinlink::keyword::{Keywords, Modifier};
 use hcal_joinlink::providers::PROVIDERS;
 use hcal_joinlink::render::{DialIn, HeaderFooter, JoinDetails, TemplateConfig, Templates};
@@ -127,6 +128,8 @@ proptest! {
         let v = serde_json::to_value(&d).unwrap();
         prop_assert!(v["explanation"].as_str().is_some_and(|s| !s.is_empty()));
         prop_assert_eq!(d.join.is_some(), !d.candidates.is_empty());
+        // The node plans join work from this code without opening the sealed content.
+        prop_assert_eq!(d.keyword.is_some(), d.explanation.code() == KEYWORD_IN_LOCATION);
     }
 
     #[test]

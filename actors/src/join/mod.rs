@@ -22,7 +22,7 @@ use hcal_joinlink::{Detector, DetectorConfig, KeywordAction, RuleSet, TemplateCo
 use hcal_schemas::events::mailbox::JoinAction;
 
 pub use patch::{JOIN_PROPERTY, JoinError, Patcher};
-pub use plan::{JoinTask, plan};
+pub use plan::{JoinFacts, JoinTask, may_have_keyword, plan};
 pub use provider::{HttpProvider, MeetingProvider, Provider, SiteProvider};
 
 /// An organisation's join configuration, validated and built.

@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 
+use hcal_joinlink::explain::KEYWORD_IN_LOCATION;
 use hcal_schemas::Timestamp;
 use hcal_schemas::aggregate::mailbox::{JoinStatus, MailboxState};
-use hcal_schemas::events::mailbox::{EventKind, JoinAction, MeetingContent};
+use hcal_schemas::events::mailbox::{EventKind, JoinAction, KeywordUse, MeetingContent, MeetingRecord};
 
 /// One piece of join-detail work.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,12 +39,39 @@ pub fn action_of(modifier: Option<&str>, default: JoinAction) -> JoinAction {
     }
 }
 
-/// Join work for `state`. `contents` holds the opened content of the
-/// organiser's meetings; `default_action` maps a keyword to what it creates
-/// without a modifier; `provider` is the id of the org's meeting service.
+/// What planning needs of a meeting's sealed content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JoinFacts {
+    pub keyword: Option<KeywordUse>,
+    /// The provider of the join target the event already carries.
+    pub join_provider: Option<String>,
+}
+
+impl From<MeetingContent> for JoinFacts {
+    fn from(c: MeetingContent) -> Self {
+        Self {
+            keyword: c.keyword,
+            join_provider: c.join.map(|j| j.provider),
+        }
+    }
+}
+
+/// Whether `m`'s content may hold a keyword. Its join explanation, kept in
+/// the clear, says so without opening the content; a record written before
+/// explanations were kept may.
+pub fn may_have_keyword(m: &MeetingRecord) -> bool {
+    m.join_explanation
+        .as_deref()
+        .is_none_or(|code| code == KEYWORD_IN_LOCATION)
+}
+
+/// Join work for `state`. `facts` holds what the content of the organiser's
+/// meetings says (see [`JoinFacts`]); `default_action` maps a keyword to
+/// what it creates without a modifier; `provider` is the id of the org's
+/// meeting service.
 pub fn plan(
     state: &MailboxState,
-    contents: &HashMap<String, MeetingContent>,
+    contents: &HashMap<String, JoinFacts>,
     now: Timestamp,
     provider: &str,
     default_action: impl Fn(&str) -> JoinAction,
@@ -74,7 +102,7 @@ pub fn plan(
         };
         match (&content.keyword, record) {
             (Some(k), None) => {
-                let already = content.join.as_ref().is_some_and(|j| j.provider == provider);
+                let already = content.join_provider.as_deref() == Some(provider);
                 if upcoming && !m.is_cancelled && !already {
                     let action = action_of(k.modifier.as_deref(), default_action(&k.keyword));
                     tasks.push(JoinTask::Decorate {

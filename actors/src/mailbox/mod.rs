@@ -19,15 +19,13 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::FutureExt;
 use hcal_schemas::aggregate::mailbox::{JoinFailures, JoinStatus, MailboxState, Window};
-use hcal_schemas::events::mailbox::{
-    EventKind, JoinDetailsRequested, MeetingContent, MeetingRecord, SYNC_CURSOR_FIELD,
-};
+use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, MeetingRecord, SYNC_CURSOR_FIELD};
 use hcal_schemas::{Aggregate, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp};
 use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::inbox::Inbox;
-use crate::join::{self, JoinTask, MeetingProvider};
+use crate::join::{self, JoinFacts, JoinTask, MeetingProvider};
 use crate::journal::{Journal, Written};
 use crate::replay::ReplayError;
 use crate::serial::to_self;
@@ -438,16 +436,21 @@ impl MailboxActor {
         let state = &self.journal.state;
         let keys = self.journal.store().keys.clone();
         let stream = self.stream().clone();
-        let contents: HashMap<String, MeetingContent> = state
+        // Only content that may hold a keyword is opened: on most meetings the clear
+        // join explanation already says there is none.
+        let contents: HashMap<String, JoinFacts> = state
             .meetings
             .values()
             .filter(|m| m.is_organizer && m.kind != EventKind::Occurrence)
-            .filter_map(
-                |m| match m.content.open(keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD) {
-                    Ok(Opened::Plain(c)) => Some((m.id.clone(), c)),
+            .filter_map(|m| {
+                if !join::may_have_keyword(m) {
+                    return Some((m.id.clone(), JoinFacts::default()));
+                }
+                match m.content.open(keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD) {
+                    Ok(Opened::Plain(c)) => Some((m.id.clone(), c.into())),
                     _ => None,
-                },
-            )
+                }
+            })
             .collect();
         let setup = self.join.clone();
         let tasks = join::plan(state, &contents, now, setup.provider.id(), |k| setup.default_action(k));
