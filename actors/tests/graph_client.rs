@@ -568,6 +568,35 @@ async fn never_more_than_four_in_flight_per_mailbox() {
 }
 
 #[tokio::test]
+async fn never_more_in_flight_than_the_client_allows() {
+    // Graph would take two at a time from this mailbox; the client allows four per mailbox
+    // but two in all, so no request is ever refused.
+    let emu = emulator(EmulatorConfig {
+        throttle_concurrency: 2,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let id = insert(&emu, ALICE, &[event_at("a", 2, 9)]).remove(0);
+    let mut cfg = config(&emu);
+    cfg.max_in_flight = 2;
+    let graph = GraphClient::new(cfg).unwrap();
+    graph.token_ok(TENANT).await.unwrap();
+    control(&emu, "POST", "/faults", json!({"latency_ms": 150})).await;
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let (g, id) = (graph.clone(), id.clone());
+            tokio::spawn(async move { g.get_event(TENANT, EXAMPLE_ALICE, &id).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let s = statuses(&log(&emu).await, "GET", "/v1.0/users/{user}/events/{id}");
+    assert_eq!(s.len(), 12, "no request was refused and retried: {s:?}");
+    assert!(s.iter().all(|x| *x == 200), "{s:?}");
+}
+
+#[tokio::test]
 async fn the_mailbox_budget_is_enforced_before_graph() {
     let emu = emulator(EmulatorConfig::default()).await;
     let id = insert(&emu, ALICE, &[event_at("a", 2, 9)]).remove(0);

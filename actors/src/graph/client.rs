@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use reqwest::header::LOCATION;
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::config::GraphConfig;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) base: String,
     pub(crate) tokens: TokenCache,
     pub(crate) limiters: Limiters,
+    /// One permit per request in flight (`GraphConfig::max_in_flight`).
+    pub(crate) in_flight: Arc<Semaphore>,
 }
 
 impl fmt::Debug for GraphClient {
@@ -159,6 +162,7 @@ impl GraphClient {
                 base,
                 tokens: TokenCache::new(),
                 limiters,
+                in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
                 cfg,
             }),
         })
@@ -258,6 +262,14 @@ impl GraphClient {
                 }
                 None => None,
             };
+            let waited = Instant::now();
+            let in_flight = i
+                .in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the client's semaphore is never closed");
+            metrics::histogram!("hcal_graph_in_flight_wait_seconds").record(waited.elapsed().as_secs_f64());
             let crid = uuid::Uuid::new_v4().to_string();
             let mut rb = i
                 .http
@@ -286,7 +298,7 @@ impl GraphClient {
                 }
                 Err(e) => Err(e),
             };
-            drop(permit);
+            drop((permit, in_flight));
             let elapsed = started.elapsed();
             let class = match &outcome {
                 Ok((s, ..)) => status_class(*s),

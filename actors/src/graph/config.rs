@@ -54,6 +54,9 @@ pub struct GraphConfig {
     pub connect_timeout: Duration,
     /// Requests in flight per mailbox (Graph: 4 per app and mailbox).
     pub max_concurrent_per_mailbox: usize,
+    /// Requests in flight in all, whatever the mailbox: a burst (10,000 users enabled at
+    /// once) then queues here instead of opening connections faster than Graph accepts them.
+    pub max_in_flight: usize,
     /// Requests per mailbox per `budget_window` (Graph: 10,000 per 10 minutes; default
     /// 9,000 leaves room for other clients of the same app and for clock skew).
     pub mailbox_budget: u32,
@@ -82,6 +85,7 @@ impl GraphConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_concurrent_per_mailbox: 4,
+            max_in_flight: 64,
             mailbox_budget: 9_000,
             budget_window: Duration::from_secs(600),
             max_retries: 5,
