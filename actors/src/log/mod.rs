@@ -127,7 +127,10 @@ impl StoredRecord {
 
 #[derive(Clone, Debug)]
 pub struct LogOptions {
-    /// sled's page cache, bytes.
+    /// sled's page cache, bytes. sled 0.34 evicts lazily (from one of 256
+    /// shards once 64 accesses have queued there), so it holds tens of MB of
+    /// recent pages whatever this says; past that, a larger cache keeps old
+    /// mailboxes' records that activation reads again only rarely.
     pub cache_capacity: u64,
     /// Most requests folded into one commit.
     pub max_batch: usize,
@@ -136,7 +139,7 @@ pub struct LogOptions {
 impl Default for LogOptions {
     fn default() -> Self {
         Self {
-            cache_capacity: 256 * 1024 * 1024,
+            cache_capacity: 16 * 1024 * 1024,
             max_batch: 4096,
         }
     }
