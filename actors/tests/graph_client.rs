@@ -543,6 +543,22 @@ async fn timeouts_and_refused_connections_are_retried_only_where_safe() {
 // ---------------------------------------------------------------------------------------
 // Per-mailbox limits
 
+/// `n` GETs of Alice's event `id` at once, each answer 150 ms late (holding Graph's
+/// concurrency slot meanwhile); the statuses Graph gave, retries included.
+async fn slow_gets_at_once(emu: &EmulatorHandle, graph: &GraphClient, id: &str, n: usize) -> Vec<u64> {
+    control(emu, "POST", "/faults", json!({"latency_ms": 150})).await;
+    let calls: Vec<_> = (0..n)
+        .map(|_| {
+            let (g, id) = (graph.clone(), id.to_string());
+            tokio::spawn(async move { g.get_event(TENANT, EXAMPLE_ALICE, &id).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    statuses(&log(emu).await, "GET", "/v1.0/users/{user}/events/{id}")
+}
+
 #[tokio::test]
 async fn never_more_than_four_in_flight_per_mailbox() {
     let emu = emulator(EmulatorConfig::default()).await;
@@ -551,18 +567,7 @@ async fn never_more_than_four_in_flight_per_mailbox() {
     graph.token_ok(TENANT).await.unwrap();
     // Slow answers hold the emulator's concurrency slot: a fifth request in flight would
     // be answered 429 MailboxConcurrency.
-    control(&emu, "POST", "/faults", json!({"latency_ms": 150})).await;
-    let calls: Vec<_> = (0..20)
-        .map(|_| {
-            let (g, id) = (graph.clone(), id.clone());
-            tokio::spawn(async move { g.get_event(TENANT, EXAMPLE_ALICE, &id).await })
-        })
-        .collect();
-    for c in calls {
-        c.await.unwrap().unwrap();
-    }
-    let l = log(&emu).await;
-    let s = statuses(&l, "GET", "/v1.0/users/{user}/events/{id}");
+    let s = slow_gets_at_once(&emu, &graph, &id, 20).await;
     assert_eq!(s.len(), 20, "no retries were needed: {s:?}");
     assert!(s.iter().all(|x| *x == 200), "{s:?}");
 }
@@ -581,17 +586,7 @@ async fn never_more_in_flight_than_the_client_allows() {
     cfg.max_in_flight = 2;
     let graph = GraphClient::new(cfg).unwrap();
     graph.token_ok(TENANT).await.unwrap();
-    control(&emu, "POST", "/faults", json!({"latency_ms": 150})).await;
-    let calls: Vec<_> = (0..12)
-        .map(|_| {
-            let (g, id) = (graph.clone(), id.clone());
-            tokio::spawn(async move { g.get_event(TENANT, EXAMPLE_ALICE, &id).await })
-        })
-        .collect();
-    for c in calls {
-        c.await.unwrap().unwrap();
-    }
-    let s = statuses(&log(&emu).await, "GET", "/v1.0/users/{user}/events/{id}");
+    let s = slow_gets_at_once(&emu, &graph, &id, 12).await;
     assert_eq!(s.len(), 12, "no request was refused and retried: {s:?}");
     assert!(s.iter().all(|x| *x == 200), "{s:?}");
 }
