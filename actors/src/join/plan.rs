@@ -1,5 +1,5 @@
 //! What join-detail work a mailbox's state calls for: a pure function of the
-//! state, its opened content and the clock, so that after any restart the
+//! state, what its sealed content says and the clock, so that after any restart the
 //! same work is found again and none is lost.
 
 use std::collections::HashMap;
@@ -71,7 +71,7 @@ pub fn may_have_keyword(m: &MeetingRecord) -> bool {
 /// meeting service.
 pub fn plan(
     state: &MailboxState,
-    contents: &HashMap<String, JoinFacts>,
+    facts: &HashMap<String, JoinFacts>,
     now: Timestamp,
     provider: &str,
     default_action: impl Fn(&str) -> JoinAction,
@@ -81,11 +81,11 @@ pub fn plan(
         if !m.is_organizer || m.kind == EventKind::Occurrence {
             continue;
         }
-        let Some(content) = contents.get(&m.id) else { continue };
+        let Some(fact) = facts.get(&m.id) else { continue };
         let record = state.join.get(&m.id);
         // A series is decorated on its master; an exception only for a keyword of its own.
         if m.kind == EventKind::Exception
-            && let Some(master) = m.series_master_id.as_ref().and_then(|id| contents.get(id))
+            && let Some(master) = m.series_master_id.as_ref().and_then(|id| facts.get(id))
             && master.keyword.is_some()
         {
             continue;
@@ -100,9 +100,9 @@ pub fn plan(
             }
             _ => m.end > now,
         };
-        match (&content.keyword, record) {
+        match (&fact.keyword, record) {
             (Some(k), None) => {
-                let already = content.join_provider.as_deref() == Some(provider);
+                let already = fact.join_provider.as_deref() == Some(provider);
                 if upcoming && !m.is_cancelled && !already {
                     let action = action_of(k.modifier.as_deref(), default_action(&k.keyword));
                     tasks.push(JoinTask::Decorate {

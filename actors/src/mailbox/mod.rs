@@ -438,7 +438,7 @@ impl MailboxActor {
         let stream = self.stream().clone();
         // Only content that may hold a keyword is opened: on most meetings the clear
         // join explanation already says there is none.
-        let contents: HashMap<String, JoinFacts> = state
+        let facts: HashMap<String, JoinFacts> = state
             .meetings
             .values()
             .filter(|m| m.is_organizer && m.kind != EventKind::Occurrence)
@@ -453,7 +453,7 @@ impl MailboxActor {
             })
             .collect();
         let setup = self.join.clone();
-        let tasks = join::plan(state, &contents, now, setup.provider.id(), |k| setup.default_action(k));
+        let tasks = join::plan(state, &facts, now, setup.provider.id(), |k| setup.default_action(k));
         if tasks.is_empty() {
             return;
         }
