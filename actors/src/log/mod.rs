@@ -365,11 +365,10 @@ impl EventLog {
                     Err(e) => return Box::new(std::iter::once(Err(e))),
                 };
                 let skip = from_version.saturating_sub(first_version);
-                let records = (first_seq + skip..first_seq + count as u64).map(move |seq| {
-                    self.record(seq)?
-                        .ok_or_else(|| LogError::Corrupt(format!("index points at missing record {seq}")))
-                });
-                Box::new(records)
+                match read::span(&self.inner.tree, first_seq + skip, first_seq + count as u64) {
+                    Ok(records) => Box::new(records.into_iter().map(Ok)),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
             },
         )
     }

@@ -47,6 +47,30 @@ pub fn record(tree: &sled::Tree, seq: u64) -> Result<Option<StoredRecord>, LogEr
     Ok(None)
 }
 
+/// The records `from..end` of one append: consecutive, in one commit value, so
+/// read with one seek and one pass over that value.
+pub fn span(tree: &sled::Tree, from: u64, end: u64) -> Result<Vec<StoredRecord>, LogError> {
+    let missing = |seq: u64| LogError::Corrupt(format!("index points at missing record {seq}"));
+    let Some((first, blob)) = commit_at(tree, from)? else {
+        return Err(missing(from));
+    };
+    let mut out = Vec::with_capacity(end.saturating_sub(from) as usize);
+    for rec in commit_records(first, blob) {
+        let rec = rec?;
+        if rec.seq >= end {
+            break;
+        }
+        if rec.seq >= from {
+            out.push(rec);
+        }
+    }
+    let got = from + out.len() as u64;
+    if got < end {
+        return Err(missing(got));
+    }
+    Ok(out)
+}
+
 /// Every record from `from_seq` on.
 pub fn from_seq(tree: &sled::Tree, from_seq: u64) -> impl Iterator<Item = Result<StoredRecord, LogError>> + '_ {
     let start = match commit_at(tree, from_seq) {
