@@ -94,6 +94,8 @@ impl Keyring {
         }
         for s in streams.values_mut() {
             s.wrapped.sort_by_key(|(g, _)| *g);
+            // Most streams have one generation; a vector's first push makes room for four.
+            s.wrapped.shrink_to_fit();
         }
         Ok(Self {
             manager,
@@ -164,6 +166,7 @@ impl Keyring {
                 })?;
                 let entry = state.streams.entry(stream.clone()).or_default();
                 entry.wrapped.push((generation, wrapped));
+                entry.wrapped.shrink_to_fit();
                 state
                     .open
                     .entry(stream.clone())

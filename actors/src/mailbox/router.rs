@@ -35,6 +35,8 @@ pub struct MailboxRouter {
     join: Arc<crate::join::JoinSetup>,
     joins: HashMap<OrgId, Arc<crate::join::JoinSetup>>,
     known: HashMap<StreamId, Entry>,
+    /// The tenant ids the entries share.
+    tenants: HashSet<Arc<str>>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
     subscriptions: HashMap<OrgId, Addr<SubscriptionManager>>,
     /// Mailboxes with failed decorations, as they last reported them.
@@ -59,6 +61,7 @@ impl MailboxRouter {
             join,
             joins: HashMap::new(),
             known: HashMap::new(),
+            tenants: HashSet::new(),
             active: HashMap::new(),
             subscriptions: HashMap::new(),
             join_failures: HashMap::new(),
@@ -150,11 +153,20 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
                 tenant_id,
             } => {
                 let stream = StreamId::mailbox(&org, &mailbox);
+                // One copy of a tenant id for all its mailboxes.
+                let tenant = match self.tenants.get(tenant_id.as_str()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t: Arc<str> = tenant_id.into();
+                        self.tenants.insert(t.clone());
+                        t
+                    }
+                };
                 self.known.insert(
                     stream.clone(),
                     Entry {
                         address: address.into(),
-                        tenant: tenant_id.into(),
+                        tenant,
                     },
                 );
                 // A newly enabled mailbox syncs in full; a known one continues from its cursor.
