@@ -29,7 +29,11 @@ fn join_detect(args: &[&str], stdin: &[u8]) -> Output {
         .spawn()
         .expect("spawn hcal join-detect");
     let mut input = child.stdin.take().expect("piped stdin");
-    input.write_all(stdin).expect("write stdin");
+    // A refusal (a bad rules file) may exit before reading its input.
+    match input.write_all(stdin) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => r.expect("write stdin"),
+    }
     drop(input);
     child.wait_with_output().expect("join-detect output")
 }
