@@ -88,9 +88,10 @@ enum Bench {
         /// Most notifications per POST from the emulator (Graph's default 10; it has one POST in flight per URL).
         #[arg(long, default_value_t = 10)]
         notification_batch: usize,
-        /// The node's sled page cache, MiB (its default is 16; the heap figures include what it holds).
-        #[arg(long, default_value_t = 16)]
-        log_cache_mib: u64,
+        /// The node's sled page cache, MiB (default: the node's `log.cache_mib`); the heap
+        /// figures include what it holds.
+        #[arg(long)]
+        log_cache_mib: Option<u64>,
     },
     /// The Graph emulator for `pipeline`, in its own process (internal).
     #[command(hide = true)]

@@ -108,8 +108,8 @@ pub struct PipelineBench {
     pub in_flight: usize,
     /// Most notifications in one POST from the emulator (Graph-like default 10).
     pub notification_batch: usize,
-    /// The node's `log.cache_mib` (sled's page cache, counted in the heap figures).
-    pub log_cache_mib: u64,
+    /// The node's `log.cache_mib` (sled's page cache, counted in the heap figures); None: its default.
+    pub log_cache_mib: Option<u64>,
 }
 
 /// Activates each mailbox through the router (as a notification or a query does), one
@@ -174,7 +174,9 @@ pub fn run(args: &PipelineBench, report: &Report) -> Result<(), String> {
     let dir = baseline::scratch()?;
     let mut config = world::config(&emu.base_url, &dir)?;
     config.mailbox.idle = idle;
-    config.log_cache_bytes = args.log_cache_mib.max(1) * 1024 * 1024;
+    if let Some(mib) = args.log_cache_mib {
+        config.log_cache_bytes = mib.max(1) * 1024 * 1024;
+    }
     heap::counting(true);
     let node = NodeHandle::spawn(config).map_err(e)?;
     let rt = world::runtime()?;
@@ -208,7 +210,7 @@ async fn measure(
     report.figure("mailboxes", n as f64, "mailboxes");
     report.figure("meetings_per_mailbox", meetings as f64, "meetings");
     report.figure("idle_s", idle.as_secs_f64(), "s");
-    report.figure("log_cache_mib", args.log_cache_mib as f64, "MiB");
+    report.figure("log_cache_mib", (node.state.config.log_cache_bytes >> 20) as f64, "MiB");
     report.figure(
         "emulator_notification_batch_max",
         args.notification_batch as f64,
