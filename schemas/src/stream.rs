@@ -54,36 +54,94 @@ impl fmt::Display for OrgId {
 
 /// The pseudonym of a mailbox address: 128 bits of a keyed BLAKE3 hash of the
 /// normalised address. Stable for a given index key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MailboxKey(String);
+///
+/// Held as its 16 bytes (every per-mailbox table of the node keys by it) and
+/// written as 32 lowercase hex digits, as it always was: bytes and hex sort
+/// alike, so maps keyed by it encode in the same order.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MailboxKey([u8; 16]);
 
 impl MailboxKey {
     pub fn derive(index_key: &SecretKey, address: &str) -> Self {
         let normalised = address.trim().to_lowercase();
         let hash = blake3::keyed_hash(index_key.expose(), normalised.as_bytes());
-        let mut s = String::with_capacity(32);
-        for b in &hash.as_bytes()[..16] {
-            s.push_str(&format!("{b:02x}"));
-        }
-        Self(s)
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&hash.as_bytes()[..16]);
+        Self(key)
     }
 
     pub fn parse(s: &str) -> Result<Self, StreamIdError> {
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Self(s.to_string()))
-        } else {
-            Err(StreamIdError::BadMailboxKey)
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                _ => None,
+            }
         }
+        let hex = s.as_bytes();
+        if hex.len() != 32 {
+            return Err(StreamIdError::BadMailboxKey);
+        }
+        let mut key = [0u8; 16];
+        for (b, pair) in key.iter_mut().zip(hex.chunks_exact(2)) {
+            let (Some(hi), Some(lo)) = (nibble(pair[0]), nibble(pair[1])) else {
+                return Err(StreamIdError::BadMailboxKey);
+            };
+            *b = hi << 4 | lo;
+        }
+        Ok(Self(key))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The 32 hex digits, without allocating.
+    fn hex(&self) -> [u8; 32] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 32];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        out
     }
 }
 
 impl fmt::Display for MailboxKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        let hex = self.hex();
+        // Always ASCII hex digits.
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for MailboxKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MailboxKey({self})")
+    }
+}
+
+impl Serialize for MailboxKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let hex = self.hex();
+        serializer.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for MailboxKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Hex;
+
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = MailboxKey;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mailbox key of 32 lowercase hex digits")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MailboxKey, E> {
+                MailboxKey::parse(v).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(Hex)
     }
 }
 
@@ -148,7 +206,7 @@ impl StreamId {
     /// The mailbox pseudonym, for mailbox streams.
     pub fn mailbox_key(&self) -> Option<MailboxKey> {
         match self.kind() {
-            StreamKind::Mailbox => self.0.rsplit(':').next().map(|k| MailboxKey(k.to_string())),
+            StreamKind::Mailbox => self.0.rsplit(':').next().and_then(|k| MailboxKey::parse(k).ok()),
             _ => None,
         }
     }
@@ -190,6 +248,25 @@ mod tests {
         assert!(!m.as_str().contains("alice"));
     }
 
+    proptest::proptest! {
+        /// The 16 bytes read and write as the 32 hex digits keys always had,
+        /// in the same order, so logs and snapshots written before still read.
+        #[test]
+        fn mailbox_keys_are_their_hex(a: [u8; 16], b: [u8; 16]) {
+            let (ka, kb) = (MailboxKey(a), MailboxKey(b));
+            let (ha, hb) = (ka.to_string(), kb.to_string());
+            let want: String = a.iter().map(|x| format!("{x:02x}")).collect();
+            proptest::prop_assert_eq!(&ha, &want);
+            proptest::prop_assert_eq!(MailboxKey::parse(&ha).unwrap(), ka.clone());
+            proptest::prop_assert_eq!(ka.cmp(&kb), ha.cmp(&hb));
+            let json = serde_json::to_string(&ka).unwrap();
+            proptest::prop_assert_eq!(&json, &format!("\"{ha}\""));
+            let bytes = crate::codec::encode(&ka).unwrap();
+            proptest::prop_assert_eq!(&bytes, &crate::codec::encode(&ha).unwrap());
+            proptest::prop_assert_eq!(crate::codec::decode::<MailboxKey>(&bytes).unwrap(), ka);
+        }
+    }
+
     #[test]
     fn refuses_bad_ids() {
         assert_eq!(OrgId::new("Acme"), Err(StreamIdError::BadOrg));
@@ -197,6 +274,10 @@ mod tests {
         assert_eq!(OrgId::new("a:b"), Err(StreamIdError::BadOrg));
         assert_eq!(StreamId::parse("x:acme"), Err(StreamIdError::UnknownKind));
         assert_eq!(StreamId::parse("mbx:acme:zz"), Err(StreamIdError::BadMailboxKey));
+        let upper = "0123456789ABCDEF0123456789abcdef";
+        assert_eq!(MailboxKey::parse(upper), Err(StreamIdError::BadMailboxKey));
+        assert_eq!(MailboxKey::parse(&upper[1..]), Err(StreamIdError::BadMailboxKey));
+        assert!(serde_json::from_str::<MailboxKey>("\"0123\"").is_err());
         assert!(StreamId::parse("org:").is_err());
     }
 }
