@@ -2,8 +2,13 @@
 //! webhook front door: the one place a notification is checked before it is
 //! written to the inbox. Only a hash of each clientState is held, and
 //! compared in constant time (`blake3::Hash` equality is constant-time).
+//!
+//! One map entry per subscription (the node holds one per enabled mailbox):
+//! the route, and when it last brought a notification, kept in an atomic so
+//! that the webhook notes it under the read lock.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use hcal_schemas::{MailboxKey, OrgId, StreamId, Timestamp};
@@ -31,11 +36,18 @@ pub enum Verdict {
     Forged,
 }
 
+struct Entry {
+    route: Route,
+    /// When the subscription last brought an accepted notification (not
+    /// durable); `NEVER` before the first.
+    seen: AtomicI64,
+}
+
+const NEVER: i64 = i64::MIN;
+
 #[derive(Clone, Default)]
 pub struct SubscriptionDirectory {
-    routes: Arc<RwLock<HashMap<String, Route>>>,
-    /// When each subscription last brought an accepted notification (not durable).
-    seen: Arc<RwLock<HashMap<String, Timestamp>>>,
+    routes: Arc<RwLock<HashMap<Box<str>, Entry>>>,
 }
 
 impl SubscriptionDirectory {
@@ -46,7 +58,17 @@ impl SubscriptionDirectory {
             client_state: blake3::hash(client_state.as_bytes()),
         };
         if let Ok(mut m) = self.routes.write() {
-            m.insert(subscription_id.to_string(), route);
+            match m.get_mut(subscription_id) {
+                // Re-inserted (a restart's reload, a changed clientState): keep when it was last heard from.
+                Some(e) => e.route = route,
+                None => {
+                    let entry = Entry {
+                        route,
+                        seen: AtomicI64::new(NEVER),
+                    };
+                    m.insert(subscription_id.into(), entry);
+                }
+            }
         }
     }
 
@@ -54,26 +76,27 @@ impl SubscriptionDirectory {
         if let Ok(mut m) = self.routes.write() {
             m.remove(subscription_id);
         }
-        if let Ok(mut m) = self.seen.write() {
-            m.remove(subscription_id);
-        }
     }
 
     pub fn touch(&self, subscription_id: &str, at: Timestamp) {
-        if let Ok(mut m) = self.seen.write() {
-            m.insert(subscription_id.to_string(), at);
+        if let Ok(m) = self.routes.read()
+            && let Some(e) = m.get(subscription_id)
+        {
+            e.seen.fetch_max(at.0, Ordering::Relaxed);
         }
     }
 
     pub fn last_notification(&self, subscription_id: &str) -> Option<Timestamp> {
-        self.seen.read().ok().and_then(|m| m.get(subscription_id).copied())
+        let m = self.routes.read().ok()?;
+        let at = m.get(subscription_id)?.seen.load(Ordering::Relaxed);
+        (at != NEVER).then_some(Timestamp(at))
     }
 
     pub fn check(&self, subscription_id: &str, client_state: Option<&str>) -> Verdict {
         let Ok(m) = self.routes.read() else {
             return Verdict::Unknown;
         };
-        match m.get(subscription_id) {
+        match m.get(subscription_id).map(|e| &e.route) {
             None => Verdict::Unknown,
             Some(route) => {
                 let given = blake3::hash(client_state.unwrap_or_default().as_bytes());
@@ -87,7 +110,10 @@ impl SubscriptionDirectory {
     }
 
     pub fn route(&self, subscription_id: &str) -> Option<Route> {
-        self.routes.read().ok().and_then(|m| m.get(subscription_id).cloned())
+        self.routes
+            .read()
+            .ok()
+            .and_then(|m| m.get(subscription_id).map(|e| e.route.clone()))
     }
 
     pub fn len(&self) -> usize {
@@ -115,5 +141,26 @@ mod tests {
         assert_eq!(d.check("sub-2", Some("s3cret-state")), Verdict::Unknown);
         d.remove("sub-1");
         assert_eq!(d.check("sub-1", Some("s3cret-state")), Verdict::Unknown);
+    }
+
+    #[test]
+    fn remembers_the_last_notification_of_a_known_subscription() {
+        let d = SubscriptionDirectory::default();
+        let org = OrgId::new("acme").unwrap();
+        let mk = MailboxKey::parse(&"ab".repeat(16)).unwrap();
+        d.insert("sub-1", &org, &mk, "state");
+        assert_eq!(d.last_notification("sub-1"), None);
+        d.touch("sub-1", Timestamp(2_000));
+        // A late, older notification does not move it back.
+        d.touch("sub-1", Timestamp(1_000));
+        assert_eq!(d.last_notification("sub-1"), Some(Timestamp(2_000)));
+        // Loaded again (as at a restart's reload): still known.
+        d.insert("sub-1", &org, &mk, "state");
+        assert_eq!(d.last_notification("sub-1"), Some(Timestamp(2_000)));
+        // Unknown subscriptions are not remembered.
+        d.touch("sub-2", Timestamp(3_000));
+        assert_eq!(d.last_notification("sub-2"), None);
+        d.remove("sub-1");
+        assert_eq!(d.last_notification("sub-1"), None);
     }
 }
