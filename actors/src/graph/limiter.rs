@@ -12,7 +12,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 const BUCKETS: u32 = 60;
 /// How often idle mailboxes are looked for (at most; only on use).
@@ -22,61 +22,82 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A rolling count of requests.
-#[derive(Debug)]
-pub(crate) struct Budget {
+/// The shape of every mailbox's budget: one copy for all of them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
     limit: u32,
     window: Duration,
     bucket: Duration,
-    /// (bucket start, requests in it), oldest first.
-    buckets: VecDeque<(Instant, u32)>,
+    /// Bucket numbers count from here.
+    epoch: Instant,
+}
+
+impl Window {
+    pub(crate) fn new(limit: u32, window: Duration, epoch: Instant) -> Self {
+        let bucket = (window / BUCKETS).max(Duration::from_millis(1));
+        Window {
+            limit,
+            window,
+            bucket,
+            epoch,
+        }
+    }
+
+    fn bucket_of(&self, now: Instant) -> u32 {
+        let n = now.saturating_duration_since(self.epoch).as_nanos() / self.bucket.as_nanos();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// When bucket `n` is a full window old (its end, so a true rolling window is never undercounted).
+    fn forgotten_at(&self, n: u32) -> Instant {
+        self.epoch + self.bucket * n.saturating_add(1) + self.window
+    }
+}
+
+/// A rolling count of one mailbox's requests: (bucket number, requests in it), oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    buckets: VecDeque<(u32, u32)>,
     total: u32,
 }
 
 impl Budget {
-    pub(crate) fn new(limit: u32, window: Duration) -> Self {
-        let bucket = (window / BUCKETS).max(Duration::from_millis(1));
-        Budget {
-            limit,
-            window,
-            bucket,
-            buckets: VecDeque::new(),
-            total: 0,
-        }
-    }
-
-    fn prune(&mut self, now: Instant) {
-        while let Some(&(start, n)) = self.buckets.front() {
-            if now >= start + self.bucket + self.window {
+    fn prune(&mut self, w: &Window, now: Instant) {
+        while let Some(&(b, n)) = self.buckets.front() {
+            if now >= w.forgotten_at(b) {
                 self.buckets.pop_front();
                 self.total -= n;
             } else {
                 break;
             }
         }
+        if self.buckets.is_empty() {
+            self.buckets = VecDeque::new();
+        }
     }
 
     /// Count one request at `now`, or say how long until one fits.
-    pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
-        self.prune(now);
-        if self.total >= self.limit {
+    pub(crate) fn try_take(&mut self, w: &Window, now: Instant) -> Result<(), Duration> {
+        self.prune(w, now);
+        if self.total >= w.limit {
             let wait = match self.buckets.front() {
-                Some(&(start, _)) => (start + self.bucket + self.window).saturating_duration_since(now),
-                None => self.bucket,
+                Some(&(b, _)) => w.forgotten_at(b).saturating_duration_since(now),
+                None => w.bucket,
             };
             return Err(wait.max(Duration::from_millis(1)));
         }
+        let b = w.bucket_of(now);
         match self.buckets.back_mut() {
-            Some((start, n)) if now < *start + self.bucket => *n += 1,
-            _ => self.buckets.push_back((now, 1)),
+            Some((last, n)) if *last == b => *n += 1,
+            _ => self.buckets.push_back((b, 1)),
         }
         self.total += 1;
         Ok(())
     }
 
     /// Nothing counted any more at `now`.
-    pub(crate) fn is_empty(&mut self, now: Instant) -> bool {
-        self.prune(now);
+    pub(crate) fn is_empty(&mut self, w: &Window, now: Instant) -> bool {
+        self.prune(w, now);
         self.total == 0
     }
 }
@@ -84,8 +105,17 @@ impl Budget {
 /// The limits of one mailbox.
 #[derive(Debug)]
 pub(crate) struct MailboxLimiter {
-    slots: Arc<Semaphore>,
+    slots: Semaphore,
     budget: Mutex<Budget>,
+}
+
+/// One of a mailbox's request slots, given back when dropped.
+pub(crate) struct Slot(Arc<MailboxLimiter>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.slots.add_permits(1);
+    }
 }
 
 /// Why a request may not go now.
@@ -97,20 +127,19 @@ pub(crate) enum Refused {
 #[derive(Debug)]
 pub(crate) struct Limiters {
     per_mailbox: usize,
-    budget: u32,
-    window: Duration,
-    map: Mutex<HashMap<String, Arc<MailboxLimiter>>>,
+    window: Window,
+    map: Mutex<HashMap<Box<str>, Arc<MailboxLimiter>>>,
     last_sweep: Mutex<Instant>,
 }
 
 impl Limiters {
     pub(crate) fn new(per_mailbox: usize, budget: u32, window: Duration) -> Self {
+        let now = Instant::now();
         Limiters {
             per_mailbox: per_mailbox.max(1),
-            budget,
-            window,
+            window: Window::new(budget, window, now),
             map: Mutex::new(HashMap::new()),
-            last_sweep: Mutex::new(Instant::now()),
+            last_sweep: Mutex::new(now),
         }
     }
 
@@ -121,27 +150,27 @@ impl Limiters {
             return l.clone();
         }
         let l = Arc::new(MailboxLimiter {
-            slots: Arc::new(Semaphore::new(self.per_mailbox)),
-            budget: Mutex::new(Budget::new(self.budget, self.window)),
+            slots: Semaphore::new(self.per_mailbox),
+            budget: Mutex::new(Budget::default()),
         });
-        map.insert(key.to_string(), l.clone());
+        map.insert(key.into(), l.clone());
         metrics::gauge!("hcal_graph_mailboxes_tracked").set(map.len() as f64);
         l
     }
 
     /// Wait for a slot of mailbox `key`, then count one request against its budget.
-    /// The slot is held until the returned permit is dropped.
-    pub(crate) async fn acquire(&self, key: &str) -> Result<OwnedSemaphorePermit, Refused> {
+    /// The slot is held until the returned `Slot` is dropped.
+    pub(crate) async fn acquire(&self, key: &str) -> Result<Slot, Refused> {
         let l = self.limiter(key, Instant::now());
-        let permit = l
-            .slots
-            .clone()
-            .acquire_owned()
+        l.slots
+            .acquire()
             .await
-            .expect("mailbox semaphores are never closed");
-        let taken = lock(&l.budget).try_take(Instant::now());
+            .expect("mailbox semaphores are never closed")
+            .forget();
+        let slot = Slot(l);
+        let taken = lock(&slot.0.budget).try_take(&self.window, Instant::now());
         match taken {
-            Ok(()) => Ok(permit),
+            Ok(()) => Ok(slot),
             Err(wait) => Err(Refused::Budget(wait)),
         }
     }
@@ -161,8 +190,9 @@ impl Limiters {
     pub(crate) fn sweep(&self, now: Instant) {
         let mut map = lock(&self.map);
         map.retain(|_, l| {
-            let busy = Arc::strong_count(l) > 1 || l.slots.available_permits() < self.per_mailbox;
-            busy || !lock(&l.budget).is_empty(now)
+            // A held slot or a waiter holds the Arc too.
+            let busy = Arc::strong_count(l) > 1;
+            busy || !lock(&l.budget).is_empty(&self.window, now)
         });
         metrics::gauge!("hcal_graph_mailboxes_tracked").set(map.len() as f64);
     }
@@ -180,21 +210,22 @@ mod tests {
     fn budget_rolls() {
         let t0 = Instant::now();
         let window = Duration::from_secs(600);
-        let mut b = Budget::new(3, window);
+        let w = Window::new(3, window, t0);
+        let mut b = Budget::default();
         for i in 0..3 {
-            assert!(b.try_take(t0 + Duration::from_secs(i)).is_ok());
+            assert!(b.try_take(&w, t0 + Duration::from_secs(i)).is_ok());
         }
-        let wait = b.try_take(t0 + Duration::from_secs(5)).unwrap_err();
+        let wait = b.try_take(&w, t0 + Duration::from_secs(5)).unwrap_err();
         assert!(
             wait > Duration::from_secs(500) && wait <= Duration::from_secs(610),
             "{wait:?}"
         );
         // Still spent just before the oldest bucket has aged a full window.
-        assert!(b.try_take(t0 + Duration::from_secs(600)).is_err());
+        assert!(b.try_take(&w, t0 + Duration::from_secs(600)).is_err());
         // Free once it has.
-        assert!(b.try_take(t0 + Duration::from_secs(611)).is_ok());
-        assert!(!b.is_empty(t0 + Duration::from_secs(611)));
-        assert!(b.is_empty(t0 + Duration::from_secs(1300)));
+        assert!(b.try_take(&w, t0 + Duration::from_secs(611)).is_ok());
+        assert!(!b.is_empty(&w, t0 + Duration::from_secs(611)));
+        assert!(b.is_empty(&w, t0 + Duration::from_secs(1300)));
     }
 
     #[tokio::test]
@@ -213,5 +244,26 @@ mod tests {
         drop(p);
         lim.sweep(now + Duration::from_secs(700));
         assert_eq!(lim.tracked(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_slot_lets_the_next_request_of_its_mailbox_go() {
+        let lim = Arc::new(Limiters::new(2, 100, Duration::from_secs(600)));
+        let a = lim.acquire("alice").await.ok().unwrap();
+        let _b = lim.acquire("alice").await.ok().unwrap();
+        // Another mailbox has slots of its own.
+        let _c = lim.acquire("carol").await.ok().unwrap();
+        let waiting = {
+            let lim = lim.clone();
+            tokio::spawn(async move { lim.acquire("alice").await.is_ok() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "a third request of alice went with two slots held"
+        );
+        drop(a);
+        let went = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(went, Ok(Ok(true))), "{went:?}");
     }
 }
