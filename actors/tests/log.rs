@@ -277,6 +277,22 @@ fn reads_start_anywhere_inside_a_multi_event_append() {
     assert_eq!(seqs, (7..=15).collect::<Vec<_>>());
 }
 
+/// The log's sled database opened directly. sled's I/O threads let go of a
+/// database a moment after its last handle is dropped, so wait for its lock.
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other.expect("the log's database opens once the store let go of it"),
+        }
+    }
+}
+
 #[test]
 fn a_commit_torn_before_its_index_is_completed_at_open() {
     use hcal_actors::log::{frame, layout};
@@ -300,7 +316,7 @@ fn a_commit_torn_before_its_index_is_completed_at_open() {
     // What a crash right after writing a commit's records (before its index
     // and watermark) leaves behind: seq 3, version 3, unindexed.
     {
-        let db = sled::open(dir.path().join("log")).unwrap();
+        let db = raw_sled(&dir.path().join("log"));
         let tree = db.open_tree("hcal").unwrap();
         let mut rec = Vec::new();
         frame::encode_into(&mut rec, &s, 3, hcal_schemas::Timestamp(5), type_name, schema, &payload);
