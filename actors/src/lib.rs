@@ -12,6 +12,7 @@ pub mod mailbox;
 pub mod replay;
 pub mod sample;
 pub mod serial;
+mod sparse;
 pub mod store;
 pub mod subscriptions;
 pub mod tenant;

@@ -194,6 +194,7 @@ impl Limiters {
             let busy = Arc::strong_count(l) > 1;
             busy || !lock(&l.budget).is_empty(&self.window, now)
         });
+        crate::sparse::shrink_if_sparse(&mut map);
         metrics::gauge!("hcal_graph_mailboxes_tracked").set(map.len() as f64);
     }
 

@@ -212,6 +212,7 @@ impl Keyring {
     pub fn close(&self, stream: &StreamId) {
         if let Ok(mut state) = self.lock() {
             state.open.remove(stream);
+            crate::sparse::shrink_if_sparse(&mut state.open);
         }
     }
 

@@ -256,6 +256,7 @@ impl Handler<Passivated> for MailboxRouter {
     fn handle(&mut self, msg: Passivated, _: &mut Context<Self>) {
         if self.active.get(&msg.stream).is_some_and(|a| !a.connected()) {
             self.active.remove(&msg.stream);
+            crate::sparse::shrink_if_sparse(&mut self.active);
         }
     }
 }
