@@ -3,7 +3,7 @@
 //! bytes differ, nonces being random; their plaintext does not).
 
 use hcal_schemas::events::mailbox::*;
-use hcal_schemas::{SealError, Timestamp};
+use hcal_schemas::{EventId, SealError, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -105,7 +105,7 @@ impl SampleCalendar {
         let minutes = [30, 45, 60, 90][self.rng.gen_range(0..4)];
         let content = self.content();
         Ok(MeetingRecord {
-            id: id.to_string(),
+            id: EventId::new(id),
             kind: EventKind::SingleInstance,
             series_master_id: None,
             start,
@@ -147,7 +147,7 @@ impl SampleCalendar {
                 let start = base.plus_days(week * 7);
                 let mut m = self.meeting(sealer, &format!("{master}-occ{week}"), start)?;
                 m.kind = EventKind::Occurrence;
-                m.series_master_id = Some(master.clone());
+                m.series_master_id = Some(EventId::new(&master));
                 instances.push(m);
             }
             InstancesRefreshed {

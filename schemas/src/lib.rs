@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod codec;
+pub mod event_id;
 pub mod events;
 pub mod graph;
 pub mod sealed;
@@ -10,6 +11,7 @@ pub mod stream;
 pub mod time;
 
 pub use aggregate::{Aggregate, AnyState};
+pub use event_id::EventId;
 pub use events::{EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
 pub use sealed::{KeyLookup, KeyRef, Opened, Reveal, SealError, Sealed, Sealer, SecretKey, Shown};
 pub use stream::{MailboxKey, OrgId, StreamId, StreamKind};

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use hcal_joinlink::explain::KEYWORD_IN_LOCATION;
-use hcal_schemas::Timestamp;
 use hcal_schemas::aggregate::mailbox::{JoinStatus, MailboxState};
 use hcal_schemas::events::mailbox::{EventKind, JoinAction, KeywordUse, MeetingContent, MeetingRecord};
+use hcal_schemas::{EventId, Timestamp};
 
 /// One piece of join-detail work.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub fn may_have_keyword(m: &MeetingRecord) -> bool {
 /// meeting service.
 pub fn plan(
     state: &MailboxState,
-    facts: &HashMap<String, JoinFacts>,
+    facts: &HashMap<EventId, JoinFacts>,
     now: Timestamp,
     provider: &str,
     default_action: impl Fn(&str) -> JoinAction,
@@ -82,7 +82,7 @@ pub fn plan(
             continue;
         }
         let Some(fact) = facts.get(&m.id) else { continue };
-        let record = state.join.get(&m.id);
+        let record = state.join.get(&m.id.to_string());
         // A series is decorated on its master; an exception only for a keyword of its own.
         if m.kind == EventKind::Exception
             && let Some(master) = m.series_master_id.as_ref().and_then(|id| facts.get(id))
@@ -95,7 +95,7 @@ pub fn plan(
                 state
                     .meetings
                     .values()
-                    .any(|o| o.series_master_id.as_deref() == Some(m.id.as_str()) && o.end > now)
+                    .any(|o| o.series_master_id.as_ref() == Some(&m.id) && o.end > now)
                     || m.end > now
             }
             _ => m.end > now,
@@ -106,7 +106,7 @@ pub fn plan(
                 if upcoming && !m.is_cancelled && !already {
                     let action = action_of(k.modifier.as_deref(), default_action(&k.keyword));
                     tasks.push(JoinTask::Decorate {
-                        event_id: m.id.clone(),
+                        event_id: m.id.to_string(),
                         keyword: k.keyword.clone(),
                         action,
                     });
@@ -122,7 +122,7 @@ pub fn plan(
                 if due && upcoming && !m.is_cancelled {
                     let action = action_of(k.modifier.as_deref(), default_action(&k.keyword));
                     tasks.push(JoinTask::Decorate {
-                        event_id: m.id.clone(),
+                        event_id: m.id.to_string(),
                         keyword: k.keyword.clone(),
                         action,
                     });
@@ -131,14 +131,14 @@ pub fn plan(
                     && (r.start != Some(m.start) || r.end != Some(m.end))
                 {
                     tasks.push(JoinTask::Update {
-                        event_id: m.id.clone(),
+                        event_id: m.id.to_string(),
                         meeting_id: meeting_id.clone(),
                     });
                 }
             }
             (None, Some(r)) if r.status != JoinStatus::Removed => {
                 tasks.push(JoinTask::Undecorate {
-                    event_id: m.id.clone(),
+                    event_id: m.id.to_string(),
                     meeting_id: r.meeting_id.clone(),
                 });
             }

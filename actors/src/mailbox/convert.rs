@@ -6,7 +6,7 @@ use hcal_joinlink::{BodyKind, Detector, EventInput};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::graph::Event;
 use hcal_schemas::graph::enums::{AttendeeType, BodyType, EventType, ResponseType, Sensitivity as WireSensitivity};
-use hcal_schemas::{SealError, Timestamp};
+use hcal_schemas::{EventId, SealError, Timestamp};
 
 use crate::keys::StreamSealer;
 
@@ -154,14 +154,14 @@ fn detection_input(ev: &Event) -> EventInput {
 
 /// The record of a complete Graph event (see [`is_complete`]).
 pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<MeetingRecord, ConvertError> {
-    let id = ev.id.clone().ok_or(ConvertError::Missing("id"))?;
+    let id = EventId::new(ev.id.as_deref().ok_or(ConvertError::Missing("id"))?);
     let start = ev.start_utc().ok_or(ConvertError::Missing("start"))?;
     let end = ev.end_utc().ok_or(ConvertError::Missing("end"))?;
     let (content, explanation) = content(ev, detector);
     Ok(MeetingRecord {
         id,
         kind: kind(ev.kind.as_ref()),
-        series_master_id: ev.series_master_id.clone(),
+        series_master_id: ev.series_master_id.as_deref().map(EventId::new),
         start,
         end,
         is_all_day: ev.is_all_day.unwrap_or(false),

@@ -20,7 +20,7 @@ use actix::prelude::*;
 use futures_util::FutureExt;
 use hcal_schemas::aggregate::mailbox::{JoinFailures, JoinStatus, MailboxState, Window};
 use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, MeetingRecord, SYNC_CURSOR_FIELD};
-use hcal_schemas::{Aggregate, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp};
+use hcal_schemas::{Aggregate, EventId, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp};
 use tracing::{info, warn};
 
 use crate::clock::Clock;
@@ -438,7 +438,7 @@ impl MailboxActor {
         let stream = self.stream().clone();
         // Only content that may hold a keyword is opened: on most meetings the clear
         // join explanation already says there is none.
-        let facts: HashMap<String, JoinFacts> = state
+        let facts: HashMap<EventId, JoinFacts> = state
             .meetings
             .values()
             .filter(|m| m.is_organizer && m.kind != EventKind::Occurrence)

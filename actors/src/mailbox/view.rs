@@ -72,7 +72,7 @@ fn item(
         None => ("<erased>".to_string(), None, None, None),
     };
     MeetingItem {
-        id: m.id.clone(),
+        id: m.id.to_string(),
         start: m.start,
         end: m.end,
         is_all_day: m.is_all_day,
@@ -82,7 +82,7 @@ fn item(
         location,
         organizer,
         is_organizer: m.is_organizer,
-        series_master_id: m.series_master_id.clone(),
+        series_master_id: m.series_master_id.as_ref().map(|s| s.to_string()),
         join,
         explanation,
         changed: m.last_modified,
@@ -109,10 +109,11 @@ pub fn meetings(
                 _ => None,
             };
             // Occurrences carry their series' join work.
-            let j = state
-                .join
-                .get(&m.id)
-                .or_else(|| m.series_master_id.as_ref().and_then(|id| state.join.get(id)));
+            let j = state.join.get(&m.id.to_string()).or_else(|| {
+                m.series_master_id
+                    .as_ref()
+                    .and_then(|id| state.join.get(&id.to_string()))
+            });
             item(m, content, j, now, private_subject)
         })
         .collect()

@@ -66,12 +66,12 @@ pub fn known(state: &MailboxState) -> HashMap<String, Known> {
         .values()
         .map(|m| {
             (
-                m.id.clone(),
+                m.id.to_string(),
                 Known {
                     change_key: m.change_key.clone(),
                     last_modified: m.last_modified,
                     kind: m.kind,
-                    series_master_id: m.series_master_id.clone(),
+                    series_master_id: m.series_master_id.as_ref().map(|s| s.to_string()),
                 },
             )
         })
@@ -93,11 +93,11 @@ async fn absorb(
     fetched_masters: &mut HashSet<String>,
 ) -> Result<(), WorkError> {
     let record = convert::record(&ev, &mb.detector, &mb.sealer)?;
-    let unchanged = known.get(&record.id).is_some_and(|k| k.change_key == record.change_key);
+    let id = record.id.to_string();
+    let unchanged = known.get(&id).is_some_and(|k| k.change_key == record.change_key);
     let is_master = record.kind == EventKind::SeriesMaster;
-    let master_of = record.series_master_id.clone();
-    let id = record.id.clone();
-    let relevant = is_master || window.overlaps(record.start, record.end) || known.contains_key(&record.id);
+    let master_of = record.series_master_id.as_ref().map(|s| s.to_string());
+    let relevant = is_master || window.overlaps(record.start, record.end) || known.contains_key(&id);
     if !unchanged && relevant {
         events.push(CalendarEventUpserted { meeting: record }.into());
     }
@@ -120,7 +120,7 @@ async fn absorb(
         let same = held.len() == records.len()
             && records
                 .iter()
-                .all(|r| held.get(r.id.as_str()) == Some(&r.change_key.as_str()));
+                .all(|r| held.get(r.id.to_string().as_str()) == Some(&r.change_key.as_str()));
         if !same {
             let refreshed = InstancesRefreshed {
                 series_master_id: id,

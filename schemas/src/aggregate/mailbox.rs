@@ -195,7 +195,7 @@ impl MailboxState {
         if self.in_window(&m) {
             self.meetings.insert_if(m, |old, new| supersedes(new, old));
         } else if self.is_newer(&m) {
-            self.forget(&m.id);
+            self.forget(&m.id.to_string());
         }
     }
 
@@ -217,7 +217,7 @@ impl MailboxState {
             .meetings
             .values()
             .filter(|m| !self.in_window(m))
-            .map(|m| m.id.clone())
+            .map(|m| m.id.to_string())
             .collect();
         for id in gone {
             self.forget(&id);
@@ -248,8 +248,8 @@ impl Aggregate for MailboxState {
                 let occurrences: Vec<String> = self
                     .meetings
                     .values()
-                    .filter(|m| m.series_master_id.as_deref() == Some(e.event_id.as_str()))
-                    .map(|m| m.id.clone())
+                    .filter(|m| m.series_master_id.as_ref().is_some_and(|s| s.is(&e.event_id)))
+                    .map(|m| m.id.to_string())
                     .collect();
                 for id in occurrences {
                     self.forget(&id);
@@ -261,11 +261,11 @@ impl Aggregate for MailboxState {
                     .meetings
                     .values()
                     .filter(|m| {
-                        m.series_master_id.as_deref() == Some(e.series_master_id.as_str())
+                        m.series_master_id.as_ref().is_some_and(|s| s.is(&e.series_master_id))
                             && m.start >= e.from
                             && m.start < e.to
                     })
-                    .map(|m| m.id.clone())
+                    .map(|m| m.id.to_string())
                     .collect();
                 for id in replaced {
                     if !e.instances.iter().any(|i| i.id == id) {
@@ -419,9 +419,9 @@ impl Aggregate for MailboxState {
             .into_iter()
             .map(|m| {
                 Ok(MeetingView {
-                    id: m.id.clone(),
+                    id: m.id.to_string(),
                     kind: m.kind,
-                    series_master_id: m.series_master_id.clone(),
+                    series_master_id: m.series_master_id.as_ref().map(|s| s.to_string()),
                     start: m.start,
                     end: m.end,
                     is_all_day: m.is_all_day,

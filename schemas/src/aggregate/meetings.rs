@@ -15,7 +15,32 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::event_id::EventId;
 use crate::events::mailbox::MeetingRecord;
+
+/// What a meeting is looked up by: its id as text or as held.
+pub trait IdRef {
+    /// How this id orders against `held`.
+    fn cmp_id(&self, held: &EventId) -> std::cmp::Ordering;
+}
+
+impl IdRef for str {
+    fn cmp_id(&self, held: &EventId) -> std::cmp::Ordering {
+        held.cmp_str(self).reverse()
+    }
+}
+
+impl IdRef for String {
+    fn cmp_id(&self, held: &EventId) -> std::cmp::Ordering {
+        self.as_str().cmp_id(held)
+    }
+}
+
+impl IdRef for EventId {
+    fn cmp_id(&self, held: &EventId) -> std::cmp::Ordering {
+        self.cmp(held)
+    }
+}
 
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Meetings {
@@ -24,15 +49,15 @@ pub struct Meetings {
 }
 
 impl Meetings {
-    fn find(&self, id: &str) -> Result<usize, usize> {
-        self.records.binary_search_by(|m| m.id.as_str().cmp(id))
+    fn find<K: IdRef + ?Sized>(&self, id: &K) -> Result<usize, usize> {
+        self.records.binary_search_by(|m| id.cmp_id(&m.id).reverse())
     }
 
-    pub fn get(&self, id: &str) -> Option<&MeetingRecord> {
+    pub fn get<K: IdRef + ?Sized>(&self, id: &K) -> Option<&MeetingRecord> {
         self.find(id).ok().map(|i| &self.records[i])
     }
 
-    pub fn contains_key(&self, id: &str) -> bool {
+    pub fn contains_key<K: IdRef + ?Sized>(&self, id: &K) -> bool {
         self.find(id).is_ok()
     }
 
@@ -58,7 +83,7 @@ impl Meetings {
         }
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<MeetingRecord> {
+    pub fn remove<K: IdRef + ?Sized>(&mut self, id: &K) -> Option<MeetingRecord> {
         let i = self.find(id).ok()?;
         let m = self.records.remove(i);
         // Give memory back once the vector is mostly empty (a window that slid, a purge).
@@ -74,8 +99,8 @@ impl Meetings {
     }
 
     /// The ids, ascending.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.records.iter().map(|m| m.id.as_str())
+    pub fn keys(&self) -> impl Iterator<Item = &EventId> {
+        self.records.iter().map(|m| &m.id)
     }
 
     pub fn len(&self) -> usize {
@@ -87,11 +112,11 @@ impl Meetings {
     }
 }
 
-impl std::ops::Index<&str> for Meetings {
+impl<K: IdRef + ?Sized> std::ops::Index<&K> for Meetings {
     type Output = MeetingRecord;
 
     /// The record of `id`; panics if there is none (as a map's index does).
-    fn index(&self, id: &str) -> &MeetingRecord {
+    fn index(&self, id: &K) -> &MeetingRecord {
         match self.get(id) {
             Some(m) => m,
             None => panic!("no meeting with the given id"),
@@ -141,7 +166,7 @@ impl<'de> Deserialize<'de> for Meetings {
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Meetings, A::Error> {
                 let mut records = Vec::with_capacity(access.size_hint().unwrap_or(0).min(4096));
                 while let Some((id, m)) = access.next_entry::<String, MeetingRecord>()? {
-                    if id != m.id {
+                    if m.id != id {
                         return Err(serde::de::Error::custom("a meeting filed under another id"));
                     }
                     records.push(m);

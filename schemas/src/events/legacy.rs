@@ -38,9 +38,9 @@ impl From<CalendarEventUpsertedV1> for CalendarEventUpserted {
         let m = v1.meeting;
         CalendarEventUpserted {
             meeting: MeetingRecord {
-                id: m.id,
+                id: m.id.into(),
                 kind: m.kind,
-                series_master_id: m.series_master_id,
+                series_master_id: m.series_master_id.map(Into::into),
                 start: m.start,
                 end: m.end,
                 is_all_day: m.is_all_day,

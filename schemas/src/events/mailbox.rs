@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event_family;
 use super::legacy::upcast_mailbox;
+use crate::event_id::EventId;
 use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
@@ -129,9 +130,9 @@ pub struct MeetingContent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeetingRecord {
     /// Graph event id.
-    pub id: String,
+    pub id: EventId,
     pub kind: EventKind,
-    pub series_master_id: Option<String>,
+    pub series_master_id: Option<EventId>,
     pub start: Timestamp,
     pub end: Timestamp,
     pub is_all_day: bool,

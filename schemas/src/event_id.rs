@@ -1,0 +1,272 @@
+//! Graph event ids, held in two parts.
+//!
+//! An Exchange item id is about 150 characters, and the ids of one mailbox's
+//! events begin alike: the store and folder come first, the item last. A
+//! mailbox holding 20 meetings kept some 3 KB of ids, most of it the same
+//! head twenty times. An [`EventId`] keeps its last [`TAIL`] characters
+//! itself and shares the head with every other id that has the same one
+//! (one copy per distinct head in the process, dropped with its last id).
+//!
+//! It behaves as the string it stands for: equality, order and hash are the
+//! string's, and serde reads and writes the string (so logs and snapshots
+//! are unchanged).
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Characters an id keeps for itself (the item part of an Exchange id).
+pub const TAIL: usize = 48;
+
+/// The heads in use. Pruned of heads no id holds any more every
+/// `PRUNE_EVERY` new heads, so it holds about as many as are alive.
+static HEADS: LazyLock<Mutex<Heads>> = LazyLock::new(|| Mutex::new(Heads::default()));
+
+#[derive(Default)]
+struct Heads {
+    set: HashSet<Arc<str>>,
+    added: usize,
+}
+
+const PRUNE_EVERY: usize = 1024;
+
+fn shared_head(head: &str) -> Arc<str> {
+    let mut heads = HEADS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = heads.set.get(head) {
+        return h.clone();
+    }
+    heads.added += 1;
+    if heads.added.is_multiple_of(PRUNE_EVERY) {
+        heads.set.retain(|h| Arc::strong_count(h) > 1);
+    }
+    let h: Arc<str> = head.into();
+    heads.set.insert(h.clone());
+    h
+}
+
+#[derive(Clone)]
+pub struct EventId {
+    /// Empty for ids no longer than a tail.
+    head: Arc<str>,
+    tail: Box<str>,
+}
+
+impl EventId {
+    pub fn new(id: &str) -> Self {
+        if id.len() <= TAIL {
+            static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| "".into());
+            return Self {
+                head: EMPTY.clone(),
+                tail: id.into(),
+            };
+        }
+        let mut at = id.len() - TAIL;
+        while !id.is_char_boundary(at) {
+            at -= 1;
+        }
+        let (head, tail) = id.split_at(at);
+        Self {
+            head: shared_head(head),
+            tail: tail.into(),
+        }
+    }
+
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.head.bytes().chain(self.tail.bytes())
+    }
+
+    pub fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The id compared with `other` as strings compare.
+    pub fn cmp_str(&self, other: &str) -> Ordering {
+        self.bytes().cmp(other.bytes())
+    }
+
+    /// Whether this is the id `other`.
+    pub fn is(&self, other: &str) -> bool {
+        other.len() == self.len() && other.starts_with(&*self.head) && other.ends_with(&*self.tail)
+    }
+}
+
+impl From<&str> for EventId {
+    fn from(id: &str) -> Self {
+        Self::new(id)
+    }
+}
+
+impl From<String> for EventId {
+    fn from(id: String) -> Self {
+        Self::new(&id)
+    }
+}
+
+impl PartialEq for EventId {
+    fn eq(&self, other: &Self) -> bool {
+        if Arc::ptr_eq(&self.head, &other.head) {
+            return self.tail == other.tail;
+        }
+        self.len() == other.len() && self.bytes().eq(other.bytes())
+    }
+}
+
+impl Eq for EventId {}
+
+impl PartialEq<str> for EventId {
+    fn eq(&self, other: &str) -> bool {
+        self.is(other)
+    }
+}
+
+impl PartialEq<&str> for EventId {
+    fn eq(&self, other: &&str) -> bool {
+        self.is(other)
+    }
+}
+
+impl PartialEq<String> for EventId {
+    fn eq(&self, other: &String) -> bool {
+        self.is(other)
+    }
+}
+
+impl Ord for EventId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        if Arc::ptr_eq(&self.head, &other.head) {
+            return self.tail.cmp(&other.tail);
+        }
+        self.bytes().cmp(other.bytes())
+    }
+}
+
+impl PartialOrd for EventId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Hash for EventId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Equal ids split alike, so the parts hash alike.
+        state.write(self.head.as_bytes());
+        state.write(self.tail.as_bytes());
+        state.write_u8(0xff);
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.head)?;
+        f.write_str(&self.tail)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.to_string())
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.head.is_empty() {
+            return serializer.serialize_str(&self.tail);
+        }
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Id;
+
+        impl serde::de::Visitor<'_> for Id {
+            type Value = EventId;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an event id")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EventId, E> {
+                Ok(EventId::new(v))
+            }
+        }
+
+        deserializer.deserialize_str(Id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Strings as ids come: a long head, often shared, then an item part;
+    /// any text too (non-ASCII included, to split on a character boundary).
+    fn id() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0usize..3, 0usize..120, "[A-Za-z0-9_=-]{0,60}").prop_map(|(h, n, item)| {
+                let head = ["AAMkAGI2", "AAMkAGI2TG93", "AAMkADQ5"][h];
+                format!("{head}{}{item}", "A".repeat(n))
+            }),
+            ".{0,80}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn an_event_id_is_its_string(a in id(), b in id()) {
+            let (ia, ib) = (EventId::new(&a), EventId::new(&b));
+            prop_assert_eq!(ia.to_string(), a.clone());
+            prop_assert_eq!(ia.len(), a.len());
+            prop_assert_eq!(ia.cmp(&ib), a.cmp(&b));
+            prop_assert_eq!(ia == ib, a == b);
+            prop_assert_eq!(ia.cmp_str(&b), a.cmp(&b));
+            prop_assert_eq!(ia.is(&b), a == b);
+            prop_assert!(ia == a.as_str());
+            // Equal ids hash alike, under any hasher.
+            let state = std::collections::hash_map::RandomState::new();
+            use std::hash::BuildHasher;
+            prop_assert_eq!(state.hash_one(&ia), state.hash_one(EventId::new(&a)));
+            // Written exactly as the string: JSON and the log's codec.
+            prop_assert_eq!(serde_json::to_string(&ia).unwrap(), serde_json::to_string(&a).unwrap());
+            let bytes = crate::codec::encode(&ia).unwrap();
+            prop_assert_eq!(&bytes, &crate::codec::encode(&a).unwrap());
+            prop_assert_eq!(crate::codec::decode::<EventId>(&bytes).unwrap(), ia);
+        }
+    }
+
+    #[test]
+    fn ids_of_one_mailbox_share_their_head() {
+        let head = format!("AAMkAGI2{}", "Q".repeat(100));
+        let ids: Vec<EventId> = (0..20).map(|i| EventId::new(&format!("{head}{i:040}"))).collect();
+        assert!(ids.windows(2).all(|w| Arc::ptr_eq(&w[0].head, &w[1].head)));
+        assert!(ids.iter().all(|i| i.tail.len() == TAIL));
+        // Short ids keep all of themselves.
+        let short = EventId::new("evt-1");
+        assert_eq!(&*short.tail, "evt-1");
+        assert!(short.head.is_empty());
+    }
+
+    #[test]
+    fn heads_no_id_holds_are_let_go() {
+        let unique = |i: usize| format!("UNIQUE-HEAD-{i:08}{}{}", "Z".repeat(60), "t".repeat(TAIL));
+        let kept = EventId::new(&unique(0));
+        for i in 1..=PRUNE_EVERY * 2 {
+            drop(EventId::new(&unique(i)));
+        }
+        let heads = HEADS.lock().unwrap();
+        assert!(heads.set.contains(&kept.head), "a head in use was dropped");
+        let ours = heads.set.iter().filter(|h| h.starts_with("UNIQUE-HEAD-")).count();
+        assert!(ours <= PRUNE_EVERY + 1, "{ours} heads of dropped ids still held");
+    }
+}
