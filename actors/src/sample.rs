@@ -147,7 +147,7 @@ impl SampleCalendar {
                 let start = base.plus_days(week * 7);
                 let mut m = self.meeting(sealer, &format!("{master}-occ{week}"), start)?;
                 m.kind = EventKind::Occurrence;
-                m.series_master_id = Some(EventId::new(&master));
+                m.series_master_id = Some(Box::new(EventId::new(&master)));
                 instances.push(m);
             }
             InstancesRefreshed {

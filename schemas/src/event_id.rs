@@ -5,48 +5,24 @@
 //! mailbox holding 20 meetings kept some 3 KB of ids, most of it the same
 //! head twenty times. An [`EventId`] keeps its last [`TAIL`] characters
 //! itself and shares the head with every other id that has the same one
-//! (one copy per distinct head in the process, dropped with its last id).
+//! (interned: one copy per distinct head in the process, dropped with its
+//! last id).
 //!
 //! It behaves as the string it stands for: equality, order and hash are the
 //! string's, and serde reads and writes the string (so logs and snapshots
 //! are unchanged).
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::intern::intern;
+
 /// Characters an id keeps for itself (the item part of an Exchange id).
 pub const TAIL: usize = 48;
-
-/// The heads in use. Pruned of heads no id holds any more every
-/// `PRUNE_EVERY` new heads, so it holds about as many as are alive.
-static HEADS: LazyLock<Mutex<Heads>> = LazyLock::new(|| Mutex::new(Heads::default()));
-
-#[derive(Default)]
-struct Heads {
-    set: HashSet<Arc<str>>,
-    added: usize,
-}
-
-const PRUNE_EVERY: usize = 1024;
-
-fn shared_head(head: &str) -> Arc<str> {
-    let mut heads = HEADS.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(h) = heads.set.get(head) {
-        return h.clone();
-    }
-    heads.added += 1;
-    if heads.added.is_multiple_of(PRUNE_EVERY) {
-        heads.set.retain(|h| Arc::strong_count(h) > 1);
-    }
-    let h: Arc<str> = head.into();
-    heads.set.insert(h.clone());
-    h
-}
 
 #[derive(Clone)]
 pub struct EventId {
@@ -70,7 +46,7 @@ impl EventId {
         }
         let (head, tail) = id.split_at(at);
         Self {
-            head: shared_head(head),
+            head: intern(head),
             tail: tail.into(),
         }
     }
@@ -255,18 +231,5 @@ mod tests {
         let short = EventId::new("evt-1");
         assert_eq!(&*short.tail, "evt-1");
         assert!(short.head.is_empty());
-    }
-
-    #[test]
-    fn heads_no_id_holds_are_let_go() {
-        let unique = |i: usize| format!("UNIQUE-HEAD-{i:08}{}{}", "Z".repeat(60), "t".repeat(TAIL));
-        let kept = EventId::new(&unique(0));
-        for i in 1..=PRUNE_EVERY * 2 {
-            drop(EventId::new(&unique(i)));
-        }
-        let heads = HEADS.lock().unwrap();
-        assert!(heads.set.contains(&kept.head), "a head in use was dropped");
-        let ours = heads.set.iter().filter(|h| h.starts_with("UNIQUE-HEAD-")).count();
-        assert!(ours <= PRUNE_EVERY + 1, "{ours} heads of dropped ids still held");
     }
 }

@@ -111,7 +111,7 @@ fn deleting_a_series_master_removes_its_occurrences() {
     let occ = |id: &str, h: i64| {
         let mut o = meeting(&key, id, h, 1, "weekly");
         o.kind = EventKind::Occurrence;
-        o.series_master_id = Some("m".into());
+        o.series_master_id = Some(Box::new("m".into()));
         o
     };
     let o1 = occ("o1", 0);
@@ -308,7 +308,11 @@ enum Op {
 /// Ids as Exchange's are: a long head shared by a mailbox's events (two heads
 /// here, one a prefix of the other's), then the item; some short.
 fn long_id(i: u8) -> String {
-    let head = if i.is_multiple_of(3) { "AAMkAGI2" } else { "AAMkAGI2AAAA" };
+    let head = if i.is_multiple_of(3) {
+        "AAMkAGI2"
+    } else {
+        "AAMkAGI2AAAA"
+    };
     match i % 4 {
         0 => format!("AAMkAG-{i:03}"),
         _ => format!(

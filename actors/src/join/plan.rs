@@ -95,7 +95,7 @@ pub fn plan(
                 state
                     .meetings
                     .values()
-                    .any(|o| o.series_master_id.as_ref() == Some(&m.id) && o.end > now)
+                    .any(|o| o.series_master_id.as_deref() == Some(&m.id) && o.end > now)
                     || m.end > now
             }
             _ => m.end > now,

@@ -161,7 +161,7 @@ pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<
     Ok(MeetingRecord {
         id,
         kind: kind(ev.kind.as_ref()),
-        series_master_id: ev.series_master_id.as_deref().map(EventId::new),
+        series_master_id: ev.series_master_id.as_deref().map(|s| Box::new(EventId::new(s))),
         start,
         end,
         is_all_day: ev.is_all_day.unwrap_or(false),
@@ -170,7 +170,7 @@ pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<
         sensitivity: sensitivity(ev.sensitivity.as_ref()),
         change_key: ev.change_key.clone().ok_or(ConvertError::Missing("changeKey"))?,
         last_modified: ev.last_modified().unwrap_or(Timestamp::EPOCH),
-        join_explanation: Some(explanation),
+        join_explanation: Some(explanation.into()),
         content: sealer.seal(MeetingRecord::CONTENT_FIELD, &content)?,
     })
 }

@@ -45,7 +45,7 @@ fn explanation(
         )),
         Some(j) if j.status == JoinStatus::Requested => Some("join_details_pending".into()),
         _ if keyword && m.end <= now && content.is_some_and(|c| c.join.is_none()) => Some("past_meeting".into()),
-        _ => m.join_explanation.clone(),
+        _ => m.join_explanation.as_deref().map(str::to_string),
     }
 }
 

@@ -430,7 +430,7 @@ impl Aggregate for MailboxState {
                     sensitivity: m.sensitivity,
                     change_key: m.change_key.clone(),
                     last_modified: m.last_modified,
-                    join_explanation: m.join_explanation.clone(),
+                    join_explanation: m.join_explanation.as_deref().map(str::to_string),
                     content: reveal.show(&m.content, stream, MeetingRecord::CONTENT_FIELD)?,
                 })
             })

@@ -40,7 +40,7 @@ impl From<CalendarEventUpsertedV1> for CalendarEventUpserted {
             meeting: MeetingRecord {
                 id: m.id.into(),
                 kind: m.kind,
-                series_master_id: m.series_master_id.map(Into::into),
+                series_master_id: m.series_master_id.map(|s| Box::new(s.into())),
                 start: m.start,
                 end: m.end,
                 is_all_day: m.is_all_day,

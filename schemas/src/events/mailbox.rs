@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::event_family;
 use super::legacy::upcast_mailbox;
 use crate::event_id::EventId;
+use crate::intern::Code;
 use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
@@ -132,7 +133,9 @@ pub struct MeetingRecord {
     /// Graph event id.
     pub id: EventId,
     pub kind: EventKind,
-    pub series_master_id: Option<EventId>,
+    /// Boxed: most meetings are not occurrences, and a record's every byte
+    /// counts twenty times per mailbox.
+    pub series_master_id: Option<Box<EventId>>,
     pub start: Timestamp,
     pub end: Timestamp,
     pub is_all_day: bool,
@@ -143,7 +146,7 @@ pub struct MeetingRecord {
     pub last_modified: Timestamp,
     /// Why the meeting has (or lacks) a join target: a stable snake_case
     /// code, not sensitive (`teams_link_in_body`, `no_link`, ...).
-    pub join_explanation: Option<String>,
+    pub join_explanation: Option<Code>,
     pub content: Sealed<MeetingContent>,
 }
 
