@@ -283,14 +283,22 @@ fn raw_sled(path: &std::path::Path) -> sled::Db {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match sled::open(path) {
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if hcal_actors::log::is_locked(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(10))
             }
             other => return other.expect("the log's database opens once the store let go of it"),
         }
     }
+}
+
+#[test]
+fn a_log_another_handle_holds_is_told_apart_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = store(dir.path());
+    let Err(err) = sled::open(dir.path().join("log")) else {
+        panic!("a second open of a held log succeeded");
+    };
+    assert!(hcal_actors::log::is_locked(&err), "{err}");
 }
 
 #[test]

@@ -442,14 +442,19 @@ fn open_when_free(config: &sled::Config) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
     loop {
         match config.open() {
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             other => return other,
         }
     }
+}
+
+/// Whether sled refused to open a database because its lock file is held.
+/// sled 0.34 reports that as an `Other` I/O error naming the lock (the
+/// `WouldBlock` beneath is only in its text).
+pub fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock"))
 }
 
 fn check_side_writes(writes: &[SideWrite]) -> Result<(), LogError> {
