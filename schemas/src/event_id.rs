@@ -3,10 +3,10 @@
 //! An Exchange item id is about 150 characters, and the ids of one mailbox's
 //! events begin alike: the store and folder come first, the item last. A
 //! mailbox holding 20 meetings kept some 3 KB of ids, most of it the same
-//! head twenty times. An [`EventId`] keeps its last [`TAIL`] characters
-//! itself and shares the head with every other id that has the same one
-//! (interned: one copy per distinct head in the process, dropped with its
-//! last id).
+//! head twenty times. An [`EventId`] keeps its last [`TAIL`] bytes (more
+//! if that would split a character) itself and shares the head with every
+//! other id that has the same one (interned: one copy per distinct head in
+//! the process, let go at the table's next prune once no id holds it).
 //!
 //! It behaves as the string it stands for: equality, order and hash are the
 //! string's, and serde reads and writes the string (so logs and snapshots
@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::intern::intern;
 
-/// Characters an id keeps for itself (the item part of an Exchange id).
+/// Bytes an id keeps for itself (the item part of an Exchange id).
 pub const TAIL: usize = 48;
 
 #[derive(Clone)]
@@ -157,7 +157,7 @@ impl Serialize for EventId {
         if self.head.is_empty() {
             return serializer.serialize_str(&self.tail);
         }
-        serializer.serialize_str(&self.to_string())
+        serializer.collect_str(self)
     }
 }
 

@@ -43,21 +43,22 @@ impl Window {
         }
     }
 
-    fn bucket_of(&self, now: Instant) -> u32 {
+    fn bucket_of(&self, now: Instant) -> u64 {
         let n = now.saturating_duration_since(self.epoch).as_nanos() / self.bucket.as_nanos();
-        u32::try_from(n).unwrap_or(u32::MAX)
+        u64::try_from(n).unwrap_or(u64::MAX)
     }
 
     /// When bucket `n` is a full window old (its end, so a true rolling window is never undercounted).
-    fn forgotten_at(&self, n: u32) -> Instant {
-        self.epoch + self.bucket * n.saturating_add(1) + self.window
+    fn forgotten_at(&self, n: u64) -> Instant {
+        let end = self.bucket.as_nanos().saturating_mul(u128::from(n) + 1);
+        self.epoch + Duration::from_nanos(u64::try_from(end).unwrap_or(u64::MAX)) + self.window
     }
 }
 
 /// A rolling count of one mailbox's requests: (bucket number, requests in it), oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct Budget {
-    buckets: VecDeque<(u32, u32)>,
+    buckets: VecDeque<(u64, u32)>,
     total: u32,
 }
 

@@ -82,7 +82,11 @@ pub fn plan(
             continue;
         }
         let Some(fact) = facts.get(&m.id) else { continue };
-        let record = state.join.get(&m.id.to_string());
+        // Most mailboxes have no join work: no id to spell out then.
+        let record = match state.join.is_empty() {
+            true => None,
+            false => state.join.get(&m.id.to_string()),
+        };
         // A series is decorated on its master; an exception only for a keyword of its own.
         if m.kind == EventKind::Exception
             && let Some(master) = m.series_master_id.as_ref().and_then(|id| facts.get(id))

@@ -108,12 +108,16 @@ pub fn meetings(
                 Ok(Opened::Plain(c)) => Some(c),
                 _ => None,
             };
-            // Occurrences carry their series' join work.
-            let j = state.join.get(&m.id.to_string()).or_else(|| {
-                m.series_master_id
-                    .as_ref()
-                    .and_then(|id| state.join.get(&id.to_string()))
-            });
+            // Occurrences carry their series' join work. Most mailboxes have
+            // none: no id to spell out then.
+            let j = match state.join.is_empty() {
+                true => None,
+                false => state.join.get(&m.id.to_string()).or_else(|| {
+                    m.series_master_id
+                        .as_ref()
+                        .and_then(|id| state.join.get(&id.to_string()))
+                }),
+            };
             item(m, content, j, now, private_subject)
         })
         .collect()
