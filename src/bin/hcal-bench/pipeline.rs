@@ -11,28 +11,30 @@
 //!
 //! Figures, in the order they are measured:
 //! 1. Memory (live heap bytes counted by the bench's global allocator, see
-//!    `heap.rs`; counting is on only for this part). Readings: before the
-//!    mailboxes are enabled, after half and then all have passivated
-//!    (idle), right after all are activated again, and after they passivate
-//!    again. Activation:
-//!    a meeting-list GET each for the first 1,000 (`meeting_list_cold_ms`,
-//!    then `_warm_ms` once all are active; the node's `find` asks the router
-//!    for every known stream on each request, so larger samples measure
-//!    that), the rest through the router's `Get` message
+//!    `heap.rs`; counting is on only for this part). Readings: *empty*
+//!    before the mailboxes are enabled; *half* once the first half is
+//!    enabled, synced and passivated (idle); *passive* once the second half
+//!    is too; *active* right after all are activated again; *again* after
+//!    they passivate again. Activation: a meeting-list GET each for the
+//!    first 1,000 (`meeting_list_cold_ms`, then `_warm_ms` once all are
+//!    active), the rest through the router's `Get` message
 //!    (`router_activation_ms`: snapshot plus tail loaded, actor started).
-//!    `heap_bytes_per_passivated_mailbox` is the second minus the first
-//!    over N: everything the node keeps per enabled mailbox
-//!    (tenant user entry, subscription entry and route, router entry, key
-//!    ring entry), *plus* what sled's page cache kept of the log written
-//!    while syncing (cache, not per-mailbox structure). The mailboxes are
-//!    enabled in two halves, each left to passivate, and
-//!    `heap_bytes_per_passivated_mailbox_marginal` is what the second half
-//!    added over its count: the cost of one more mailbox once the cache is
-//!    as full as it gets (so at small N, where the whole log fits in the
-//!    cache, it still carries the cache). `heap_bytes_per_
-//!    active_mailbox_over_passivated` is the third minus the second over the
-//!    active count: the actor, its state, its actix mailbox and context, the
-//!    router's address entry, the open data key. The state alone is measured
+//!    `heap_bytes_per_passivated_mailbox` is *passive* minus *empty* over
+//!    N: everything the node keeps per enabled mailbox (tenant user entry,
+//!    subscription entry and route, router entry, key ring entry), *plus*
+//!    what sled's page cache kept of the log written while syncing (cache,
+//!    not per-mailbox structure). `heap_bytes_per_passivated_mailbox_
+//!    marginal` is *passive* minus *half* over the second half's count: the
+//!    cost of one more mailbox once the cache is as full as it gets (at
+//!    small N, where the whole log fits in the cache, it still carries the
+//!    cache; and sled may grow or shrink its cache between the readings, so
+//!    it is an estimate). `heap_bytes_per_active_mailbox_over_passivated` is
+//!    *active* minus *passive* over the active count: the actor, its state,
+//!    its actix mailbox and context, the router's address entry, the open
+//!    data key, and what sled read into its cache to load it.
+//!    `heap_bytes_per_mailbox_after_activation_cycle` is *again* minus
+//!    *passive* over N: what activating every mailbox once leaves behind
+//!    (sled's cache of what it read). The state alone is measured
 //!    by loading every mailbox's state into a Vec (`heap_bytes_per_mailbox_
 //!    state`), and the tenant and subscription aggregates likewise, per user.
 //!    RSS deltas are printed next to them for comparison (coarser: the
