@@ -163,21 +163,9 @@ impl Serialize for EventId {
 
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Id;
-
-        impl serde::de::Visitor<'_> for Id {
-            type Value = EventId;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an event id")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EventId, E> {
-                Ok(EventId::new(v))
-            }
-        }
-
-        deserializer.deserialize_str(Id)
+        crate::text::from_str(deserializer, "an event id", |s| {
+            Ok::<_, std::convert::Infallible>(EventId::new(s))
+        })
     }
 }
 

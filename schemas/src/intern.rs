@@ -101,21 +101,9 @@ impl Serialize for Code {
 
 impl<'de> Deserialize<'de> for Code {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Text;
-
-        impl serde::de::Visitor<'_> for Text {
-            type Value = Code;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a code")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Code, E> {
-                Ok(Code::new(v))
-            }
-        }
-
-        deserializer.deserialize_str(Text)
+        crate::text::from_str(deserializer, "a code", |s| {
+            Ok::<_, std::convert::Infallible>(Code::new(s))
+        })
     }
 }
 

@@ -9,6 +9,7 @@ pub mod graph;
 pub mod intern;
 pub mod sealed;
 pub mod stream;
+mod text;
 pub mod time;
 
 pub use aggregate::{Aggregate, AnyState};

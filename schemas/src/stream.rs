@@ -127,21 +127,11 @@ impl Serialize for MailboxKey {
 
 impl<'de> Deserialize<'de> for MailboxKey {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Hex;
-
-        impl serde::de::Visitor<'_> for Hex {
-            type Value = MailboxKey;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mailbox key of 32 lowercase hex digits")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MailboxKey, E> {
-                MailboxKey::parse(v).map_err(E::custom)
-            }
-        }
-
-        deserializer.deserialize_str(Hex)
+        crate::text::from_str(
+            deserializer,
+            "a mailbox key of 32 lowercase hex digits",
+            MailboxKey::parse,
+        )
     }
 }
 

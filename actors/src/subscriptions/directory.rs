@@ -129,12 +129,18 @@ impl SubscriptionDirectory {
 mod tests {
     use super::*;
 
-    #[test]
-    fn accepts_only_the_right_client_state() {
+    /// A directory knowing subscription `sub-1` with `client_state`.
+    fn with_sub_1(client_state: &str) -> (SubscriptionDirectory, OrgId, MailboxKey) {
         let d = SubscriptionDirectory::default();
         let org = OrgId::new("acme").unwrap();
         let mk = MailboxKey::parse(&"ab".repeat(16)).unwrap();
-        d.insert("sub-1", &org, &mk, "s3cret-state");
+        d.insert("sub-1", &org, &mk, client_state);
+        (d, org, mk)
+    }
+
+    #[test]
+    fn accepts_only_the_right_client_state() {
+        let (d, _, mk) = with_sub_1("s3cret-state");
         assert!(matches!(d.check("sub-1", Some("s3cret-state")), Verdict::Accepted(r) if r.mailbox == mk));
         assert_eq!(d.check("sub-1", Some("s3cret-statf")), Verdict::Forged);
         assert_eq!(d.check("sub-1", None), Verdict::Forged);
@@ -145,10 +151,7 @@ mod tests {
 
     #[test]
     fn remembers_the_last_notification_of_a_known_subscription() {
-        let d = SubscriptionDirectory::default();
-        let org = OrgId::new("acme").unwrap();
-        let mk = MailboxKey::parse(&"ab".repeat(16)).unwrap();
-        d.insert("sub-1", &org, &mk, "state");
+        let (d, org, mk) = with_sub_1("state");
         assert_eq!(d.last_notification("sub-1"), None);
         d.touch("sub-1", Timestamp(2_000));
         // A late, older notification does not move it back.
