@@ -68,9 +68,9 @@ impl Pending {
 }
 
 fn prefix(stream: &StreamId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.as_str().len() + 2);
+    let mut k = Vec::with_capacity(stream.text().len() + 2);
     k.push(INBOX);
-    k.extend_from_slice(stream.as_str().as_bytes());
+    k.extend_from_slice(stream.text().as_bytes());
     k.push(0);
     k
 }
@@ -158,7 +158,7 @@ impl Inbox {
             let (k, _) = r?;
             let end = k.iter().skip(1).position(|b| *b == 0).map(|p| p + 1).unwrap_or(k.len());
             let name = std::str::from_utf8(&k[1..end]).map_err(|_| LogError::Corrupt("inbox key".into()))?;
-            if out.last().map(|s| s.as_str()) != Some(name) {
+            if out.last().is_none_or(|s| &*s.text() != name) {
                 out.push(StreamId::parse(name).map_err(|e| LogError::Corrupt(e.to_string()))?);
             }
         }

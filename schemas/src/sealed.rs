@@ -138,8 +138,8 @@ impl<'a> Sealer<'a> {
 }
 
 fn associated_data(stream: &StreamId, field: &str, key: KeyRef) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(stream.as_str().len() + field.len() + 6);
-    aad.extend_from_slice(stream.as_str().as_bytes());
+    let mut aad = Vec::with_capacity(stream.text().len() + field.len() + 6);
+    aad.extend_from_slice(stream.text().as_bytes());
     aad.push(0);
     aad.extend_from_slice(field.as_bytes());
     aad.push(0);

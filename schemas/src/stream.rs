@@ -9,6 +9,7 @@
 //! addresses are sensitive.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +26,11 @@ pub enum StreamIdError {
 }
 
 /// An organisation (one Office 365 tenant each), as the admin names it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct OrgId(String);
+///
+/// One shared copy per name (interned): every per-mailbox table names the
+/// organisation, so a clone is a reference count, not a string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OrgId(Arc<str>);
 
 impl OrgId {
     pub fn new(s: &str) -> Result<Self, StreamIdError> {
@@ -35,7 +39,7 @@ impl OrgId {
             && s.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
         if ok {
-            Ok(Self(s.to_string()))
+            Ok(Self(crate::intern::intern(s)))
         } else {
             Err(StreamIdError::BadOrg)
         }
@@ -49,6 +53,24 @@ impl OrgId {
 impl fmt::Display for OrgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for OrgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OrgId({:?})", &*self.0)
+    }
+}
+
+impl Serialize for OrgId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OrgId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::text::from_str(deserializer, "an organisation id", OrgId::new)
     }
 }
 
@@ -142,69 +164,156 @@ pub enum StreamKind {
     Mailbox,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct StreamId(String);
+/// A stream's identity, held as its parts (no allocation of its own: the
+/// organisation is shared); it reads, writes, sorts and prints as its text
+/// (`mbx:{org}:{key}`), the form the log stores.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct StreamId {
+    org: OrgId,
+    of: Of,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Of {
+    Tenant,
+    Subscriptions,
+    Mailbox(MailboxKey),
+}
+
+/// The longest text: `subs:` or `mbx:`, a 64-character org, `:` and 32 hex digits.
+const MAX_TEXT: usize = 5 + 64 + 1 + 32;
+
+/// A stream id's text, written out on the stack.
+pub struct StreamText {
+    buf: [u8; MAX_TEXT],
+    len: usize,
+}
+
+impl StreamText {
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+}
+
+impl std::ops::Deref for StreamText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only ASCII goes in: a validated org id, prefixes, hex digits.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
 
 impl StreamId {
     pub fn tenant(org: &OrgId) -> Self {
-        Self(format!("org:{org}"))
+        Self {
+            org: org.clone(),
+            of: Of::Tenant,
+        }
     }
 
     pub fn subscriptions(org: &OrgId) -> Self {
-        Self(format!("subs:{org}"))
+        Self {
+            org: org.clone(),
+            of: Of::Subscriptions,
+        }
     }
 
     pub fn mailbox(org: &OrgId, mailbox: &MailboxKey) -> Self {
-        Self(format!("mbx:{org}:{mailbox}"))
+        Self {
+            org: org.clone(),
+            of: Of::Mailbox(mailbox.clone()),
+        }
     }
 
     pub fn parse(s: &str) -> Result<Self, StreamIdError> {
         let (kind, rest) = s.split_once(':').ok_or(StreamIdError::UnknownKind)?;
         match kind {
-            "org" | "subs" => {
-                OrgId::new(rest)?;
-            }
+            "org" => Ok(Self::tenant(&OrgId::new(rest)?)),
+            "subs" => Ok(Self::subscriptions(&OrgId::new(rest)?)),
             "mbx" => {
                 let (org, key) = rest.split_once(':').ok_or(StreamIdError::BadMailboxKey)?;
-                OrgId::new(org)?;
-                MailboxKey::parse(key)?;
+                Ok(Self::mailbox(&OrgId::new(org)?, &MailboxKey::parse(key)?))
             }
-            _ => return Err(StreamIdError::UnknownKind),
+            _ => Err(StreamIdError::UnknownKind),
         }
-        Ok(Self(s.to_string()))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The text the log stores, without allocating.
+    pub fn text(&self) -> StreamText {
+        let mut t = StreamText {
+            buf: [0; MAX_TEXT],
+            len: 0,
+        };
+        t.push(match self.of {
+            Of::Tenant => b"org:",
+            Of::Subscriptions => b"subs:",
+            Of::Mailbox(_) => b"mbx:",
+        });
+        t.push(self.org.as_str().as_bytes());
+        if let Of::Mailbox(key) = &self.of {
+            t.push(b":");
+            t.push(&key.hex());
+        }
+        t
     }
 
     pub fn kind(&self) -> StreamKind {
-        match self.0.split_once(':').map(|(k, _)| k) {
-            Some("org") => StreamKind::Tenant,
-            Some("subs") => StreamKind::Subscriptions,
-            _ => StreamKind::Mailbox,
+        match self.of {
+            Of::Tenant => StreamKind::Tenant,
+            Of::Subscriptions => StreamKind::Subscriptions,
+            Of::Mailbox(_) => StreamKind::Mailbox,
         }
     }
 
     /// The organisation the stream belongs to (whose tenant key wraps its data key).
     pub fn org(&self) -> OrgId {
-        let rest = self.0.split_once(':').map(|(_, r)| r).unwrap_or_default();
-        let org = rest.split(':').next().unwrap_or_default();
-        OrgId(org.to_string())
+        self.org.clone()
     }
 
     /// The mailbox pseudonym, for mailbox streams.
     pub fn mailbox_key(&self) -> Option<MailboxKey> {
-        match self.kind() {
-            StreamKind::Mailbox => self.0.rsplit(':').next().and_then(|k| MailboxKey::parse(k).ok()),
+        match &self.of {
+            Of::Mailbox(key) => Some(key.clone()),
             _ => None,
         }
     }
 }
 
+/// In the order of the text, as the log's keys sort.
+impl Ord for StreamId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.text().cmp(&other.text())
+    }
+}
+
+impl PartialOrd for StreamId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text())
+    }
+}
+
+impl fmt::Debug for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StreamId({:?})", &*self.text())
+    }
+}
+
+impl Serialize for StreamId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::text::from_str(deserializer, "a stream id", StreamId::parse)
     }
 }
 
@@ -229,16 +338,43 @@ mod tests {
             StreamId::subscriptions(&org),
             StreamId::mailbox(&org, &key),
         ] {
-            assert_eq!(StreamId::parse(id.as_str()).unwrap(), id);
+            assert_eq!(StreamId::parse(&id.text()).unwrap(), id);
             assert_eq!(id.org(), org);
         }
         let m = StreamId::mailbox(&org, &key);
         assert_eq!(m.kind(), StreamKind::Mailbox);
         assert_eq!(m.mailbox_key(), Some(key));
-        assert!(!m.as_str().contains("alice"));
+        assert!(!m.text().contains("alice"));
     }
 
     proptest::proptest! {
+        /// A stream id held as parts is its text: it parses back, sorts,
+        /// and writes (JSON and codec) as the string always did.
+        #[test]
+        fn a_stream_id_is_its_text(
+            orgs in proptest::collection::vec("[a-z0-9._-]{1,12}", 2),
+            keys: [[u8; 16]; 2],
+            kinds: [u8; 2],
+        ) {
+            let make = |i: usize| {
+                let org = OrgId::new(&orgs[i]).unwrap();
+                match kinds[i] % 3 {
+                    0 => StreamId::tenant(&org),
+                    1 => StreamId::subscriptions(&org),
+                    _ => StreamId::mailbox(&org, &MailboxKey(keys[i])),
+                }
+            };
+            let (a, b) = (make(0), make(1));
+            let (ta, tb) = (a.to_string(), b.to_string());
+            proptest::prop_assert_eq!(StreamId::parse(&ta).unwrap(), a.clone());
+            proptest::prop_assert_eq!(a.cmp(&b), ta.cmp(&tb));
+            proptest::prop_assert_eq!(a == b, ta == tb);
+            proptest::prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&ta).unwrap());
+            let bytes = crate::codec::encode(&a).unwrap();
+            proptest::prop_assert_eq!(&bytes, &crate::codec::encode(&ta).unwrap());
+            proptest::prop_assert_eq!(crate::codec::decode::<StreamId>(&bytes).unwrap(), a);
+        }
+
         /// The 16 bytes read and write as the 32 hex digits keys always had,
         /// in the same order, so logs and snapshots written before still read.
         #[test]

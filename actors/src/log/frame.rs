@@ -27,7 +27,7 @@ pub struct Frame<'a> {
 }
 
 pub fn encoded_len(stream: &StreamId, type_name: &str, payload: &[u8]) -> usize {
-    FIXED + 2 + type_name.len() + stream.as_str().len() + payload.len()
+    FIXED + 2 + type_name.len() + stream.text().len() + payload.len()
 }
 
 pub fn encode_into(
@@ -46,8 +46,8 @@ pub fn encode_into(
     // Names are bounded when events are built (see `NewEvent`), stream ids by their grammar.
     out.push(type_name.len() as u8);
     out.extend_from_slice(type_name.as_bytes());
-    out.push(stream.as_str().len() as u8);
-    out.extend_from_slice(stream.as_str().as_bytes());
+    out.push(stream.text().len() as u8);
+    out.extend_from_slice(stream.text().as_bytes());
     out.extend_from_slice(payload);
 }
 

@@ -33,9 +33,9 @@ pub fn seq_of_log_key(key: &[u8]) -> Option<u64> {
 }
 
 pub fn index_prefix(stream: &StreamId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
+    let mut k = Vec::with_capacity(stream.text().len() + 10);
     k.push(INDEX);
-    k.extend_from_slice(stream.as_str().as_bytes());
+    k.extend_from_slice(stream.text().as_bytes());
     k.push(0);
     k
 }
@@ -71,9 +71,9 @@ pub fn parse_index_value(v: &[u8]) -> Option<(u64, u32)> {
 }
 
 pub fn snapshot_key(stream: &StreamId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.as_str().len() + 1);
+    let mut k = Vec::with_capacity(stream.text().len() + 1);
     k.push(SNAPSHOT);
-    k.extend_from_slice(stream.as_str().as_bytes());
+    k.extend_from_slice(stream.text().as_bytes());
     k
 }
 

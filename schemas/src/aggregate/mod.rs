@@ -142,8 +142,8 @@ pub fn digest(states: &BTreeMap<StreamId, AnyState>, keys: &dyn KeyLookup) -> Re
                         .map(|(stream, state)| {
                             let bytes = state.view_bytes(stream, reveal)?;
                             let mut h = blake3::Hasher::new();
-                            h.update(&(stream.as_str().len() as u64).to_le_bytes());
-                            h.update(stream.as_str().as_bytes());
+                            h.update(&(stream.text().len() as u64).to_le_bytes());
+                            h.update(stream.text().as_bytes());
                             h.update(&bytes);
                             Ok(*h.finalize().as_bytes())
                         })
