@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hcal_schemas::aggregate::{ViewError, digest};
+use hcal_schemas::aggregate::{KeptContents, ViewError, digest};
 use hcal_schemas::codec;
 use hcal_schemas::events::{EventDecodeError, EventMeta};
 use hcal_schemas::{AnyState, KeyLookup, StreamId};
@@ -33,21 +33,33 @@ pub enum ReplayError {
     View(#[from] ViewError),
 }
 
-/// Every stream's state, rebuilt.
-#[derive(Debug, Default)]
+/// Every stream's state, rebuilt, and the content its meetings point at.
+#[derive(Default)]
 pub struct Rebuilt {
     pub states: BTreeMap<StreamId, AnyState>,
     pub events: u64,
+    /// The sealed content of every meeting the states hold, kept while
+    /// folding so that the digest does not read the log again.
+    pub contents: KeptContents,
 }
 
 impl Rebuilt {
     pub fn digest(&self, keys: &dyn KeyLookup) -> Result<String, ReplayError> {
-        Ok(digest(&self.states, keys)?)
+        Ok(digest(&self.states, &self.contents.with_keys(keys))?)
     }
 }
 
 /// Folds one stored record into `state` (which must be at the version before it).
 pub fn fold_record(state: AnyState, rec: &StoredRecord) -> Result<AnyState, ReplayError> {
+    fold_record_keeping(state, rec, None)
+}
+
+/// As [`fold_record`], keeping the meeting content the record carries.
+fn fold_record_keeping(
+    state: AnyState,
+    rec: &StoredRecord,
+    keep: Option<(&StreamId, &mut KeptContents)>,
+) -> Result<AnyState, ReplayError> {
     let f = rec.frame()?;
     let expected = state.version() + 1;
     if f.version != expected {
@@ -59,7 +71,7 @@ pub fn fold_record(state: AnyState, rec: &StoredRecord) -> Result<AnyState, Repl
         });
     }
     state
-        .apply_stored(
+        .apply_stored_keeping(
             &EventMeta {
                 version: f.version,
                 at: f.at,
@@ -67,6 +79,7 @@ pub fn fold_record(state: AnyState, rec: &StoredRecord) -> Result<AnyState, Repl
             f.type_name,
             f.schema_version,
             f.payload,
+            keep,
         )
         .map_err(|source| ReplayError::Event {
             seq: rec.seq,
@@ -129,9 +142,10 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
     });
     let mut rebuilt = Rebuilt::default();
     for outcome in outcomes {
-        let (states, events) = outcome?;
+        let (states, events, contents) = outcome?;
         rebuilt.states.extend(states);
         rebuilt.events += events;
+        rebuilt.contents.extend(contents);
     }
     read?;
     Ok(rebuilt)
@@ -146,39 +160,49 @@ fn folder_of(stream: &str, folders: usize) -> usize {
 /// Folds every record it is sent into the state of its stream.
 fn fold_all(
     rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>,
-) -> Result<(BTreeMap<StreamId, AnyState>, u64), ReplayError> {
-    let mut states: HashMap<Box<str>, AnyState> = HashMap::new();
+) -> Result<(BTreeMap<StreamId, AnyState>, u64, KeptContents), ReplayError> {
+    let mut states: HashMap<Box<str>, (StreamId, AnyState)> = HashMap::new();
+    const PRUNE_AT_LEAST: usize = 65_536;
+    let mut contents = KeptContents::default();
+    let mut prune_at = PRUNE_AT_LEAST;
     let mut events = 0u64;
     for batch in rx {
         for rec in batch {
             let f = rec.frame()?;
-            let slot = match states.get_mut(f.stream) {
-                Some(s) => s,
+            let (stream, slot) = match states.get_mut(f.stream) {
+                Some((stream, state)) => (&*stream, state),
                 None => {
                     let stream = StreamId::parse(f.stream).map_err(|e| ReplayError::Stream {
                         seq: rec.seq,
                         reason: e.to_string(),
                     })?;
-                    states
-                        .entry(f.stream.into())
-                        .or_insert_with(|| AnyState::empty(stream.kind()))
+                    let empty = AnyState::empty(stream.kind());
+                    let (stream, state) = states.entry(f.stream.into()).or_insert((stream, empty));
+                    (&*stream, state)
                 }
             };
             let taken = std::mem::replace(slot, AnyState::Tenant(Default::default()));
-            *slot = fold_record(taken, &rec)?;
+            *slot = fold_record_keeping(taken, &rec, Some((stream, &mut contents)))?;
             events += 1;
         }
+        // Contents of meetings changed since are let go now and then, so a
+        // long log does not keep every version of every meeting.
+        if contents.len() >= prune_at {
+            contents.retain_held(states.values().map(|(s, state)| (s, state)));
+            prune_at = (contents.len() * 2).max(PRUNE_AT_LEAST);
+        }
     }
-    let mut out = BTreeMap::new();
-    for (name, state) in states {
-        let stream = StreamId::parse(&name).map_err(|e| ReplayError::Stream {
-            seq: 0,
-            reason: e.to_string(),
-        })?;
-        out.insert(stream, state);
-    }
-    Ok((out, events))
+    let out: BTreeMap<StreamId, AnyState> = states.into_values().collect();
+    contents.retain_held(&out);
+    Ok((out, events, contents))
 }
+
+/// The layout of the states snapshots hold, written before each. A snapshot
+/// of another layout is passed over (the stream is replayed instead).
+/// Layout 100: meetings point at their content in the log (before, they held
+/// it, and no number was written: those snapshots begin with the state's
+/// kind, 0 to 2).
+const SNAPSHOT_LAYOUT: u16 = 100;
 
 /// One stream's state: its snapshot (if any still decodes) plus the events after it.
 pub fn load_stream(log: &EventLog, stream: &StreamId) -> Result<AnyState, ReplayError> {
@@ -189,8 +213,8 @@ pub fn load_stream(log: &EventLog, stream: &StreamId) -> Result<AnyState, Replay
 pub fn load_stream_from_snapshot(log: &EventLog, stream: &StreamId) -> Result<(AnyState, u64), ReplayError> {
     let mut state = match log.load_snapshot(stream)? {
         // A snapshot of an older state layout is only a cache: replay instead.
-        Some((version, bytes)) => match codec::decode::<AnyState>(&bytes) {
-            Ok(s) if s.version() == version => s,
+        Some((version, bytes)) => match codec::decode::<(u16, AnyState)>(&bytes) {
+            Ok((SNAPSHOT_LAYOUT, s)) if s.version() == version => s,
             _ => AnyState::empty(stream.kind()),
         },
         None => AnyState::empty(stream.kind()),
@@ -204,7 +228,7 @@ pub fn load_stream_from_snapshot(log: &EventLog, stream: &StreamId) -> Result<(A
 
 /// Stores `state` as the snapshot of `stream`.
 pub fn save_snapshot(log: &EventLog, stream: &StreamId, state: &AnyState) -> Result<(), ReplayError> {
-    let bytes = codec::encode(state).map_err(LogError::from)?;
+    let bytes = codec::encode(&(SNAPSHOT_LAYOUT, state)).map_err(LogError::from)?;
     log.save_snapshot(stream, state.version(), &bytes)?;
     Ok(())
 }

@@ -121,7 +121,7 @@ impl SampleCalendar {
             change_key: format!("ck{:016x}", self.counter),
             last_modified: Timestamp(1_780_000_000_000 + self.counter as i64 * 1000),
             join_explanation: None,
-            content: sealer.seal(MeetingRecord::CONTENT_FIELD, &content)?,
+            content: sealer.seal(MeetingContent::FIELD, &content)?,
         })
     }
 

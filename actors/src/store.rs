@@ -1,9 +1,11 @@
 //! A data directory opened for work: the event log and the keyring over it.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use hcal_schemas::{EventFamily, SecretKey, StreamId};
+use hcal_schemas::events::mailbox::{ContentAt, MeetingContent};
+use hcal_schemas::{EventFamily, KeyLookup, KeyRef, MailboxEvent, SealError, Sealed, SecretKey, StreamId, Vault};
 
 use crate::keys::{KeyError, Keyring, LocalKeyManager, StreamSealer};
 use crate::log::{Appended, EventLog, ExpectedVersion, LogError, LogOptions, NewEvent};
@@ -66,5 +68,63 @@ impl Store {
     ) -> Result<Appended, StoreError> {
         let new = events.iter().map(NewEvent::from_event).collect::<Result<Vec<_>, _>>()?;
         Ok(self.log.append(stream, expected, new).await?)
+    }
+}
+
+impl KeyLookup for Store {
+    fn data_key(&self, stream: &StreamId, key: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError> {
+        self.keys.data_key(stream, key)
+    }
+}
+
+/// Views open sealed values with the keyring, and read meetings' content
+/// from the events that brought it.
+impl Vault for Store {
+    /// One pass forward over the stream for versions close together (a
+    /// sync's upserts are one commit), a new seek across a gap.
+    fn meeting_contents(
+        &self,
+        stream: &StreamId,
+        ats: &[ContentAt],
+    ) -> Result<Vec<Option<Sealed<MeetingContent>>>, SealError> {
+        /// Events read through rather than sought past.
+        const NEAR: u64 = 32;
+        let fail = |e: String| SealError::Content(e);
+        let wanted: BTreeSet<ContentAt> = ats.iter().copied().collect();
+        let mut versions: Vec<u64> = wanted.iter().map(|a| a.version).collect();
+        versions.dedup();
+        let mut found: HashMap<ContentAt, Sealed<MeetingContent>> = HashMap::new();
+        let mut next = 0;
+        while next < versions.len() {
+            let before = next;
+            for rec in self.log.read_stream(stream, versions[next]) {
+                let rec = rec.map_err(|e| fail(e.to_string()))?;
+                let f = rec.frame().map_err(|e| fail(e.to_string()))?;
+                // Versions the stream does not have.
+                while next < versions.len() && versions[next] < f.version {
+                    next += 1;
+                }
+                let Some(&want) = versions.get(next) else { break };
+                if f.version == want {
+                    let event = MailboxEvent::decode(f.type_name, f.schema_version, f.payload)
+                        .map_err(|e| fail(e.to_string()))?;
+                    for (at, sealed) in event.contents(want) {
+                        if wanted.contains(&at) {
+                            found.insert(at, sealed.clone());
+                        }
+                    }
+                    next += 1;
+                    match versions.get(next) {
+                        Some(v) if v - want <= NEAR => {}
+                        _ => break,
+                    }
+                }
+            }
+            if next == before {
+                // The stream ends before the versions left.
+                break;
+            }
+        }
+        Ok(ats.iter().map(|at| found.get(at).cloned()).collect())
     }
 }

@@ -48,7 +48,7 @@ fn content(subject: &str) -> MeetingContent {
 
 fn upsert(store: &Store, stream: &StreamId, id: &str, subject: &str) -> KeyRef {
     let sealer = store.sealer(stream).unwrap();
-    let sealed: Sealed<MeetingContent> = sealer.seal(MeetingRecord::CONTENT_FIELD, &content(subject)).unwrap();
+    let sealed: Sealed<MeetingContent> = sealer.seal(MeetingContent::FIELD, &content(subject)).unwrap();
     let key_ref = sealed.key_ref();
     let meeting = MeetingRecord {
         id: id.into(),
@@ -88,9 +88,7 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
 
 fn subject_of(store: &Store, stream: &StreamId) -> serde_json::Value {
     let rebuilt = replay_all(&store.log, |_, _| {}).unwrap();
-    let view = rebuilt.states[stream]
-        .view_json(stream, &Reveal::With(store.keys.as_ref()))
-        .unwrap();
+    let view = rebuilt.states[stream].view_json(stream, &Reveal::With(store)).unwrap();
     match &view["meetings"][0]["content"] {
         serde_json::Value::String(s) => serde_json::Value::String(s.clone()),
         c => c["subject"].clone(),
@@ -185,9 +183,7 @@ fn rotation_keeps_old_data_readable_and_seals_new_data_under_the_new_key() {
     drop(store);
     let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
     let rebuilt = replay_all(&store.log, |_, _| {}).unwrap();
-    let view = rebuilt.states[&mbx]
-        .view_json(&mbx, &Reveal::With(store.keys.as_ref()))
-        .unwrap();
+    let view = rebuilt.states[&mbx].view_json(&mbx, &Reveal::With(&store)).unwrap();
     let subjects: Vec<&str> = view["meetings"]
         .as_array()
         .unwrap()

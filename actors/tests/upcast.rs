@@ -50,7 +50,7 @@ fn write_fixture() {
                 is_cancelled: false,
                 change_key: format!("ck{i}"),
                 last_modified: Timestamp(1_779_000_000_000),
-                content: sealer.seal(MeetingRecord::CONTENT_FIELD, &content).unwrap(),
+                content: sealer.seal(MeetingContent::FIELD, &content).unwrap(),
             },
         };
         let event = NewEvent {
@@ -105,7 +105,7 @@ fn a_log_written_with_schema_v1_replays_upcast() {
     assert!(!m.is_organizer);
     assert_eq!(m.change_key, "ck1");
     let view = rebuilt.states[&stream]
-        .view_json(&stream, &Reveal::With(store.keys.as_ref()))
+        .view_json(&stream, &Reveal::With(&store))
         .unwrap();
     assert_eq!(view["meetings"][1]["content"]["subject"], "Fixture meeting 1");
     // New appends go on at the current schema, after the old ones.

@@ -16,6 +16,6 @@ pub use aggregate::{Aggregate, AnyState};
 pub use event_id::EventId;
 pub use events::{EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
 pub use intern::Code;
-pub use sealed::{KeyLookup, KeyRef, Opened, Reveal, SealError, Sealed, Sealer, SecretKey, Shown};
+pub use sealed::{KeyLookup, KeyRef, Opened, Reveal, SealError, Sealed, Sealer, SecretKey, Shown, Vault};
 pub use stream::{MailboxKey, OrgId, StreamId, StreamKind};
 pub use time::Timestamp;

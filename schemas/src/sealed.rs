@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::codec::{self, CodecError};
+use crate::events::mailbox::{ContentAt, MeetingContent};
 use crate::stream::StreamId;
 
 const NONCE_LEN: usize = 24;
@@ -100,12 +101,32 @@ pub enum SealError {
     Codec(#[from] CodecError),
     #[error("key lookup failed: {0}")]
     Key(String),
+    #[error("sealed content cannot be read from the log: {0}")]
+    Content(String),
 }
 
 /// Where sealed values find their data keys. `Ok(None)` means the key was
 /// destroyed: the stream was erased (crypto-shredding).
 pub trait KeyLookup: Sync {
     fn data_key(&self, stream: &StreamId, key: KeyRef) -> Result<Option<Arc<SecretKey>>, SealError>;
+}
+
+/// What views open sealed values with: the data keys, and the log, where a
+/// mailbox state's meetings keep their content (see
+/// [`crate::events::mailbox::HeldMeeting`]).
+pub trait Vault: KeyLookup {
+    /// The sealed content of the meetings at `ats` of `stream`, in that
+    /// order, as their events carried it (`None`: no such event or meeting).
+    fn meeting_contents(
+        &self,
+        stream: &StreamId,
+        ats: &[ContentAt],
+    ) -> Result<Vec<Option<Sealed<MeetingContent>>>, SealError>;
+
+    /// One meeting's content (see [`Vault::meeting_contents`]).
+    fn meeting_content(&self, stream: &StreamId, at: ContentAt) -> Result<Option<Sealed<MeetingContent>>, SealError> {
+        Ok(self.meeting_contents(stream, &[at])?.pop().flatten())
+    }
 }
 
 /// Seals values for one stream under its current data key.
@@ -167,11 +188,6 @@ impl<T> Sealed<T> {
         let mut b = [0u8; KEY_REF_LEN];
         b.copy_from_slice(&self.blob[..KEY_REF_LEN]);
         KeyRef(u32::from_le_bytes(b))
-    }
-
-    /// Bytes this value occupies on the heap (for memory accounting).
-    pub fn heap_len(&self) -> usize {
-        self.blob.len()
     }
 
     fn from_blob(blob: Box<[u8]>) -> Result<Self, SealError> {
@@ -302,8 +318,8 @@ impl<T: Serialize> Serialize for Shown<T> {
 /// or not at all.
 pub enum Reveal<'a> {
     Redacted,
-    With(&'a dyn KeyLookup),
-    Encoded(&'a dyn KeyLookup),
+    With(&'a dyn Vault),
+    Encoded(&'a dyn Vault),
 }
 
 impl Reveal<'_> {
@@ -315,15 +331,42 @@ impl Reveal<'_> {
     ) -> Result<Shown<T>, SealError> {
         match self {
             Reveal::Redacted => Ok(Shown::Redacted),
-            Reveal::With(keys) => Ok(match sealed.open(*keys, stream, field)? {
+            Reveal::With(vault) => Ok(match sealed.open(*vault, stream, field)? {
                 Opened::Plain(v) => Shown::Value(v),
                 Opened::Erased => Shown::Erased,
             }),
-            Reveal::Encoded(keys) => Ok(match sealed.open_bytes(*keys, stream, field)? {
+            Reveal::Encoded(vault) => Ok(match sealed.open_bytes(*vault, stream, field)? {
                 Opened::Plain(bytes) => Shown::Encoded(bytes),
                 Opened::Erased => Shown::Erased,
             }),
         }
+    }
+
+    /// A held meeting's content, read from where it is kept.
+    pub fn show_meeting(&self, stream: &StreamId, at: ContentAt) -> Result<Shown<MeetingContent>, SealError> {
+        match self {
+            Reveal::Redacted => Ok(Shown::Redacted),
+            Reveal::With(vault) | Reveal::Encoded(vault) => {
+                self.show(&at.sealed(*vault, stream)?, stream, MeetingContent::FIELD)
+            }
+        }
+    }
+}
+
+impl ContentAt {
+    /// The sealed content this points at, read from `vault`.
+    pub fn sealed(self, vault: &dyn Vault, stream: &StreamId) -> Result<Sealed<MeetingContent>, SealError> {
+        vault.meeting_content(stream, self)?.ok_or_else(|| {
+            SealError::Content(format!(
+                "no meeting content at version {} index {}",
+                self.version, self.index
+            ))
+        })
+    }
+
+    /// The content this points at, read from `vault` and opened.
+    pub fn open(self, vault: &dyn Vault, stream: &StreamId) -> Result<Opened<MeetingContent>, SealError> {
+        self.sealed(vault, stream)?.open(vault, stream, MeetingContent::FIELD)
     }
 }
 

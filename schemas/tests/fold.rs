@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use hcal_schemas::aggregate::KeptContents;
 use hcal_schemas::aggregate::mailbox::MailboxState;
 use hcal_schemas::aggregate::meetings::Meetings;
 use hcal_schemas::aggregate::tenant::{Consent, TenantState};
@@ -53,27 +54,53 @@ fn meeting(key: &SecretKey, id: &str, start_h: i64, modified: i64, subject: &str
         last_modified: Timestamp(modified),
         join_explanation: None,
         content: Sealer::new(&s, KeyRef(0), key)
-            .seal(MeetingRecord::CONTENT_FIELD, &content)
+            .seal(MeetingContent::FIELD, &content)
             .unwrap(),
     }
 }
 
-fn fold(events: &[MailboxEvent]) -> MailboxState {
-    events.iter().enumerate().fold(MailboxState::default(), |s, (i, e)| {
+/// A folded state, and the meeting content its events carried (which the
+/// state points at rather than holds).
+struct Folded {
+    state: MailboxState,
+    kept: KeptContents,
+}
+
+impl std::ops::Deref for Folded {
+    type Target = MailboxState;
+    fn deref(&self) -> &MailboxState {
+        &self.state
+    }
+}
+
+/// A meeting as a state holds it (its content somewhere in the log).
+fn held(key: &SecretKey, id: &str, start_h: i64, subject: &str) -> HeldMeeting {
+    meeting(key, id, start_h, start_h, subject).held(ContentAt {
+        version: start_h.unsigned_abs(),
+        index: 0,
+    })
+}
+
+fn fold(events: &[MailboxEvent]) -> Folded {
+    let mut kept = KeptContents::default();
+    let state = events.iter().enumerate().fold(MailboxState::default(), |s, (i, e)| {
+        let version = i as u64 + 1;
+        kept.keep(&stream(), version, e);
         s.apply(
             &EventMeta {
-                version: i as u64 + 1,
+                version,
                 at: Timestamp(i as i64),
             },
             e.clone(),
         )
-    })
+    });
+    Folded { state, kept }
 }
 
-fn subject(state: &MailboxState, keys: &Keys, id: &str) -> String {
-    match state.meetings[id]
+fn subject(folded: &Folded, keys: &Keys, id: &str) -> String {
+    match folded.meetings[id]
         .content
-        .open(keys, &stream(), MeetingRecord::CONTENT_FIELD)
+        .open(&folded.kept.with_keys(keys), &stream())
         .unwrap()
     {
         Opened::Plain(c) => c.subject,
@@ -340,12 +367,12 @@ proptest! {
     #[test]
     fn the_meeting_collection_behaves_and_encodes_as_the_map_it_replaced(ops in ops()) {
         let key = SecretKey::generate();
-        let mut map: BTreeMap<String, MeetingRecord> = BTreeMap::new();
+        let mut map: BTreeMap<String, HeldMeeting> = BTreeMap::new();
         let mut meetings = Meetings::default();
         for op in ops {
             match op {
                 Op::Insert(i, s) => {
-                    let r = meeting(&key, &long_id(i), s, s, "planning");
+                    let r = held(&key, &long_id(i), s, "planning");
                     map.insert(r.id.to_string(), r.clone());
                     meetings.insert(r);
                 }
@@ -365,7 +392,7 @@ proptest! {
         let from_map = codec::encode(&map).unwrap();
         prop_assert_eq!(&from_map, &codec::encode(&meetings).unwrap());
         prop_assert_eq!(&codec::decode::<Meetings>(&from_map).unwrap(), &meetings);
-        prop_assert_eq!(codec::decode::<BTreeMap<String, MeetingRecord>>(&from_map).unwrap(), map);
+        prop_assert_eq!(codec::decode::<BTreeMap<String, HeldMeeting>>(&from_map).unwrap(), map);
     }
 }
 
@@ -373,7 +400,7 @@ proptest! {
 fn a_record_filed_under_another_id_does_not_decode() {
     let key = SecretKey::generate();
     let mut map = BTreeMap::new();
-    map.insert("AAMkAG-a".to_string(), meeting(&key, "AAMkAG-b", 1, 1, "planning"));
+    map.insert("AAMkAG-a".to_string(), held(&key, "AAMkAG-b", 1, "planning"));
     let bytes = codec::encode(&map).unwrap();
     assert!(codec::decode::<Meetings>(&bytes).is_err());
 }
@@ -382,9 +409,9 @@ fn a_record_filed_under_another_id_does_not_decode() {
 fn collected_records_keep_the_last_of_each_id_in_id_order() {
     let key = SecretKey::generate();
     let m: Meetings = [
-        meeting(&key, "b", 1, 1, "first"),
-        meeting(&key, "a", 2, 2, "other"),
-        meeting(&key, "b", 3, 3, "second"),
+        held(&key, "b", 1, "first"),
+        held(&key, "a", 2, "other"),
+        held(&key, "b", 3, "second"),
     ]
     .into_iter()
     .collect();
@@ -392,9 +419,9 @@ fn collected_records_keep_the_last_of_each_id_in_id_order() {
     assert_eq!(m["b"].start, Timestamp(3 * H));
 }
 
-fn digest_of(state: MailboxState, keys: &Keys) -> String {
-    let states = BTreeMap::from([(stream(), AnyState::Mailbox(state))]);
-    hcal_schemas::aggregate::digest(&states, keys).unwrap()
+fn digest_of(folded: Folded, keys: &Keys) -> String {
+    let states = BTreeMap::from([(stream(), AnyState::Mailbox(folded.state))]);
+    hcal_schemas::aggregate::digest(&states, &folded.kept.with_keys(keys)).unwrap()
 }
 
 /// The digest covers sealed content as plaintext: a subject changes it, the
@@ -412,6 +439,7 @@ fn the_digest_follows_the_plaintext_not_its_ciphertext() {
     );
     assert_ne!(digest_of(state("Stand-down"), &keys), standup);
     let stranger = Keys(Arc::new(SecretKey::generate()));
-    let states = BTreeMap::from([(stream(), AnyState::Mailbox(state("Stand-up")))]);
-    assert!(hcal_schemas::aggregate::digest(&states, &stranger).is_err());
+    let folded = state("Stand-up");
+    let states = BTreeMap::from([(stream(), AnyState::Mailbox(folded.state))]);
+    assert!(hcal_schemas::aggregate::digest(&states, &folded.kept.with_keys(&stranger)).is_err());
 }

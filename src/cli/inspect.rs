@@ -10,7 +10,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
     let store = datadir::open(&args.mailbox.dir)?;
     let (stream, state) = datadir::find_mailbox(&store, &args.mailbox)?;
     let reveal = if args.reveal {
-        Reveal::With(store.keys.as_ref())
+        Reveal::With(&store)
     } else {
         Reveal::Redacted
     };

@@ -233,8 +233,7 @@ async fn digest(_: Admin, node: web::Data<NodeState>) -> Result<HttpResponse, Ap
         };
         states.insert(stream, state);
     }
-    let d = hcal_schemas::aggregate::digest(&states, node.store.keys.as_ref())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let d = hcal_schemas::aggregate::digest(&states, &node.store).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "streams": states.len(), "digest": d })))
 }
 

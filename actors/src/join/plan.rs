@@ -59,7 +59,7 @@ impl From<MeetingContent> for JoinFacts {
 /// Whether `m`'s content may hold a keyword. Its join explanation, kept in
 /// the clear, says so without opening the content; a record written before
 /// explanations were kept may.
-pub fn may_have_keyword(m: &MeetingRecord) -> bool {
+pub fn may_have_keyword<C>(m: &MeetingRecord<C>) -> bool {
     m.join_explanation
         .as_deref()
         .is_none_or(|code| code == KEYWORD_IN_LOCATION)

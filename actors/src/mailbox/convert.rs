@@ -171,7 +171,7 @@ pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<
         change_key: ev.change_key.clone().ok_or(ConvertError::Missing("changeKey"))?,
         last_modified: ev.last_modified().unwrap_or(Timestamp::EPOCH),
         join_explanation: Some(explanation.into()),
-        content: sealer.seal(MeetingRecord::CONTENT_FIELD, &content)?,
+        content: sealer.seal(MeetingContent::FIELD, &content)?,
     })
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::FutureExt;
 use hcal_schemas::aggregate::mailbox::{JoinFailures, JoinStatus, MailboxState, Window};
-use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, MeetingRecord, SYNC_CURSOR_FIELD};
+use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, SYNC_CURSOR_FIELD};
 use hcal_schemas::{Aggregate, EventId, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp};
 use tracing::{info, warn};
 
@@ -434,7 +434,7 @@ impl MailboxActor {
         let next_retry = self.reported_failures.as_ref().and_then(|f| f.next_retry_at);
         self.join_planned = Some((self.journal.state.version, next_retry));
         let state = &self.journal.state;
-        let keys = self.journal.store().keys.clone();
+        let store = self.journal.store();
         let stream = self.stream().clone();
         // Only content that may hold a keyword is opened: on most meetings the clear
         // join explanation already says there is none.
@@ -446,7 +446,7 @@ impl MailboxActor {
                 if !join::may_have_keyword(m) {
                     return Some((m.id.clone(), JoinFacts::default()));
                 }
-                match m.content.open(keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD) {
+                match m.content.open(store, &stream) {
                     Ok(Opened::Plain(c)) => Some((m.id.clone(), c.into())),
                     _ => None,
                 }
@@ -479,7 +479,7 @@ impl MailboxActor {
                 requested.push(e.into());
             }
             attempts.insert(event_id.clone(), record.map(|r| r.attempts).unwrap_or(0));
-            if let Some(k) = join::patch::known_meeting(state, event_id, keys.as_ref(), &stream) {
+            if let Some(k) = join::patch::known_meeting(state, event_id, store, &stream) {
                 known.insert(event_id.clone(), k);
             }
         }
@@ -647,7 +647,7 @@ impl Handler<Meetings> for MailboxActor {
         MessageResult(view::meetings(
             &self.journal.state,
             self.stream(),
-            self.journal.store().keys.as_ref(),
+            self.journal.store(),
             msg.from,
             msg.to,
             self.clock.now(),

@@ -2,8 +2,8 @@
 //! subjects masked) and the actor's inspection.
 
 use hcal_schemas::aggregate::mailbox::{JoinRecord, JoinStatus, MailboxState};
-use hcal_schemas::events::mailbox::{EventKind, JoinTarget, MeetingContent, MeetingRecord, Person};
-use hcal_schemas::{Aggregate, KeyLookup, Opened, Reveal, StreamId, Timestamp};
+use hcal_schemas::events::mailbox::{ContentAt, EventKind, HeldMeeting, JoinTarget, MeetingContent, Person};
+use hcal_schemas::{Aggregate, Opened, Reveal, StreamId, Timestamp, Vault};
 use serde::Serialize;
 
 use super::Health;
@@ -32,7 +32,7 @@ pub struct MeetingItem {
 /// Why a meeting has (or lacks) a join target, refined by what hcal did:
 /// a keyword meeting that is over, or whose join details failed.
 fn explanation(
-    m: &MeetingRecord,
+    m: &HeldMeeting,
     content: Option<&MeetingContent>,
     join: Option<&JoinRecord>,
     now: Timestamp,
@@ -50,7 +50,7 @@ fn explanation(
 }
 
 fn item(
-    m: &MeetingRecord,
+    m: &HeldMeeting,
     content: Option<MeetingContent>,
     join: Option<&JoinRecord>,
     now: Timestamp,
@@ -93,19 +93,28 @@ fn item(
 pub fn meetings(
     state: &MailboxState,
     stream: &StreamId,
-    keys: &dyn KeyLookup,
+    vault: &dyn Vault,
     from: Timestamp,
     to: Timestamp,
     now: Timestamp,
     private_subject: &str,
 ) -> Vec<MeetingItem> {
-    state
+    let listed: Vec<&HeldMeeting> = state
         .listed()
         .into_iter()
         .filter(|m| m.start < to && m.end > from && m.kind != EventKind::SeriesMaster)
-        .map(|m| {
-            let content = match m.content.open(keys, stream, MeetingRecord::CONTENT_FIELD) {
-                Ok(Opened::Plain(c)) => Some(c),
+        .collect();
+    let ats: Vec<ContentAt> = listed.iter().map(|m| m.content).collect();
+    let contents = vault.meeting_contents(stream, &ats).unwrap_or_else(|e| {
+        tracing::warn!(%stream, error = %e, "meeting content unreadable");
+        vec![None; ats.len()]
+    });
+    listed
+        .into_iter()
+        .zip(contents)
+        .map(|(m, sealed)| {
+            let content = match sealed.map(|s| s.open(vault, stream, MeetingContent::FIELD)) {
+                Some(Ok(Opened::Plain(c))) => Some(c),
                 _ => None,
             };
             // Occurrences carry their series' join work. Most mailboxes have
@@ -147,9 +156,8 @@ pub fn inspect(
     reveal: bool,
 ) -> MailboxInspection {
     let s = &journal.state;
-    let keys = journal.store().keys.clone();
     let reveal = if reveal {
-        Reveal::With(keys.as_ref())
+        Reveal::With(journal.store())
     } else {
         Reveal::Redacted
     };

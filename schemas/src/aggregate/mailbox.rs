@@ -183,15 +183,15 @@ impl MailboxState {
 
     /// Whether `record` should replace what the state holds for its id: never
     /// let an older Graph state overwrite a newer one.
-    pub fn is_newer(&self, record: &MeetingRecord) -> bool {
+    pub fn is_newer<C>(&self, record: &MeetingRecord<C>) -> bool {
         self.meetings.get(&record.id).is_none_or(|old| supersedes(record, old))
     }
 
-    fn in_window(&self, m: &MeetingRecord) -> bool {
+    fn in_window<C>(&self, m: &MeetingRecord<C>) -> bool {
         m.kind == EventKind::SeriesMaster || self.window.is_none_or(|w| w.overlaps(m.start, m.end))
     }
 
-    fn upsert(&mut self, m: MeetingRecord) {
+    fn upsert(&mut self, m: HeldMeeting) {
         if self.in_window(&m) {
             self.meetings.insert_if(m, |old, new| supersedes(new, old));
         } else if self.is_newer(&m) {
@@ -225,8 +225,8 @@ impl MailboxState {
     }
 
     /// Meetings a person would see in a list: no series masters, sorted by start.
-    pub fn listed(&self) -> Vec<&MeetingRecord> {
-        let mut v: Vec<&MeetingRecord> = self
+    pub fn listed(&self) -> Vec<&HeldMeeting> {
+        let mut v: Vec<&HeldMeeting> = self
             .meetings
             .values()
             .filter(|m| m.kind != EventKind::SeriesMaster)
@@ -243,7 +243,10 @@ impl Aggregate for MailboxState {
     fn apply(mut self, meta: &EventMeta, event: MailboxEvent) -> Self {
         self.version = meta.version;
         match event {
-            MailboxEvent::CalendarEventUpserted(e) => self.upsert(e.meeting),
+            MailboxEvent::CalendarEventUpserted(e) => self.upsert(e.meeting.held(ContentAt {
+                version: meta.version,
+                index: 0,
+            })),
             MailboxEvent::CalendarEventDeleted(e) => {
                 let occurrences: Vec<String> = self
                     .meetings
@@ -272,8 +275,11 @@ impl Aggregate for MailboxState {
                         self.forget(&id);
                     }
                 }
-                for m in e.instances {
-                    self.upsert(m);
+                for (index, m) in (0u32..).zip(e.instances) {
+                    self.upsert(m.held(ContentAt {
+                        version: meta.version,
+                        index,
+                    }));
                 }
             }
             MailboxEvent::JoinDetailsRequested(e) => {
@@ -413,7 +419,7 @@ impl Aggregate for MailboxState {
     }
 
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView, SealError> {
-        let mut meetings: Vec<&MeetingRecord> = self.meetings.values().collect();
+        let mut meetings: Vec<&HeldMeeting> = self.meetings.values().collect();
         meetings.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
         let meetings = meetings
             .into_iter()
@@ -431,7 +437,7 @@ impl Aggregate for MailboxState {
                     change_key: m.change_key.clone(),
                     last_modified: m.last_modified,
                     join_explanation: m.join_explanation.as_deref().map(str::to_string),
-                    content: reveal.show(&m.content, stream, MeetingRecord::CONTENT_FIELD)?,
+                    content: reveal.show_meeting(stream, m.content)?,
                 })
             })
             .collect::<Result<_, SealError>>()?;
@@ -585,7 +591,7 @@ pub struct ObtpView {
 
 /// Whether `new` is a later state of a meeting than `old`: modified later, or
 /// at the same time with another changeKey.
-fn supersedes(new: &MeetingRecord, old: &MeetingRecord) -> bool {
+fn supersedes<A, B>(new: &MeetingRecord<A>, old: &MeetingRecord<B>) -> bool {
     new.last_modified > old.last_modified
         || (new.last_modified == old.last_modified && new.change_key != old.change_key)
 }

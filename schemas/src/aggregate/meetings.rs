@@ -5,9 +5,8 @@
 //! are binary searches; an insert or removal moves the records after it,
 //! which for the few hundred meetings of a mailbox's window is cheap.
 //!
-//! Encoded exactly as the `BTreeMap<String, MeetingRecord>` it replaces (a
-//! map from id to record, ids ascending), so snapshots written before read
-//! the same.
+//! Encoded as the `BTreeMap<String, HeldMeeting>` it replaced: a map from
+//! id to record, ids ascending.
 
 use std::fmt;
 
@@ -16,7 +15,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event_id::EventId;
-use crate::events::mailbox::MeetingRecord;
+use crate::events::mailbox::HeldMeeting;
 
 /// What a meeting is looked up by: its id as text or as held.
 pub trait IdRef {
@@ -45,7 +44,7 @@ impl IdRef for EventId {
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Meetings {
     /// Ascending by id, ids unique.
-    records: Vec<MeetingRecord>,
+    records: Vec<HeldMeeting>,
 }
 
 impl Meetings {
@@ -53,7 +52,7 @@ impl Meetings {
         self.records.binary_search_by(|m| id.cmp_id(&m.id).reverse())
     }
 
-    pub fn get<K: IdRef + ?Sized>(&self, id: &K) -> Option<&MeetingRecord> {
+    pub fn get<K: IdRef + ?Sized>(&self, id: &K) -> Option<&HeldMeeting> {
         self.find(id).ok().map(|i| &self.records[i])
     }
 
@@ -62,13 +61,13 @@ impl Meetings {
     }
 
     /// Puts `m` in place of the record with its id, if any.
-    pub fn insert(&mut self, m: MeetingRecord) {
+    pub fn insert(&mut self, m: HeldMeeting) {
         self.insert_if(m, |_, _| true);
     }
 
     /// Puts `m` in place of the record with its id if `replaces(old, &m)`,
     /// or beside the others if there is none (one search either way).
-    pub fn insert_if(&mut self, m: MeetingRecord, replaces: impl FnOnce(&MeetingRecord, &MeetingRecord) -> bool) {
+    pub fn insert_if(&mut self, m: HeldMeeting, replaces: impl FnOnce(&HeldMeeting, &HeldMeeting) -> bool) {
         match self.find(&m.id) {
             Ok(i) if replaces(&self.records[i], &m) => self.records[i] = m,
             Ok(_) => {}
@@ -83,7 +82,7 @@ impl Meetings {
         }
     }
 
-    pub fn remove<K: IdRef + ?Sized>(&mut self, id: &K) -> Option<MeetingRecord> {
+    pub fn remove<K: IdRef + ?Sized>(&mut self, id: &K) -> Option<HeldMeeting> {
         let i = self.find(id).ok()?;
         let m = self.records.remove(i);
         // Give memory back once the vector is mostly empty (a window that slid, a purge).
@@ -94,7 +93,7 @@ impl Meetings {
     }
 
     /// The records, ascending by id.
-    pub fn values(&self) -> std::slice::Iter<'_, MeetingRecord> {
+    pub fn values(&self) -> std::slice::Iter<'_, HeldMeeting> {
         self.records.iter()
     }
 
@@ -113,10 +112,10 @@ impl Meetings {
 }
 
 impl<K: IdRef + ?Sized> std::ops::Index<&K> for Meetings {
-    type Output = MeetingRecord;
+    type Output = HeldMeeting;
 
     /// The record of `id`; panics if there is none (as a map's index does).
-    fn index(&self, id: &K) -> &MeetingRecord {
+    fn index(&self, id: &K) -> &HeldMeeting {
         match self.get(id) {
             Some(m) => m,
             None => panic!("no meeting with the given id"),
@@ -124,9 +123,9 @@ impl<K: IdRef + ?Sized> std::ops::Index<&K> for Meetings {
     }
 }
 
-impl FromIterator<MeetingRecord> for Meetings {
-    fn from_iter<I: IntoIterator<Item = MeetingRecord>>(iter: I) -> Self {
-        let mut records: Vec<MeetingRecord> = iter.into_iter().collect();
+impl FromIterator<HeldMeeting> for Meetings {
+    fn from_iter<I: IntoIterator<Item = HeldMeeting>>(iter: I) -> Self {
+        let mut records: Vec<HeldMeeting> = iter.into_iter().collect();
         // The last record of an id wins, as repeated map inserts would have it.
         records.reverse();
         records.sort_by(|a, b| a.id.cmp(&b.id));
@@ -165,7 +164,7 @@ impl<'de> Deserialize<'de> for Meetings {
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Meetings, A::Error> {
                 let mut records = Vec::with_capacity(access.size_hint().unwrap_or(0).min(4096));
-                while let Some((id, m)) = access.next_entry::<String, MeetingRecord>()? {
+                while let Some((id, m)) = access.next_entry::<String, HeldMeeting>()? {
                     if m.id != id {
                         return Err(serde::de::Error::custom("a meeting filed under another id"));
                     }

@@ -1,6 +1,7 @@
 //! Aggregates: the state each stream folds to, with the pure fold
 //! `apply(state, event) -> state` that replay and the live node share.
 
+pub mod contents;
 pub mod mailbox;
 pub mod meetings;
 pub mod subscriptions;
@@ -12,9 +13,10 @@ use serde::Serialize;
 
 use crate::codec;
 use crate::events::{EventDecodeError, EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
-use crate::sealed::{KeyLookup, Reveal, SealError};
+use crate::sealed::{Reveal, SealError, Vault};
 use crate::stream::{StreamId, StreamKind};
 
+pub use contents::KeptContents;
 pub use mailbox::{MailboxState, Window};
 pub use subscriptions::SubscriptionsState;
 pub use tenant::TenantState;
@@ -80,6 +82,20 @@ impl AnyState {
         schema_version: u16,
         payload: &[u8],
     ) -> Result<Self, EventDecodeError> {
+        self.apply_stored_keeping(meta, type_name, schema_version, payload, None)
+    }
+
+    /// As [`AnyState::apply_stored`], and puts the meeting content the
+    /// event carries into `keep` (for `stream`), for views of the result
+    /// that must not read the log again.
+    pub fn apply_stored_keeping(
+        self,
+        meta: &EventMeta,
+        type_name: &str,
+        schema_version: u16,
+        payload: &[u8],
+        keep: Option<(&StreamId, &mut KeptContents)>,
+    ) -> Result<Self, EventDecodeError> {
         Ok(match self {
             AnyState::Tenant(s) => {
                 AnyState::Tenant(s.apply(meta, TenantEvent::decode(type_name, schema_version, payload)?))
@@ -88,7 +104,11 @@ impl AnyState {
                 AnyState::Subscriptions(s.apply(meta, SubscriptionEvent::decode(type_name, schema_version, payload)?))
             }
             AnyState::Mailbox(s) => {
-                AnyState::Mailbox(s.apply(meta, MailboxEvent::decode(type_name, schema_version, payload)?))
+                let event = MailboxEvent::decode(type_name, schema_version, payload)?;
+                if let Some((stream, kept)) = keep {
+                    kept.keep(stream, meta.version, &event);
+                }
+                AnyState::Mailbox(s.apply(meta, event))
             }
         })
     }
@@ -120,13 +140,13 @@ impl AnyState {
     }
 }
 
-/// A stable hash of a set of states, sealed content opened with `keys` (so
+/// A stable hash of a set of states, sealed content opened from `vault` (so
 /// that a wrong key changes it; hashed as its plaintext bytes, which the
 /// sealing codec makes the same for the same value). The same states give
 /// the same digest, whatever the order they were built in. Streams are
 /// hashed on all cores, then combined in stream order.
-pub fn digest(states: &BTreeMap<StreamId, AnyState>, keys: &dyn KeyLookup) -> Result<String, ViewError> {
-    let reveal = &Reveal::Encoded(keys);
+pub fn digest(states: &BTreeMap<StreamId, AnyState>, vault: &dyn Vault) -> Result<String, ViewError> {
+    let reveal = &Reveal::Encoded(vault);
     let entries: Vec<(&StreamId, &AnyState)> = states.iter().collect();
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

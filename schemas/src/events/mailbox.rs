@@ -127,9 +127,12 @@ pub struct MeetingContent {
     pub keyword: Option<KeywordUse>,
 }
 
-/// One calendar item as the mailbox holds it.
+/// One calendar item: as an event carries it (`C` is its sealed content),
+/// or as a mailbox's state holds it ([`HeldMeeting`]: `C` says where in
+/// the log that content is, so that an active mailbox does not keep it in
+/// memory).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeetingRecord {
+pub struct MeetingRecord<C = Sealed<MeetingContent>> {
     /// Graph event id.
     pub id: EventId,
     pub kind: EventKind,
@@ -147,12 +150,66 @@ pub struct MeetingRecord {
     /// Why the meeting has (or lacks) a join target: a stable snake_case
     /// code, not sensitive (`teams_link_in_body`, `no_link`, ...).
     pub join_explanation: Option<Code>,
-    pub content: Sealed<MeetingContent>,
+    pub content: C,
+}
+
+/// A meeting as a mailbox's state holds it: its content stays in the event
+/// that brought it.
+pub type HeldMeeting = MeetingRecord<ContentAt>;
+
+/// Where a held meeting's sealed content is: the event at `version` of the
+/// mailbox's stream, its `index`-th meeting (0 for an upsert, the place in
+/// `instances` for a refresh).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ContentAt {
+    pub version: u64,
+    pub index: u32,
+}
+
+impl MeetingContent {
+    /// The field name that binds a meeting's sealed content to its place.
+    pub const FIELD: &'static str = "meeting.content";
 }
 
 impl MeetingRecord {
-    /// The field name that binds `content` to its place.
-    pub const CONTENT_FIELD: &'static str = "meeting.content";
+    /// The record as a state holds it, its content left at `at`.
+    pub fn held(self, at: ContentAt) -> HeldMeeting {
+        MeetingRecord {
+            id: self.id,
+            kind: self.kind,
+            series_master_id: self.series_master_id,
+            start: self.start,
+            end: self.end,
+            is_all_day: self.is_all_day,
+            is_cancelled: self.is_cancelled,
+            is_organizer: self.is_organizer,
+            sensitivity: self.sensitivity,
+            change_key: self.change_key,
+            last_modified: self.last_modified,
+            join_explanation: self.join_explanation,
+            content: at,
+        }
+    }
+}
+
+impl MailboxEvent {
+    /// The meeting contents this event carries, with where each is.
+    pub fn contents(&self, version: u64) -> Vec<(ContentAt, &Sealed<MeetingContent>)> {
+        let at = |index: usize| ContentAt {
+            version,
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+        };
+        match self {
+            MailboxEvent::CalendarEventUpserted(e) => vec![(at(0), &e.meeting.content)],
+            MailboxEvent::InstancesRefreshed(e) => e
+                .instances
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (at(i), &m.content))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// A calendar item was created or changed (current schema: v2).

@@ -18,7 +18,7 @@ use hcal_actors::Store;
 use hcal_actors::log::{ExpectedVersion, LogOptions, NewEvent};
 use hcal_actors::replay::replay_all;
 use hcal_actors::sample::SampleCalendar;
-use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingRecord};
+use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingContent};
 use hcal_schemas::{EventFamily, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, Timestamp};
 
 use crate::baseline::{self, raw_sled};
@@ -151,7 +151,7 @@ pub fn run(args: &LogBench, report: &Report) -> Result<(), String> {
             let content = e
                 .meeting
                 .content
-                .open_bytes(store.keys.as_ref(), &stream, MeetingRecord::CONTENT_FIELD)
+                .open_bytes(store.keys.as_ref(), &stream, MeetingContent::FIELD)
                 .map_err(|e| e.to_string())?;
             if matches!(content, hcal_schemas::Opened::Plain(_)) {
                 opened += 1;

@@ -97,7 +97,7 @@ use hcal_actors::mailbox::router::{Get, Status};
 use hcal_actors::replay::fold_record;
 use hcal_actors::sample::SampleCalendar;
 use hcal_schemas::aggregate::{MailboxState, SubscriptionsState, TenantState};
-use hcal_schemas::events::mailbox::{CalendarEventUpserted, MeetingRecord};
+use hcal_schemas::events::mailbox::{CalendarEventUpserted, HeldMeeting};
 use hcal_schemas::{Aggregate, AnyState, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, StreamKind, Timestamp};
 
 use crate::report::{Report, percentile};
@@ -369,11 +369,6 @@ async fn measure(
         states.push(Journal::<MailboxState>::load(&store, s.clone()).map_err(e)?.state);
     }
     let held = states.iter().map(|s| s.meetings.len()).sum::<usize>();
-    let sealed: usize = states
-        .iter()
-        .flat_map(|s| s.meetings.values())
-        .map(|m| m.content.heap_len())
-        .sum();
     let states_heap = heap_of(states);
     report.figure("heap_bytes_per_mailbox_state", per(states_heap, n), "bytes");
     report.figure("meetings_per_mailbox_state", held as f64 / n as f64, "meetings");
@@ -383,7 +378,6 @@ async fn measure(
         per(states_heap - inline, held),
         "bytes",
     );
-    report.figure("sealed_content_bytes_per_meeting", per(sealed as i64, held), "bytes");
     report.figure(
         "mailbox_state_inline_bytes",
         std::mem::size_of::<MailboxState>() as f64,
@@ -391,7 +385,7 @@ async fn measure(
     );
     report.figure(
         "meeting_record_inline_bytes",
-        std::mem::size_of::<MeetingRecord>() as f64,
+        std::mem::size_of::<HeldMeeting>() as f64,
         "bytes",
     );
     let tenant = Journal::<TenantState>::load(&store, StreamId::tenant(&bench.org)).map_err(e)?;
