@@ -93,7 +93,8 @@ impl<A: Aggregate> Journal<A> {
     /// Loads the stream's state (snapshot plus the log's tail).
     pub fn load(store: &Store, stream: StreamId) -> Result<Self, ReplayError> {
         let (any, snapshotted) = replay::load_stream_from_snapshot(&store.log, &stream)?;
-        let state = A::from_any(any).unwrap_or_default();
+        let mut state = A::from_any(any).unwrap_or_default();
+        state.settle();
         Ok(Self {
             stream,
             state,
@@ -145,6 +146,7 @@ impl<A: Aggregate> Journal<A> {
                 e,
             )
         });
+        self.state.settle();
     }
 
     /// Appends and folds in one go (for callers that may hold `&mut self`).

@@ -112,6 +112,21 @@ fn upsert(m: MeetingRecord) -> MailboxEvent {
     CalendarEventUpserted { meeting: m }.into()
 }
 
+/// A settled state keeps room for the meetings it has, not for the 32 its
+/// vector grew to on the way to 21.
+#[test]
+fn a_settled_state_keeps_no_room_beyond_its_meetings() {
+    let key = SecretKey::generate();
+    let events: Vec<MailboxEvent> = (0..21)
+        .map(|i| upsert(meeting(&key, &format!("m{i:02}"), i, 1, "weekly")))
+        .collect();
+    let mut state = fold(&events).state;
+    assert_eq!(state.meetings.len(), 21);
+    assert!(state.meetings.capacity() > 21, "grown by doubling");
+    state.settle();
+    assert_eq!(state.meetings.capacity(), 21);
+}
+
 #[test]
 fn an_older_state_never_overwrites_a_newer_one() {
     let key = SecretKey::generate();

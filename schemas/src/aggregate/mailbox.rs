@@ -418,6 +418,10 @@ impl Aggregate for MailboxState {
         super::AnyState::Mailbox(self)
     }
 
+    fn settle(&mut self) {
+        self.meetings.shrink_to_fit();
+    }
+
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView, SealError> {
         let mut meetings: Vec<&HeldMeeting> = self.meetings.values().collect();
         meetings.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));

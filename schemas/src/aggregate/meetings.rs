@@ -61,6 +61,12 @@ impl Meetings {
     }
 
     /// Puts `m` in place of the record with its id, if any.
+    /// Gives back the room the records grew into (a vector doubles as it
+    /// grows: 20 meetings may take the room of 32).
+    pub fn shrink_to_fit(&mut self) {
+        self.records.shrink_to_fit();
+    }
+
     pub fn insert(&mut self, m: HeldMeeting) {
         self.insert_if(m, |_, _| true);
     }
@@ -100,6 +106,11 @@ impl Meetings {
     /// The ids, ascending.
     pub fn keys(&self) -> impl Iterator<Item = &EventId> {
         self.records.iter().map(|m| &m.id)
+    }
+
+    /// Records there is room for without growing (for memory accounting).
+    pub fn capacity(&self) -> usize {
+        self.records.capacity()
     }
 
     pub fn len(&self) -> usize {

@@ -38,6 +38,11 @@ pub trait Aggregate: Default + Clone + Send + 'static {
 
     fn into_any(self) -> AnyState;
 
+    /// Gives back the room its collections grew into beyond what they hold
+    /// (the journal calls it once the state is loaded or has folded a
+    /// write: a node keeps many states, each for long).
+    fn settle(&mut self) {}
+
     /// What an admin (and the digest) sees of the state; sealed content is
     /// opened or redacted as `reveal` says.
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<Self::View, SealError>;
