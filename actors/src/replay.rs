@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hcal_schemas::aggregate::{KeptContents, ViewError, digest};
+use hcal_schemas::aggregate::{KeptContents, StreamContents, ViewError, digest};
 use hcal_schemas::codec;
 use hcal_schemas::events::{EventDecodeError, EventMeta};
 use hcal_schemas::{AnyState, KeyLookup, StreamId};
@@ -58,7 +58,7 @@ pub fn fold_record(state: AnyState, rec: &StoredRecord) -> Result<AnyState, Repl
 fn fold_record_keeping(
     state: AnyState,
     rec: &StoredRecord,
-    keep: Option<(&StreamId, &mut KeptContents)>,
+    keep: Option<&mut StreamContents>,
 ) -> Result<AnyState, ReplayError> {
     let f = rec.frame()?;
     let expected = state.version() + 1;
@@ -161,39 +161,52 @@ fn folder_of(stream: &str, folders: usize) -> usize {
 fn fold_all(
     rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>,
 ) -> Result<(BTreeMap<StreamId, AnyState>, u64, KeptContents), ReplayError> {
-    let mut states: HashMap<Box<str>, (StreamId, AnyState)> = HashMap::new();
-    const PRUNE_AT_LEAST: usize = 65_536;
-    let mut contents = KeptContents::default();
-    let mut prune_at = PRUNE_AT_LEAST;
+    /// A stream being folded, and the content its events brought.
+    struct Slot {
+        stream: StreamId,
+        state: AnyState,
+        contents: StreamContents,
+    }
+    let mut slots: HashMap<Box<str>, Slot> = HashMap::new();
     let mut events = 0u64;
     for batch in rx {
         for rec in batch {
             let f = rec.frame()?;
-            let (stream, slot) = match states.get_mut(f.stream) {
-                Some((stream, state)) => (&*stream, state),
+            let slot = match slots.get_mut(f.stream) {
+                Some(slot) => slot,
                 None => {
                     let stream = StreamId::parse(f.stream).map_err(|e| ReplayError::Stream {
                         seq: rec.seq,
                         reason: e.to_string(),
                     })?;
-                    let empty = AnyState::empty(stream.kind());
-                    let (stream, state) = states.entry(f.stream.into()).or_insert((stream, empty));
-                    (&*stream, state)
+                    slots.entry(f.stream.into()).or_insert(Slot {
+                        state: AnyState::empty(stream.kind()),
+                        stream,
+                        contents: StreamContents::default(),
+                    })
                 }
             };
-            let taken = std::mem::replace(slot, AnyState::Tenant(Default::default()));
-            *slot = fold_record_keeping(taken, &rec, Some((stream, &mut contents)))?;
+            let taken = std::mem::replace(&mut slot.state, AnyState::Tenant(Default::default()));
+            slot.state = fold_record_keeping(taken, &rec, Some(&mut slot.contents))?;
+            // Contents of meetings changed since are let go now and then, so
+            // a long log does not keep every version of every meeting.
+            if let AnyState::Mailbox(m) = &slot.state
+                && slot.contents.len() > 2 * m.meetings.len() + 64
+            {
+                slot.contents.retain_held(m);
+            }
             events += 1;
         }
-        // Contents of meetings changed since are let go now and then, so a
-        // long log does not keep every version of every meeting.
-        if contents.len() >= prune_at {
-            contents.retain_held(states.values().map(|(s, state)| (s, state)));
-            prune_at = (contents.len() * 2).max(PRUNE_AT_LEAST);
-        }
     }
-    let out: BTreeMap<StreamId, AnyState> = states.into_values().collect();
-    contents.retain_held(&out);
+    let mut out = BTreeMap::new();
+    let mut contents = KeptContents::default();
+    for (_, mut slot) in slots {
+        if let AnyState::Mailbox(m) = &slot.state {
+            slot.contents.retain_held(m);
+            contents.insert(slot.stream.clone(), slot.contents);
+        }
+        out.insert(slot.stream, slot.state);
+    }
     Ok((out, events, contents))
 }
 

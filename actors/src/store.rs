@@ -1,5 +1,6 @@
 //! A data directory opened for work: the event log and the keyring over it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -86,7 +87,7 @@ impl Vault for Store {
         &self,
         stream: &StreamId,
         ats: &[ContentAt],
-    ) -> Result<Vec<Option<Sealed<MeetingContent>>>, SealError> {
+    ) -> Result<Vec<Option<Cow<'_, Sealed<MeetingContent>>>>, SealError> {
         /// Events read through rather than sought past.
         const NEAR: u64 = 32;
         let fail = |e: String| SealError::Content(e);
@@ -108,9 +109,9 @@ impl Vault for Store {
                 if f.version == want {
                     let event = MailboxEvent::decode(f.type_name, f.schema_version, f.payload)
                         .map_err(|e| fail(e.to_string()))?;
-                    for (at, sealed) in event.contents(want) {
+                    for (at, sealed) in event.into_contents(want) {
                         if wanted.contains(&at) {
-                            found.insert(at, sealed.clone());
+                            found.insert(at, sealed);
                         }
                     }
                     next += 1;
@@ -125,6 +126,6 @@ impl Vault for Store {
                 break;
             }
         }
-        Ok(ats.iter().map(|at| found.get(at).cloned()).collect())
+        Ok(ats.iter().map(|at| found.get(at).cloned().map(Cow::Owned)).collect())
     }
 }

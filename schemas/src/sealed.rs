@@ -7,6 +7,7 @@
 //! and Display print `<sealed>`; serde writes only key reference, nonce and
 //! ciphertext.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -117,15 +118,20 @@ pub trait KeyLookup: Sync {
 pub trait Vault: KeyLookup {
     /// The sealed content of the meetings at `ats` of `stream`, in that
     /// order, as their events carried it (`None`: no such event or meeting).
+    #[allow(clippy::type_complexity)]
     fn meeting_contents(
         &self,
         stream: &StreamId,
         ats: &[ContentAt],
-    ) -> Result<Vec<Option<Sealed<MeetingContent>>>, SealError>;
+    ) -> Result<Vec<Option<Cow<'_, Sealed<MeetingContent>>>>, SealError>;
 
     /// One meeting's content (see [`Vault::meeting_contents`]).
     fn meeting_content(&self, stream: &StreamId, at: ContentAt) -> Result<Option<Sealed<MeetingContent>>, SealError> {
-        Ok(self.meeting_contents(stream, &[at])?.pop().flatten())
+        Ok(self
+            .meeting_contents(stream, &[at])?
+            .pop()
+            .flatten()
+            .map(Cow::into_owned))
     }
 }
 
@@ -195,6 +201,15 @@ impl<T> Sealed<T> {
             return Err(SealError::Truncated);
         }
         Ok(Self { blob, _t: PhantomData })
+    }
+
+    /// Moves the value out, leaving an empty husk that must not be used
+    /// again (for an event about to be folded, which drops its content).
+    pub(crate) fn take(&mut self) -> Self {
+        Self {
+            blob: std::mem::take(&mut self.blob),
+            _t: PhantomData,
+        }
     }
 }
 
@@ -342,26 +357,32 @@ impl Reveal<'_> {
         }
     }
 
-    /// A held meeting's content, read from where it is kept.
-    pub fn show_meeting(&self, stream: &StreamId, at: ContentAt) -> Result<Shown<MeetingContent>, SealError> {
-        match self {
-            Reveal::Redacted => Ok(Shown::Redacted),
-            Reveal::With(vault) | Reveal::Encoded(vault) => {
-                self.show(&at.sealed(*vault, stream)?, stream, MeetingContent::FIELD)
-            }
-        }
+    /// Held meetings' content, read from where it is kept, in the order of `ats`.
+    pub fn show_meetings(&self, stream: &StreamId, ats: &[ContentAt]) -> Result<Vec<Shown<MeetingContent>>, SealError> {
+        let vault = match self {
+            Reveal::Redacted => return Ok(ats.iter().map(|_| Shown::Redacted).collect()),
+            Reveal::With(vault) | Reveal::Encoded(vault) => *vault,
+        };
+        vault
+            .meeting_contents(stream, ats)?
+            .into_iter()
+            .zip(ats)
+            .map(|(sealed, at)| self.show(&*sealed.ok_or_else(|| at.missing())?, stream, MeetingContent::FIELD))
+            .collect()
     }
 }
 
 impl ContentAt {
     /// The sealed content this points at, read from `vault`.
     pub fn sealed(self, vault: &dyn Vault, stream: &StreamId) -> Result<Sealed<MeetingContent>, SealError> {
-        vault.meeting_content(stream, self)?.ok_or_else(|| {
-            SealError::Content(format!(
-                "no meeting content at version {} index {}",
-                self.version, self.index
-            ))
-        })
+        vault.meeting_content(stream, self)?.ok_or_else(|| self.missing())
+    }
+
+    fn missing(self) -> SealError {
+        SealError::Content(format!(
+            "no meeting content at version {} index {}",
+            self.version, self.index
+        ))
     }
 
     /// The content this points at, read from `vault` and opened.

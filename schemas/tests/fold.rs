@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hcal_schemas::aggregate::KeptContents;
 use hcal_schemas::aggregate::mailbox::MailboxState;
 use hcal_schemas::aggregate::meetings::Meetings;
 use hcal_schemas::aggregate::tenant::{Consent, TenantState};
+use hcal_schemas::aggregate::{KeptContents, StreamContents};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::events::tenant::*;
 use hcal_schemas::*;
@@ -82,18 +82,21 @@ fn held(key: &SecretKey, id: &str, start_h: i64, subject: &str) -> HeldMeeting {
 }
 
 fn fold(events: &[MailboxEvent]) -> Folded {
-    let mut kept = KeptContents::default();
+    let mut contents = StreamContents::default();
     let state = events.iter().enumerate().fold(MailboxState::default(), |s, (i, e)| {
         let version = i as u64 + 1;
-        kept.keep(&stream(), version, e);
+        let mut e = e.clone();
+        contents.take_from(version, &mut e);
         s.apply(
             &EventMeta {
                 version,
                 at: Timestamp(i as i64),
             },
-            e.clone(),
+            e,
         )
     });
+    let mut kept = KeptContents::default();
+    kept.insert(stream(), contents);
     Folded { state, kept }
 }
 

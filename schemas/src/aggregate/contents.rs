@@ -5,43 +5,35 @@
 //! digest) reads it from a [`Vault`]. A whole replay keeps the content of
 //! the events it folds here, so its digest needs no second pass over the log.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::AnyState;
+use crate::aggregate::MailboxState;
 use crate::events::MailboxEvent;
 use crate::events::mailbox::{ContentAt, MeetingContent};
 use crate::sealed::{KeyLookup, KeyRef, SealError, Sealed, SecretKey, Vault};
 use crate::stream::StreamId;
 
-/// Sealed meeting contents by stream and place.
+/// One stream's kept contents, by place.
 #[derive(Default)]
-pub struct KeptContents {
-    by_place: HashMap<(StreamId, ContentAt), Sealed<MeetingContent>>,
+pub struct StreamContents {
+    by_place: HashMap<ContentAt, Sealed<MeetingContent>>,
 }
 
-impl KeptContents {
-    /// Keeps the contents `event` (at `version` of `stream`) carries.
-    pub fn keep(&mut self, stream: &StreamId, version: u64, event: &MailboxEvent) {
-        for (at, sealed) in event.contents(version) {
-            self.by_place.insert((stream.clone(), at), sealed.clone());
-        }
+impl StreamContents {
+    /// Moves the contents out of `event` (at `version`), which may then
+    /// only be folded: the fold drops content.
+    pub fn take_from(&mut self, version: u64, event: &mut MailboxEvent) {
+        self.by_place.extend(event.take_contents(version));
     }
 
-    /// Lets go of every content no meeting of `states` points at.
-    pub fn retain_held<'a>(&mut self, states: impl IntoIterator<Item = (&'a StreamId, &'a AnyState)>) {
-        let mut held = std::collections::HashSet::new();
-        for (stream, state) in states {
-            if let AnyState::Mailbox(m) = state {
-                held.extend(m.meetings.values().map(|r| (stream.clone(), r.content)));
-            }
+    /// Lets go of every content no meeting of `state` points at.
+    pub fn retain_held(&mut self, state: &MailboxState) {
+        if self.by_place.len() > state.meetings.len() {
+            let held: std::collections::HashSet<ContentAt> = state.meetings.values().map(|m| m.content).collect();
+            self.by_place.retain(|at, _| held.contains(at));
         }
-        self.by_place.retain(|k, _| held.contains(k));
-    }
-
-    /// Adds what `other` kept.
-    pub fn extend(&mut self, other: KeptContents) {
-        self.by_place.extend(other.by_place);
     }
 
     pub fn len(&self) -> usize {
@@ -50,6 +42,34 @@ impl KeptContents {
 
     pub fn is_empty(&self) -> bool {
         self.by_place.is_empty()
+    }
+}
+
+/// Sealed meeting contents of many streams.
+#[derive(Default)]
+pub struct KeptContents {
+    by_stream: HashMap<StreamId, StreamContents>,
+}
+
+impl KeptContents {
+    pub fn insert(&mut self, stream: StreamId, contents: StreamContents) {
+        if !contents.is_empty() {
+            self.by_stream.insert(stream, contents);
+        }
+    }
+
+    /// Adds what `other` kept.
+    pub fn extend(&mut self, other: KeptContents) {
+        self.by_stream.extend(other.by_stream);
+    }
+
+    /// Contents kept, over all streams.
+    pub fn len(&self) -> usize {
+        self.by_stream.values().map(StreamContents::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_stream.is_empty()
     }
 
     /// A vault that opens with `keys` and reads contents from here.
@@ -75,10 +95,11 @@ impl Vault for KeptVault<'_> {
         &self,
         stream: &StreamId,
         ats: &[ContentAt],
-    ) -> Result<Vec<Option<Sealed<MeetingContent>>>, SealError> {
+    ) -> Result<Vec<Option<Cow<'_, Sealed<MeetingContent>>>>, SealError> {
+        let kept = self.kept.by_stream.get(stream);
         Ok(ats
             .iter()
-            .map(|at| self.kept.by_place.get(&(stream.clone(), *at)).cloned())
+            .map(|at| kept.and_then(|k| k.by_place.get(at)).map(Cow::Borrowed))
             .collect())
     }
 }
@@ -86,7 +107,7 @@ impl Vault for KeptVault<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::{Aggregate, MailboxState};
+    use crate::aggregate::Aggregate;
     use crate::events::EventMeta;
     use crate::events::mailbox::*;
     use crate::sealed::Sealer;
@@ -137,10 +158,10 @@ mod tests {
             upsert(&key, &stream, "b", 1),
             CalendarEventDeleted { event_id: "b".into() }.into(),
         ];
-        let mut kept = KeptContents::default();
+        let mut contents = StreamContents::default();
         let mut state = MailboxState::default();
-        for (version, e) in (1u64..).zip(events) {
-            kept.keep(&stream, version, &e);
+        for (version, mut e) in (1u64..).zip(events) {
+            contents.take_from(version, &mut e);
             state = state.apply(
                 &EventMeta {
                     version,
@@ -149,13 +170,11 @@ mod tests {
                 e,
             );
         }
-        assert_eq!(kept.len(), 3);
-        let states = [(stream.clone(), AnyState::Mailbox(state))];
-        kept.retain_held(states.iter().map(|(s, st)| (s, st)));
-        assert_eq!(kept.len(), 1);
-        let AnyState::Mailbox(state) = &states[0].1 else {
-            unreachable!()
-        };
+        assert_eq!(contents.len(), 3);
+        contents.retain_held(&state);
+        assert_eq!(contents.len(), 1);
+        let mut kept = KeptContents::default();
+        kept.insert(stream.clone(), contents);
         let one = KeyOnly(Arc::new(key));
         let opened = state.meetings["a"]
             .content

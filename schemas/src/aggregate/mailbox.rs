@@ -425,9 +425,12 @@ impl Aggregate for MailboxState {
     fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView, SealError> {
         let mut meetings: Vec<&HeldMeeting> = self.meetings.values().collect();
         meetings.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+        let ats: Vec<ContentAt> = meetings.iter().map(|m| m.content).collect();
+        let contents = reveal.show_meetings(stream, &ats)?;
         let meetings = meetings
             .into_iter()
-            .map(|m| {
+            .zip(contents)
+            .map(|(m, content)| {
                 Ok(MeetingView {
                     id: m.id.to_string(),
                     kind: m.kind,
@@ -441,7 +444,7 @@ impl Aggregate for MailboxState {
                     change_key: m.change_key.clone(),
                     last_modified: m.last_modified,
                     join_explanation: m.join_explanation.as_deref().map(str::to_string),
-                    content: reveal.show_meeting(stream, m.content)?,
+                    content,
                 })
             })
             .collect::<Result<_, SealError>>()?;

@@ -16,7 +16,7 @@ use crate::events::{EventDecodeError, EventFamily, EventMeta, MailboxEvent, Subs
 use crate::sealed::{Reveal, SealError, Vault};
 use crate::stream::{StreamId, StreamKind};
 
-pub use contents::KeptContents;
+pub use contents::{KeptContents, StreamContents};
 pub use mailbox::{MailboxState, Window};
 pub use subscriptions::SubscriptionsState;
 pub use tenant::TenantState;
@@ -90,16 +90,16 @@ impl AnyState {
         self.apply_stored_keeping(meta, type_name, schema_version, payload, None)
     }
 
-    /// As [`AnyState::apply_stored`], and puts the meeting content the
-    /// event carries into `keep` (for `stream`), for views of the result
-    /// that must not read the log again.
+    /// As [`AnyState::apply_stored`], and moves the meeting content the
+    /// event carries into `keep`, for views of the result that must not
+    /// read the log again.
     pub fn apply_stored_keeping(
         self,
         meta: &EventMeta,
         type_name: &str,
         schema_version: u16,
         payload: &[u8],
-        keep: Option<(&StreamId, &mut KeptContents)>,
+        keep: Option<&mut StreamContents>,
     ) -> Result<Self, EventDecodeError> {
         Ok(match self {
             AnyState::Tenant(s) => {
@@ -109,9 +109,9 @@ impl AnyState {
                 AnyState::Subscriptions(s.apply(meta, SubscriptionEvent::decode(type_name, schema_version, payload)?))
             }
             AnyState::Mailbox(s) => {
-                let event = MailboxEvent::decode(type_name, schema_version, payload)?;
-                if let Some((stream, kept)) = keep {
-                    kept.keep(stream, meta.version, &event);
+                let mut event = MailboxEvent::decode(type_name, schema_version, payload)?;
+                if let Some(kept) = keep {
+                    kept.take_from(meta.version, &mut event);
                 }
                 AnyState::Mailbox(s.apply(meta, event))
             }

@@ -193,22 +193,28 @@ impl MeetingRecord {
 }
 
 impl MailboxEvent {
-    /// The meeting contents this event carries, with where each is.
-    pub fn contents(&self, version: u64) -> Vec<(ContentAt, &Sealed<MeetingContent>)> {
+    /// Moves out the meeting contents this event carries, with where each
+    /// is. What is left may only be folded (the fold drops content).
+    pub(crate) fn take_contents(&mut self, version: u64) -> Vec<(ContentAt, Sealed<MeetingContent>)> {
         let at = |index: usize| ContentAt {
             version,
             index: u32::try_from(index).unwrap_or(u32::MAX),
         };
         match self {
-            MailboxEvent::CalendarEventUpserted(e) => vec![(at(0), &e.meeting.content)],
+            MailboxEvent::CalendarEventUpserted(e) => vec![(at(0), e.meeting.content.take())],
             MailboxEvent::InstancesRefreshed(e) => e
                 .instances
-                .iter()
+                .iter_mut()
                 .enumerate()
-                .map(|(i, m)| (at(i), &m.content))
+                .map(|(i, m)| (at(i), m.content.take()))
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// The meeting contents this event carries, with where each is.
+    pub fn into_contents(mut self, version: u64) -> Vec<(ContentAt, Sealed<MeetingContent>)> {
+        self.take_contents(version)
     }
 }
 
