@@ -146,7 +146,6 @@ impl<A: Aggregate> Journal<A> {
                 e,
             )
         });
-        self.state.settle();
     }
 
     /// Appends and folds in one go (for callers that may hold `&mut self`).

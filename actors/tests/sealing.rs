@@ -212,3 +212,33 @@ fn a_wrong_master_key_is_refused_plainly() {
         "the master key does not open this data directory's keys"
     );
 }
+
+/// A listed meeting whose content cannot be read from the log says so,
+/// rather than passing for one whose mailbox was erased.
+#[test]
+fn a_meeting_whose_content_cannot_be_read_shows_as_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = OrgId::new("fabrikam").unwrap();
+    let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
+    let mbx = StreamId::mailbox(&org, &store.keys.mailbox_key("someone@fabrikam.example"));
+    upsert(&store, &mbx, "a", "readable");
+    let rebuilt = replay_all(&store.log, |_, _| {}).unwrap();
+    let hcal_schemas::AnyState::Mailbox(mut state) = rebuilt.states[&mbx].clone() else {
+        panic!("not a mailbox");
+    };
+    let mut lost = state.meetings["a"].clone();
+    lost.id = "b".into();
+    lost.content = ContentAt { version: 99, index: 0 };
+    state.meetings.insert(lost);
+    let items = hcal_actors::mailbox::view::meetings(
+        &state,
+        &mbx,
+        &store,
+        Timestamp(0),
+        Timestamp(i64::MAX),
+        Timestamp(0),
+        "Private",
+    );
+    let subjects: Vec<(&str, &str)> = items.iter().map(|i| (i.id.as_str(), i.subject.as_str())).collect();
+    assert_eq!(subjects, [("a", "readable"), ("b", "<unavailable>")]);
+}

@@ -192,7 +192,9 @@ pub enum Opened<T> {
 impl<T> Sealed<T> {
     pub fn key_ref(&self) -> KeyRef {
         let mut b = [0u8; KEY_REF_LEN];
-        b.copy_from_slice(&self.blob[..KEY_REF_LEN]);
+        if let Some(head) = self.blob.get(..KEY_REF_LEN) {
+            b.copy_from_slice(head);
+        }
         KeyRef(u32::from_le_bytes(b))
     }
 
@@ -221,6 +223,10 @@ impl<T> Sealed<T> {
         stream: &StreamId,
         field: &'static str,
     ) -> Result<Opened<Vec<u8>>, SealError> {
+        // Only a value moved out of (see `take`) is this short.
+        if self.blob.len() < KEY_REF_LEN + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Truncated);
+        }
         let key_ref = self.key_ref();
         let Some(key) = keys.data_key(stream, key_ref)? else {
             return Ok(Opened::Erased);

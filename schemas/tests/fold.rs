@@ -115,7 +115,7 @@ fn upsert(m: MeetingRecord) -> MailboxEvent {
     CalendarEventUpserted { meeting: m }.into()
 }
 
-/// A settled state keeps room for the meetings it has, not for the 32 its
+/// A settled state keeps room for the meetings it has, not for the 22 its
 /// vector grew to on the way to 21.
 #[test]
 fn a_settled_state_keeps_no_room_beyond_its_meetings() {
@@ -125,7 +125,7 @@ fn a_settled_state_keeps_no_room_beyond_its_meetings() {
         .collect();
     let mut state = fold(&events).state;
     assert_eq!(state.meetings.len(), 21);
-    assert!(state.meetings.capacity() > 21, "grown by doubling");
+    assert!(state.meetings.capacity() > 21, "grown by an eighth");
     state.settle();
     assert_eq!(state.meetings.capacity(), 21);
 }

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use futures_util::FutureExt;
 use hcal_schemas::aggregate::mailbox::{JoinFailures, JoinStatus, MailboxState, Window};
-use hcal_schemas::events::mailbox::{EventKind, JoinDetailsRequested, SYNC_CURSOR_FIELD};
-use hcal_schemas::{Aggregate, EventId, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp};
+use hcal_schemas::events::mailbox::{
+    ContentAt, EventKind, HeldMeeting, JoinDetailsRequested, MeetingContent, SYNC_CURSOR_FIELD,
+};
+use hcal_schemas::{Aggregate, EventId, MailboxEvent, MailboxKey, Opened, OrgId, StreamId, Timestamp, Vault};
 use tracing::{info, warn};
 
 use crate::clock::Clock;
@@ -436,22 +438,32 @@ impl MailboxActor {
         let state = &self.journal.state;
         let store = self.journal.store();
         let stream = self.stream().clone();
-        // Only content that may hold a keyword is opened: on most meetings the clear
-        // join explanation already says there is none.
-        let facts: HashMap<EventId, JoinFacts> = state
+        // Only content that may hold a keyword is read and opened (all in one read of
+        // the log): on most meetings the clear join explanation already says there is none.
+        let (keyworded, plain): (Vec<&HeldMeeting>, Vec<&HeldMeeting>) = state
             .meetings
             .values()
             .filter(|m| m.is_organizer && m.kind != EventKind::Occurrence)
-            .filter_map(|m| {
-                if !join::may_have_keyword(m) {
-                    return Some((m.id.clone(), JoinFacts::default()));
-                }
-                match m.content.open(store, &stream) {
-                    Ok(Opened::Plain(c)) => Some((m.id.clone(), c.into())),
-                    _ => None,
-                }
-            })
+            .partition(|m| join::may_have_keyword(*m));
+        let mut facts: HashMap<EventId, JoinFacts> = plain
+            .into_iter()
+            .map(|m| (m.id.clone(), JoinFacts::default()))
             .collect();
+        if !keyworded.is_empty() {
+            let ats: Vec<ContentAt> = keyworded.iter().map(|m| m.content).collect();
+            match store.meeting_contents(&stream, &ats) {
+                Ok(contents) => {
+                    for (m, sealed) in keyworded.into_iter().zip(contents) {
+                        if let Some(Ok(Opened::Plain(c))) =
+                            sealed.map(|s| s.open(store, &stream, MeetingContent::FIELD))
+                        {
+                            facts.insert(m.id.clone(), c.into());
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(%stream, error = %e, "meeting content unreadable for join planning"),
+            }
+        }
         let setup = self.join.clone();
         let tasks = join::plan(state, &facts, now, setup.provider.id(), |k| setup.default_action(k));
         if tasks.is_empty() {

@@ -49,17 +49,35 @@ fn explanation(
     }
 }
 
+/// Why a meeting's content is not shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Missing {
+    /// The mailbox's data was erased (crypto-shredding).
+    Erased,
+    /// It could not be read or opened (logged).
+    Unavailable,
+}
+
+impl Missing {
+    fn subject(self) -> &'static str {
+        match self {
+            Missing::Erased => "<erased>",
+            Missing::Unavailable => "<unavailable>",
+        }
+    }
+}
+
 fn item(
     m: &HeldMeeting,
-    content: Option<MeetingContent>,
+    content: Result<MeetingContent, Missing>,
     join: Option<&JoinRecord>,
     now: Timestamp,
     private_subject: &str,
 ) -> MeetingItem {
-    let explanation = explanation(m, content.as_ref(), join, now);
+    let explanation = explanation(m, content.as_ref().ok(), join, now);
     let private = m.sensitivity.masks_subject();
     let (subject, location, organizer, join) = match content {
-        Some(c) => (
+        Ok(c) => (
             if private {
                 private_subject.to_string()
             } else {
@@ -69,7 +87,7 @@ fn item(
             c.organizer,
             c.join,
         ),
-        None => ("<erased>".to_string(), None, None, None),
+        Err(missing) => (missing.subject().to_string(), None, None, None),
     };
     MeetingItem {
         id: m.id.to_string(),
@@ -114,8 +132,13 @@ pub fn meetings(
         .zip(contents)
         .map(|(m, sealed)| {
             let content = match sealed.map(|s| s.open(vault, stream, MeetingContent::FIELD)) {
-                Some(Ok(Opened::Plain(c))) => Some(c),
-                _ => None,
+                Some(Ok(Opened::Plain(c))) => Ok(c),
+                Some(Ok(Opened::Erased)) => Err(Missing::Erased),
+                Some(Err(e)) => {
+                    tracing::warn!(%stream, error = %e, "meeting content does not open");
+                    Err(Missing::Unavailable)
+                }
+                None => Err(Missing::Unavailable),
             };
             // Occurrences carry their series' join work. Most mailboxes have
             // none: no id to spell out then.
@@ -161,11 +184,13 @@ pub fn inspect(
     } else {
         Reveal::Redacted
     };
-    let state = s
-        .view(&journal.stream, &reveal)
-        .ok()
-        .and_then(|v| serde_json::to_value(v).ok())
-        .unwrap_or(serde_json::Value::Null);
+    let state = match s.view(&journal.stream, &reveal) {
+        Ok(v) => serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+        Err(e) => {
+            tracing::warn!(stream = %journal.stream, error = %e, "mailbox state cannot be shown");
+            serde_json::Value::Null
+        }
+    };
     MailboxInspection {
         stream: journal.stream.to_string(),
         active: true,

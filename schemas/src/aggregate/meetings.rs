@@ -60,13 +60,14 @@ impl Meetings {
         self.find(id).is_ok()
     }
 
-    /// Puts `m` in place of the record with its id, if any.
-    /// Gives back the room the records grew into (a vector doubles as it
-    /// grows: 20 meetings may take the room of 32).
+    /// Gives back the room the records grew into (up to an eighth more
+    /// than they hold, see [`Meetings::insert_if`], or the room of records
+    /// since removed).
     pub fn shrink_to_fit(&mut self) {
         self.records.shrink_to_fit();
     }
 
+    /// Puts `m` in place of the record with its id, if any.
     pub fn insert(&mut self, m: HeldMeeting) {
         self.insert_if(m, |_, _| true);
     }
@@ -108,7 +109,7 @@ impl Meetings {
         self.records.iter().map(|m| &m.id)
     }
 
-    /// Records there is room for without growing (for memory accounting).
+    /// Records there is room for without growing.
     pub fn capacity(&self) -> usize {
         self.records.capacity()
     }

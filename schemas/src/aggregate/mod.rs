@@ -39,8 +39,9 @@ pub trait Aggregate: Default + Clone + Send + 'static {
     fn into_any(self) -> AnyState;
 
     /// Gives back the room its collections grew into beyond what they hold
-    /// (the journal calls it once the state is loaded or has folded a
-    /// write: a node keeps many states, each for long).
+    /// (the journal calls it once the state is loaded: an activated
+    /// mailbox starts without slack, and its meetings grow by at most an
+    /// eighth while it stays active).
     fn settle(&mut self) {}
 
     /// What an admin (and the digest) sees of the state; sealed content is
