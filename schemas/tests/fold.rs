@@ -115,6 +115,38 @@ fn upsert(m: MeetingRecord) -> MailboxEvent {
     CalendarEventUpserted { meeting: m }.into()
 }
 
+/// What a replay keeps is what its states point at: a meeting changed
+/// again, or deleted, lets its older content go.
+#[test]
+fn only_content_a_meeting_points_at_is_kept() {
+    let key = SecretKey::generate();
+    let events = [
+        upsert(meeting(&key, "a", 1, 1, "first")),
+        upsert(meeting(&key, "a", 1, 2, "second")),
+        upsert(meeting(&key, "b", 2, 1, "other")),
+        CalendarEventDeleted { event_id: "b".into() }.into(),
+    ];
+    let mut contents = StreamContents::default();
+    let mut state = MailboxState::default();
+    for (version, mut e) in (1u64..).zip(events) {
+        contents.take_from(version, &mut e);
+        state = state.apply(
+            &EventMeta {
+                version,
+                at: Timestamp(0),
+            },
+            e,
+        );
+    }
+    assert_eq!(contents.len(), 3);
+    contents.retain_held(&state);
+    assert_eq!(contents.len(), 1);
+    let mut kept = KeptContents::default();
+    kept.insert(stream(), contents);
+    let folded = Folded { state, kept };
+    assert_eq!(subject(&folded, &Keys(Arc::new(key)), "a"), "second");
+}
+
 /// A settled state keeps room for the meetings it has, not for the 22 its
 /// vector grew to on the way to 21.
 #[test]
