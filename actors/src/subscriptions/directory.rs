@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use hcal_schemas::{MailboxKey, OrgId, StreamId, Timestamp};
+use hcal_schemas::{GraphId, MailboxKey, OrgId, StreamId, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -47,7 +47,7 @@ const NEVER: i64 = i64::MIN;
 
 #[derive(Clone, Default)]
 pub struct SubscriptionDirectory {
-    routes: Arc<RwLock<HashMap<Box<str>, Entry>>>,
+    routes: Arc<RwLock<HashMap<GraphId, Entry>>>,
 }
 
 impl SubscriptionDirectory {
@@ -58,7 +58,8 @@ impl SubscriptionDirectory {
             client_state: blake3::hash(client_state.as_bytes()),
         };
         if let Ok(mut m) = self.routes.write() {
-            match m.get_mut(subscription_id) {
+            let id = GraphId::new(subscription_id);
+            match m.get_mut(&id) {
                 // Re-inserted (a restart's reload, a changed clientState): keep when it was last heard from.
                 Some(e) => e.route = route,
                 None => {
@@ -66,7 +67,7 @@ impl SubscriptionDirectory {
                         route,
                         seen: AtomicI64::new(NEVER),
                     };
-                    m.insert(subscription_id.into(), entry);
+                    m.insert(id, entry);
                 }
             }
         }
@@ -74,13 +75,13 @@ impl SubscriptionDirectory {
 
     pub fn remove(&self, subscription_id: &str) {
         if let Ok(mut m) = self.routes.write() {
-            m.remove(subscription_id);
+            m.remove(&GraphId::new(subscription_id));
         }
     }
 
     pub fn touch(&self, subscription_id: &str, at: Timestamp) {
         if let Ok(m) = self.routes.read()
-            && let Some(e) = m.get(subscription_id)
+            && let Some(e) = m.get(&GraphId::new(subscription_id))
         {
             e.seen.fetch_max(at.0, Ordering::Relaxed);
         }
@@ -88,7 +89,7 @@ impl SubscriptionDirectory {
 
     pub fn last_notification(&self, subscription_id: &str) -> Option<Timestamp> {
         let m = self.routes.read().ok()?;
-        let at = m.get(subscription_id)?.seen.load(Ordering::Relaxed);
+        let at = m.get(&GraphId::new(subscription_id))?.seen.load(Ordering::Relaxed);
         (at != NEVER).then_some(Timestamp(at))
     }
 
@@ -96,7 +97,7 @@ impl SubscriptionDirectory {
         let Ok(m) = self.routes.read() else {
             return Verdict::Unknown;
         };
-        match m.get(subscription_id).map(|e| &e.route) {
+        match m.get(&GraphId::new(subscription_id)).map(|e| &e.route) {
             None => Verdict::Unknown,
             Some(route) => {
                 let given = blake3::hash(client_state.unwrap_or_default().as_bytes());
@@ -113,7 +114,7 @@ impl SubscriptionDirectory {
         self.routes
             .read()
             .ok()
-            .and_then(|m| m.get(subscription_id).map(|e| e.route.clone()))
+            .and_then(|m| m.get(&GraphId::new(subscription_id)).map(|e| e.route.clone()))
     }
 
     pub fn len(&self) -> usize {

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hcal_schemas::aggregate::subscriptions::{SubscriptionEntry, SubscriptionsState};
 use hcal_schemas::events::subscription::*;
 use hcal_schemas::graph::SubscriptionRequest;
-use hcal_schemas::{MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
+use hcal_schemas::{GraphId, MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
 use rand::RngCore;
 use tracing::{info, warn};
 
@@ -119,7 +119,7 @@ impl SubscriptionManager {
         // The webhook must know every live subscription from the first request on.
         for (id, s) in &journal.state.subscriptions {
             if let Ok(Opened::Plain(cs)) = s.client_state.open(keys.as_ref(), &journal.stream, CLIENT_STATE_FIELD) {
-                directory.insert(id, &org, &s.mailbox, &cs);
+                directory.insert(&id.text(), &org, &s.mailbox, &cs);
             }
         }
         Ok(Self {
@@ -142,7 +142,7 @@ impl SubscriptionManager {
     }
 
     fn address_of(&self, id: &str) -> Option<String> {
-        let s = self.journal.state.subscriptions.get(id)?;
+        let s = self.journal.state.subscriptions.get(&GraphId::new(id))?;
         match s
             .resource
             .open(self.journal.store().keys.as_ref(), &self.journal.stream, RESOURCE_FIELD)
@@ -188,7 +188,7 @@ impl SubscriptionManager {
             .state
             .subscriptions
             .iter()
-            .map(|(id, s)| self.info_of(id, s, now))
+            .map(|(id, s)| self.info_of(&id.text(), s, now))
             .collect()
     }
 
@@ -381,7 +381,7 @@ impl Handler<Ensure> for SubscriptionManager {
 
     fn handle(&mut self, msg: Ensure, _: &mut Context<Self>) -> Self::Result {
         if let Some((id, _)) = self.journal.state.for_mailbox(&msg.mailbox) {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(id.clone()))));
+            return AtomicResponse::new(Box::pin(fut::ready(Ok(id.to_string()))));
         }
         let graph = self.graph.clone();
         let settings = self.settings.clone();
@@ -435,7 +435,7 @@ impl Handler<Remove> for SubscriptionManager {
             .journal
             .state
             .for_mailbox(&msg.mailbox)
-            .map(|(i, s)| (i.clone(), s.clone()))
+            .map(|(i, s)| (i.to_string(), s.clone()))
         else {
             return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
         };
@@ -490,14 +490,17 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
         let known: HashMap<String, (MailboxKey, Option<String>)> = pending
             .iter()
             .filter_map(|p| match &p.item {
-                InboxItem::Lifecycle { subscription_id, .. } => {
-                    self.journal.state.subscriptions.get(subscription_id).map(|s| {
+                InboxItem::Lifecycle { subscription_id, .. } => self
+                    .journal
+                    .state
+                    .subscriptions
+                    .get(&GraphId::new(subscription_id))
+                    .map(|s| {
                         (
                             subscription_id.clone(),
                             (s.mailbox.clone(), self.address_of(subscription_id)),
                         )
-                    })
-                }
+                    }),
                 _ => None,
             })
             .collect();
@@ -623,9 +626,10 @@ impl Handler<Tick> for SubscriptionManager {
             .subscriptions
             .iter()
             .filter(|(id, s)| {
-                (now >= self.renew_at(id, s.expires_at) || s.reauthorization_requested.is_some()) && self.may_try(id)
+                (now >= self.renew_at(&id.text(), s.expires_at) || s.reauthorization_requested.is_some())
+                    && self.may_try(&id.text())
             })
-            .map(|(id, s)| (id.clone(), s.mailbox.clone(), self.address_of(id)))
+            .map(|(id, s)| (id.to_string(), s.mailbox.clone(), self.address_of(&id.text())))
             .collect();
         if due.is_empty() || self.busy {
             return AtomicResponse::new(Box::pin(fut::ready(())));
@@ -719,7 +723,7 @@ impl Handler<Reconcile> for SubscriptionManager {
             .state
             .subscriptions
             .iter()
-            .map(|(id, s)| (id.clone(), (s.mailbox.clone(), self.address_of(id))))
+            .map(|(id, s)| (id.to_string(), (s.mailbox.clone(), self.address_of(&id.text()))))
             .collect();
         let url = self.settings.notification_url.clone();
         AtomicResponse::new(Box::pin(
@@ -810,7 +814,7 @@ impl Handler<SubscriptionOf> for SubscriptionManager {
     fn handle(&mut self, msg: SubscriptionOf, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
         let found = self.journal.state.for_mailbox(&msg.mailbox);
-        MessageResult(found.map(|(id, s)| self.info_of(id, s, now)))
+        MessageResult(found.map(|(id, s)| self.info_of(&id.text(), s, now)))
     }
 }
 

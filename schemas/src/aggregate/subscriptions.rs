@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Aggregate;
 use crate::events::EventMeta;
 use crate::events::subscription::*;
+use crate::graph_id::GraphId;
 use crate::sealed::{Reveal, SealError, Sealed, Shown};
 use crate::stream::{MailboxKey, StreamId};
 use crate::time::Timestamp;
@@ -26,7 +27,7 @@ pub struct SubscriptionEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SubscriptionsState {
     pub version: u64,
-    pub subscriptions: BTreeMap<String, SubscriptionEntry>,
+    pub subscriptions: BTreeMap<GraphId, SubscriptionEntry>,
     /// Mailboxes with a gap in their notifications, and since when.
     pub resync_needed: BTreeMap<MailboxKey, Timestamp>,
     /// Mailboxes that had a subscription removed (so a new one needs a resync).
@@ -34,7 +35,7 @@ pub struct SubscriptionsState {
 }
 
 impl SubscriptionsState {
-    pub fn for_mailbox(&self, mailbox: &MailboxKey) -> Option<(&String, &SubscriptionEntry)> {
+    pub fn for_mailbox(&self, mailbox: &MailboxKey) -> Option<(&GraphId, &SubscriptionEntry)> {
         self.subscriptions.iter().find(|(_, s)| &s.mailbox == mailbox)
     }
 }
@@ -52,7 +53,7 @@ impl Aggregate for SubscriptionsState {
                     self.resync_needed.entry(e.mailbox.clone()).or_insert(meta.at);
                 }
                 self.subscriptions.insert(
-                    e.subscription_id.clone(),
+                    GraphId::new(&e.subscription_id),
                     SubscriptionEntry {
                         mailbox: e.mailbox.clone(),
                         resource: e.resource.clone(),
@@ -65,22 +66,22 @@ impl Aggregate for SubscriptionsState {
                 );
             }
             SubscriptionEvent::SubscriptionRenewed(e) => {
-                if let Some(s) = self.subscriptions.get_mut(&e.subscription_id) {
+                if let Some(s) = self.subscriptions.get_mut(&GraphId::new(&e.subscription_id)) {
                     s.expires_at = e.expires_at;
                     s.last_renewed = Some(meta.at);
                     s.reauthorization_requested = None;
                 }
             }
             SubscriptionEvent::SubscriptionRemoved(e) => {
-                self.subscriptions.remove(&e.subscription_id);
+                self.subscriptions.remove(&GraphId::new(&e.subscription_id));
             }
             SubscriptionEvent::ReauthorizationRequested(e) => {
-                if let Some(s) = self.subscriptions.get_mut(&e.subscription_id) {
+                if let Some(s) = self.subscriptions.get_mut(&GraphId::new(&e.subscription_id)) {
                     s.reauthorization_requested.get_or_insert(meta.at);
                 }
             }
             SubscriptionEvent::Reauthorized(e) => {
-                if let Some(s) = self.subscriptions.get_mut(&e.subscription_id) {
+                if let Some(s) = self.subscriptions.get_mut(&GraphId::new(&e.subscription_id)) {
                     s.reauthorization_requested = None;
                 }
             }
@@ -115,7 +116,7 @@ impl Aggregate for SubscriptionsState {
             .iter()
             .map(|(id, s)| {
                 Ok(SubscriptionView {
-                    id: id.clone(),
+                    id: id.to_string(),
                     mailbox: s.mailbox.to_string(),
                     resource: reveal.show(&s.resource, stream, RESOURCE_FIELD)?,
                     expires_at: s.expires_at,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Aggregate;
 use crate::events::EventMeta;
 use crate::events::tenant::*;
+use crate::graph_id::GraphId;
 use crate::sealed::{Reveal, SealError, Sealed, Shown};
 use crate::stream::{MailboxKey, StreamId};
 use crate::time::Timestamp;
@@ -42,7 +43,7 @@ pub struct UserEntry {
     pub enabled: bool,
     pub status: UserStatus,
     pub status_changed_at: Timestamp,
-    pub graph_user_id: Option<String>,
+    pub graph_user_id: Option<GraphId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -147,7 +148,7 @@ impl Aggregate for TenantState {
                         u.status_changed_at = meta.at;
                     }
                     if e.graph_user_id.is_some() {
-                        u.graph_user_id = e.graph_user_id.clone();
+                        u.graph_user_id = e.graph_user_id.as_deref().map(GraphId::new);
                     }
                 }
             }
@@ -231,7 +232,7 @@ impl Aggregate for TenantState {
                     enabled: u.enabled,
                     status: u.status.clone(),
                     status_changed_at: u.status_changed_at,
-                    graph_user_id: u.graph_user_id.clone(),
+                    graph_user_id: u.graph_user_id.as_ref().map(GraphId::to_string),
                 })
             })
             .collect::<Result<_, SealError>>()?;
