@@ -463,10 +463,15 @@ async fn idle_mailboxes_passivate_and_come_back_on_demand() {
         .text()
         .await
         .unwrap();
-    let activations: f64 = m
-        .lines()
-        .filter(|l| l.starts_with("hcal_mailbox_activations_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let total = |name: &str| -> f64 {
+        m.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let activations = total("hcal_mailbox_activations_total");
     assert!(activations >= 2.0, "{activations}");
+    // The lists' subjects came from the log, not from the actors' memory.
+    let contents = total("hcal_meeting_contents_read_total");
+    assert!(contents >= 2.0, "{contents}");
 }

@@ -90,6 +90,7 @@ impl Vault for Store {
     ) -> Result<Vec<Option<Cow<'_, Sealed<MeetingContent>>>>, SealError> {
         /// Events read through rather than sought past.
         const NEAR: u64 = 32;
+        let started = std::time::Instant::now();
         let fail = |e: String| SealError::Content(e);
         let wanted: BTreeSet<ContentAt> = ats.iter().copied().collect();
         let mut versions: Vec<u64> = wanted.iter().map(|a| a.version).collect();
@@ -126,6 +127,9 @@ impl Vault for Store {
                 break;
             }
         }
+        // What a meeting list or a reveal costs now that content stays in the log.
+        metrics::histogram!("hcal_meeting_content_read_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("hcal_meeting_contents_read_total").increment(found.len() as u64);
         Ok(ats.iter().map(|at| found.get(at).cloned().map(Cow::Owned)).collect())
     }
 }
