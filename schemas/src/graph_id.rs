@@ -4,10 +4,7 @@
 //! read, write, sort, hash and print as the text.
 
 use std::cmp::Ordering;
-use std::fmt;
 use std::ops::Deref;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct GraphId(Repr);
@@ -97,24 +94,6 @@ impl GraphId {
     }
 }
 
-impl From<&str> for GraphId {
-    fn from(s: &str) -> Self {
-        GraphId::new(s)
-    }
-}
-
-impl From<String> for GraphId {
-    fn from(s: String) -> Self {
-        GraphId::new(&s)
-    }
-}
-
-impl PartialEq<str> for GraphId {
-    fn eq(&self, other: &str) -> bool {
-        *self.text() == *other
-    }
-}
-
 impl Ord for GraphId {
     fn cmp(&self, other: &Self) -> Ordering {
         match (&self.0, &other.0) {
@@ -131,31 +110,7 @@ impl PartialOrd for GraphId {
     }
 }
 
-impl fmt::Display for GraphId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text())
-    }
-}
-
-impl fmt::Debug for GraphId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", &*self.text())
-    }
-}
-
-impl Serialize for GraphId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.text())
-    }
-}
-
-impl<'de> Deserialize<'de> for GraphId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::text::from_str(deserializer, "an id", |s| {
-            Ok::<_, std::convert::Infallible>(GraphId::new(s))
-        })
-    }
-}
+crate::text::as_text!(GraphId, "an id");
 
 #[cfg(test)]
 mod tests {
