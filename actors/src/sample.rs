@@ -118,7 +118,7 @@ impl SampleCalendar {
             } else {
                 Sensitivity::Normal
             },
-            change_key: format!("ck{:016x}", self.counter),
+            change_key: format!("ck{:016x}", self.counter).into(),
             last_modified: Timestamp(1_780_000_000_000 + self.counter as i64 * 1000),
             join_explanation: None,
             content: sealer.seal(MeetingContent::FIELD, &content)?,

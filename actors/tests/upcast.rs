@@ -103,7 +103,7 @@ fn a_log_written_with_schema_v1_replays_upcast() {
     let m = &state.meetings["AAMkAGfixture1"];
     assert_eq!(m.sensitivity, Sensitivity::Normal);
     assert!(!m.is_organizer);
-    assert_eq!(m.change_key, "ck1");
+    assert_eq!(m.change_key.to_string(), "ck1");
     let view = rebuilt.states[&stream]
         .view_json(&stream, &Reveal::With(&store))
         .unwrap();

@@ -8,6 +8,10 @@
 //! other id that has the same one (interned: one copy per distinct head in
 //! the process, let go at the table's next prune once no id holds it).
 //!
+//! The tail of an Exchange id is base64 of 36 bytes: it is held as those
+//! bytes, inline (see [`crate::packed`]), so an id makes no allocation of
+//! its own.
+//!
 //! It behaves as the string it stands for: equality, order and hash are the
 //! string's, and serde reads and writes the string (so logs and snapshots
 //! are unchanged).
@@ -20,15 +24,18 @@ use std::sync::{Arc, LazyLock};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::intern::intern;
+use crate::packed::Packed;
 
-/// Bytes an id keeps for itself (the item part of an Exchange id).
+/// Bytes of text an id keeps for itself (the item part of an Exchange id).
 pub const TAIL: usize = 48;
+/// What [`TAIL`] characters of base64 encode.
+const TAIL_BYTES: usize = TAIL / 4 * 3;
 
 #[derive(Clone)]
 pub struct EventId {
     /// Empty for ids no longer than a tail.
     head: Arc<str>,
-    tail: Box<str>,
+    tail: Packed<TAIL_BYTES>,
 }
 
 impl EventId {
@@ -37,7 +44,7 @@ impl EventId {
             static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| "".into());
             return Self {
                 head: EMPTY.clone(),
-                tail: id.into(),
+                tail: Packed::new(id),
             };
         }
         let mut at = id.len() - TAIL;
@@ -47,12 +54,14 @@ impl EventId {
         let (head, tail) = id.split_at(at);
         Self {
             head: intern(head),
-            tail: tail.into(),
+            tail: Packed::new(tail),
         }
     }
 
-    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
-        self.head.bytes().chain(self.tail.bytes())
+    /// The id's bytes, as `f` sees them.
+    fn with_bytes<R>(&self, f: impl FnOnce(&mut dyn Iterator<Item = u8>) -> R) -> R {
+        let tail = self.tail.text();
+        f(&mut self.head.bytes().chain(tail.bytes()))
     }
 
     pub fn len(&self) -> usize {
@@ -65,12 +74,12 @@ impl EventId {
 
     /// The id compared with `other` as strings compare.
     pub fn cmp_str(&self, other: &str) -> Ordering {
-        self.bytes().cmp(other.bytes())
+        self.with_bytes(|b| b.cmp(other.bytes()))
     }
 
     /// Whether this is the id `other`.
     pub fn is(&self, other: &str) -> bool {
-        other.len() == self.len() && other.starts_with(&*self.head) && other.ends_with(&*self.tail)
+        other.len() == self.len() && other.starts_with(&*self.head) && other.ends_with(&*self.tail.text())
     }
 }
 
@@ -91,7 +100,7 @@ impl PartialEq for EventId {
         if Arc::ptr_eq(&self.head, &other.head) {
             return self.tail == other.tail;
         }
-        self.len() == other.len() && self.bytes().eq(other.bytes())
+        self.len() == other.len() && self.with_bytes(|a| other.with_bytes(|b| a.eq(b)))
     }
 }
 
@@ -120,7 +129,7 @@ impl Ord for EventId {
         if Arc::ptr_eq(&self.head, &other.head) {
             return self.tail.cmp(&other.tail);
         }
-        self.bytes().cmp(other.bytes())
+        self.with_bytes(|a| other.with_bytes(|b| a.cmp(b)))
     }
 }
 
@@ -134,7 +143,7 @@ impl Hash for EventId {
     fn hash<H: Hasher>(&self, state: &mut H) {
         // Equal ids split alike, so the parts hash alike.
         state.write(self.head.as_bytes());
-        state.write(self.tail.as_bytes());
+        state.write(self.tail.text().as_bytes());
         state.write_u8(0xff);
     }
 }
@@ -142,7 +151,7 @@ impl Hash for EventId {
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.head)?;
-        f.write_str(&self.tail)
+        f.write_str(&self.tail.text())
     }
 }
 
@@ -155,7 +164,7 @@ impl fmt::Debug for EventId {
 impl Serialize for EventId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if self.head.is_empty() {
-            return serializer.serialize_str(&self.tail);
+            return serializer.serialize_str(&self.tail.text());
         }
         serializer.collect_str(self)
     }
@@ -217,7 +226,23 @@ mod tests {
         assert!(ids.iter().all(|i| i.tail.len() == TAIL));
         // Short ids keep all of themselves.
         let short = EventId::new("evt-1");
-        assert_eq!(&*short.tail, "evt-1");
+        assert_eq!(&*short.tail.text(), "evt-1");
         assert!(short.head.is_empty());
+    }
+
+    #[test]
+    fn an_exchange_ids_item_part_is_held_as_its_bytes() {
+        use base64::Engine;
+        // As Graph (and the emulator) write them: base64 of some 105 bytes.
+        let bytes: Vec<u8> = (0u8..105).map(|b| b.wrapping_mul(37)).collect();
+        for id in [
+            base64::engine::general_purpose::URL_SAFE.encode(&bytes),
+            base64::engine::general_purpose::STANDARD.encode(&bytes),
+        ] {
+            let e = EventId::new(&id);
+            assert!(e.tail.is_bytes(), "{id}");
+            assert_eq!(e.to_string(), id);
+        }
+        assert!(std::mem::size_of::<EventId>() <= 56);
     }
 }

@@ -50,7 +50,7 @@ fn meeting(key: &SecretKey, id: &str, start_h: i64, modified: i64, subject: &str
         is_cancelled: false,
         is_organizer: true,
         sensitivity: Sensitivity::Normal,
-        change_key: format!("ck-{modified}"),
+        change_key: format!("ck-{modified}").into(),
         last_modified: Timestamp(modified),
         join_explanation: None,
         content: Sealer::new(&s, KeyRef(0), key)

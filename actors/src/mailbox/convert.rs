@@ -6,7 +6,7 @@ use hcal_joinlink::{BodyKind, Detector, EventInput};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::graph::Event;
 use hcal_schemas::graph::enums::{AttendeeType, BodyType, EventType, ResponseType, Sensitivity as WireSensitivity};
-use hcal_schemas::{EventId, SealError, Timestamp};
+use hcal_schemas::{ChangeKey, EventId, SealError, Timestamp};
 
 use crate::keys::StreamSealer;
 
@@ -168,7 +168,11 @@ pub fn record(ev: &Event, detector: &Detector, sealer: &StreamSealer) -> Result<
         is_cancelled: ev.is_cancelled.unwrap_or(false),
         is_organizer: ev.is_organizer.unwrap_or(false),
         sensitivity: sensitivity(ev.sensitivity.as_ref()),
-        change_key: ev.change_key.clone().ok_or(ConvertError::Missing("changeKey"))?,
+        change_key: ev
+            .change_key
+            .as_deref()
+            .map(ChangeKey::new)
+            .ok_or(ConvertError::Missing("changeKey"))?,
         last_modified: ev.last_modified().unwrap_or(Timestamp::EPOCH),
         join_explanation: Some(explanation.into()),
         content: sealer.seal(MeetingContent::FIELD, &content)?,

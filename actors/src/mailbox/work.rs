@@ -10,7 +10,7 @@ use std::sync::Arc;
 use hcal_joinlink::Detector;
 use hcal_schemas::aggregate::mailbox::{MailboxState, Window};
 use hcal_schemas::events::mailbox::*;
-use hcal_schemas::{MailboxEvent, Timestamp};
+use hcal_schemas::{ChangeKey, MailboxEvent, Timestamp};
 use tracing::warn;
 
 use super::convert::{self, ConvertError};
@@ -54,7 +54,7 @@ pub struct Mailbox {
 /// What a mailbox holds of one meeting, enough to decide without its content.
 #[derive(Clone, Debug)]
 pub struct Known {
-    pub change_key: String,
+    pub change_key: ChangeKey,
     pub last_modified: Timestamp,
     pub kind: EventKind,
     pub series_master_id: Option<String>,
@@ -112,15 +112,15 @@ async fn absorb(
         }
         fetched_masters.insert(id.clone());
         // Nothing to record when the series' instances are what the mailbox holds.
-        let held: HashMap<&str, &str> = known
+        let held: HashMap<&str, &ChangeKey> = known
             .iter()
             .filter(|(_, k)| k.series_master_id.as_deref() == Some(id.as_str()))
-            .map(|(i, k)| (i.as_str(), k.change_key.as_str()))
+            .map(|(i, k)| (i.as_str(), &k.change_key))
             .collect();
         let same = held.len() == records.len()
             && records
                 .iter()
-                .all(|r| held.get(r.id.to_string().as_str()) == Some(&r.change_key.as_str()));
+                .all(|r| held.get(r.id.to_string().as_str()) == Some(&&r.change_key));
         if !same {
             let refreshed = InstancesRefreshed {
                 series_master_id: id,
@@ -187,13 +187,13 @@ pub async fn process(
                 }
             )
         });
-        let have = known.get(&event_id).map(|k| k.change_key.as_str());
+        let have = known.get(&event_id).map(|k| &k.change_key);
         // A series master is read again whatever its etag: Graph may announce an
         // occurrence's change on the master alone, so only its instances tell.
         let is_master = known.get(&event_id).is_some_and(|k| k.kind == EventKind::SeriesMaster);
         let all_known = !is_master
             && entries.iter().all(|p| match &p.item {
-                InboxItem::Change { etag: Some(e), .. } => Some(etag_key(e)) == have,
+                InboxItem::Change { etag: Some(e), .. } => have.is_some_and(|k| *k == *etag_key(e)),
                 _ => false,
             });
         if all_deleted {

@@ -441,7 +441,7 @@ impl Aggregate for MailboxState {
                     is_cancelled: m.is_cancelled,
                     is_organizer: m.is_organizer,
                     sensitivity: m.sensitivity,
-                    change_key: m.change_key.clone(),
+                    change_key: m.change_key.to_string(),
                     last_modified: m.last_modified,
                     join_explanation: m.join_explanation.as_deref().map(str::to_string),
                     content,

@@ -48,7 +48,7 @@ impl From<CalendarEventUpsertedV1> for CalendarEventUpserted {
                 // v1 did not record it; Graph's default.
                 is_organizer: false,
                 sensitivity: Sensitivity::Normal,
-                change_key: m.change_key,
+                change_key: m.change_key.into(),
                 last_modified: m.last_modified,
                 join_explanation: None,
                 content: m.content,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event_family;
 use super::legacy::upcast_mailbox;
+use crate::change_key::ChangeKey;
 use crate::event_id::EventId;
 use crate::intern::Code;
 use crate::sealed::Sealed;
@@ -145,7 +146,7 @@ pub struct MeetingRecord<C = Sealed<MeetingContent>> {
     pub is_cancelled: bool,
     pub is_organizer: bool,
     pub sensitivity: Sensitivity,
-    pub change_key: String,
+    pub change_key: ChangeKey,
     pub last_modified: Timestamp,
     /// Why the meeting has (or lacks) a join target: a stable snake_case
     /// code, not sensitive (`teams_link_in_body`, `no_link`, ...).
