@@ -114,7 +114,8 @@ pub struct MailboxActor {
     mailbox: Mailbox,
     inbox: Inbox,
     clock: Clock,
-    settings: MailboxSettings,
+    /// One copy for every mailbox.
+    settings: Arc<MailboxSettings>,
     router: Addr<MailboxRouter>,
     faults: Faults,
     join: Arc<crate::join::JoinSetup>,
@@ -144,7 +145,7 @@ impl MailboxActor {
         store: &Store,
         mailbox: Mailbox,
         clock: Clock,
-        settings: MailboxSettings,
+        settings: Arc<MailboxSettings>,
         router: Addr<MailboxRouter>,
         faults: Faults,
         join: Arc<crate::join::JoinSetup>,

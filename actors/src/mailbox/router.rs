@@ -29,7 +29,7 @@ pub struct MailboxRouter {
     store: Store,
     graph: GraphClient,
     clock: Clock,
-    settings: MailboxSettings,
+    settings: Arc<MailboxSettings>,
     faults: Faults,
     /// hcal's defaults, and each organisation's own once it has set them.
     join: Arc<crate::join::JoinSetup>,
@@ -56,7 +56,7 @@ impl MailboxRouter {
             store,
             graph,
             clock,
-            settings,
+            settings: Arc::new(settings),
             faults,
             join,
             joins: HashMap::new(),
