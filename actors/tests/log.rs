@@ -114,6 +114,39 @@ fn concurrent_appenders_share_fsyncs_and_keep_every_stream_in_order() {
 }
 
 #[tokio::test]
+async fn expected_versions_hold_for_more_streams_than_the_log_keeps_heads_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let event = || {
+        vec![NewEvent {
+            type_name: "probe",
+            schema_version: 1,
+            payload: vec![1, 2, 3],
+        }]
+    };
+    // More streams than the committer remembers heads of: the first ones'
+    // heads are read from the index again.
+    let streams: Vec<StreamId> = (0..5_000).map(mailbox).collect();
+    let firsts = futures_util::future::join_all(
+        streams
+            .iter()
+            .map(|s| store.log.append(s, ExpectedVersion::Exact(0), event())),
+    )
+    .await;
+    assert!(firsts.iter().all(|r| r.as_ref().is_ok_and(|a| a.version == 1)));
+    for s in streams.iter().step_by(250) {
+        match store.log.append(s, ExpectedVersion::Exact(0), event()).await {
+            Err(LogError::WrongExpectedVersion {
+                expected: 0, actual: 1, ..
+            }) => {}
+            other => panic!("{s}: {other:?}"),
+        }
+        let a = store.log.append(s, ExpectedVersion::Exact(1), event()).await.unwrap();
+        assert_eq!(a.version, 2);
+    }
+}
+
+#[tokio::test]
 async fn side_writes_commit_with_appends_and_the_log_refuses_its_own_keys() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());

@@ -20,8 +20,11 @@ use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, 
 /// A round stops taking requests past this many record bytes, so that its
 /// value stays well below sled's out-of-line blob size (segment / 4).
 const ROUND_BYTES: usize = 96 * 1024;
-/// Heads remembered between rounds (then forgotten, and read from the index).
-const HEAD_CACHE: usize = 100_000;
+/// Heads remembered between rounds; past this many they are forgotten (the
+/// memory given back) and read from the index again. A head read is one
+/// seek, so the cache need not hold every stream a node has: a node of
+/// 10,000 mailboxes kept some 100 bytes a mailbox here.
+const HEAD_CACHE: usize = 4_096;
 
 pub(super) enum Request {
     Append {
@@ -180,7 +183,7 @@ impl Committer {
                     .fetch_add(nanos(started.elapsed()), Ordering::Relaxed);
                 self.next_seq = first_seq + records;
                 if self.heads.len() > HEAD_CACHE {
-                    self.heads.clear();
+                    self.heads = HashMap::new();
                 }
                 self.heads.extend(heads);
                 self.hand_over(Applied {
