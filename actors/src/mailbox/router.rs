@@ -20,11 +20,6 @@ use crate::subscriptions::SubscriptionManager;
 use crate::subscriptions::manager::ResyncNeeded;
 use crate::tenant::MailboxLifecycle;
 
-struct Entry {
-    address: Arc<str>,
-    tenant: Arc<str>,
-}
-
 pub struct MailboxRouter {
     store: Store,
     graph: GraphClient,
@@ -34,9 +29,10 @@ pub struct MailboxRouter {
     /// hcal's defaults, and each organisation's own once it has set them.
     join: Arc<crate::join::JoinSetup>,
     joins: HashMap<OrgId, Arc<crate::join::JoinSetup>>,
-    known: HashMap<StreamId, Entry>,
-    /// The tenant ids the entries share.
-    tenants: HashSet<Arc<str>>,
+    /// The address of each enabled mailbox.
+    known: HashMap<StreamId, Arc<str>>,
+    /// Each organisation's Microsoft tenant id.
+    tenants: HashMap<OrgId, Arc<str>>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
     subscriptions: HashMap<OrgId, Addr<SubscriptionManager>>,
     /// Mailboxes with failed decorations, as they last reported them.
@@ -61,7 +57,7 @@ impl MailboxRouter {
             join,
             joins: HashMap::new(),
             known: HashMap::new(),
-            tenants: HashSet::new(),
+            tenants: HashMap::new(),
             active: HashMap::new(),
             subscriptions: HashMap::new(),
             join_failures: HashMap::new(),
@@ -75,7 +71,8 @@ impl MailboxRouter {
         {
             return Some(a.clone());
         }
-        let entry = self.known.get(stream)?;
+        let address = self.known.get(stream)?;
+        let tenant = self.tenants.get(&stream.org())?;
         let key = stream.mailbox_key()?;
         let sealer = match self.store.sealer(stream) {
             Ok(s) => s,
@@ -91,8 +88,8 @@ impl MailboxRouter {
             .unwrap_or_else(|| self.join.clone());
         let mailbox = Mailbox {
             graph: self.graph.clone(),
-            tenant: entry.tenant.clone(),
-            address: entry.address.clone(),
+            tenant: tenant.clone(),
+            address: address.clone(),
             detector: join.detector.clone(),
             sealer,
         };
@@ -153,22 +150,10 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
                 tenant_id,
             } => {
                 let stream = StreamId::mailbox(&org, &mailbox);
-                // One copy of a tenant id for all its mailboxes.
-                let tenant = match self.tenants.get(tenant_id.as_str()) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t: Arc<str> = tenant_id.into();
-                        self.tenants.insert(t.clone());
-                        t
-                    }
-                };
-                self.known.insert(
-                    stream.clone(),
-                    Entry {
-                        address: address.into(),
-                        tenant,
-                    },
-                );
+                if self.tenants.get(&org).is_none_or(|t| **t != *tenant_id) {
+                    self.tenants.insert(org, tenant_id.into());
+                }
+                self.known.insert(stream.clone(), address.into());
                 // A newly enabled mailbox syncs in full; a known one continues from its cursor.
                 if let Some(a) = self.activate(&stream, ctx) {
                     a.do_send(Resync { full: false });
