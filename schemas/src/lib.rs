@@ -21,6 +21,7 @@ pub use event_id::EventId;
 pub use events::{EventFamily, EventMeta, MailboxEvent, SubscriptionEvent, TenantEvent};
 pub use graph_id::GraphId;
 pub use intern::Code;
+pub use packed::PackedText;
 pub use sealed::{KeyLookup, KeyRef, Opened, Reveal, SealError, Sealed, Sealer, SecretKey, Shown, Vault};
 pub use stream::{MailboxKey, OrgId, StreamId, StreamKind};
 pub use time::Timestamp;

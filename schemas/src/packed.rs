@@ -43,8 +43,9 @@ impl Deref for PackedText<'_> {
     type Target = str;
     fn deref(&self) -> &str {
         match &self.0 {
-            // Only base64's alphabet goes in.
-            TextRepr::Encoded { len, text } => std::str::from_utf8(&text[..usize::from(*len)]).unwrap_or_default(),
+            TextRepr::Encoded { len, text } => {
+                std::str::from_utf8(&text[..usize::from(*len)]).expect("base64 writes ASCII only")
+            }
             TextRepr::Text(s) => s,
         }
     }
@@ -93,14 +94,14 @@ impl<const N: usize> Packed<N> {
             Repr::Bytes { len, bytes } => {
                 let n = usize::from(len & !URL).min(N);
                 let mut text = [0u8; MAX_TEXT];
-                // At most MAX_BYTES bytes encode into MAX_TEXT.
                 let written = if len & URL == 0 {
                     STANDARD.encode_slice(&bytes[..n], &mut text)
                 } else {
                     URL_SAFE.encode_slice(&bytes[..n], &mut text)
-                };
+                }
+                .expect("MAX_BYTES bytes encode into MAX_TEXT");
                 PackedText(TextRepr::Encoded {
-                    len: u8::try_from(written.unwrap_or(0)).unwrap_or(0),
+                    len: u8::try_from(written).expect("MAX_TEXT fits a u8"),
                     text,
                 })
             }
