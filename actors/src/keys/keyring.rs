@@ -167,11 +167,9 @@ impl Keyring {
                 let entry = state.streams.entry(stream.clone()).or_default();
                 entry.wrapped.push((generation, wrapped));
                 entry.wrapped.shrink_to_fit();
-                state
-                    .open
-                    .entry(stream.clone())
-                    .or_default()
-                    .push((generation, Arc::new(key)));
+                let open = state.open.entry(stream.clone()).or_default();
+                open.push((generation, Arc::new(key)));
+                open.shrink_to_fit();
                 generation
             }
         };
@@ -200,11 +198,10 @@ impl Keyring {
             return Ok(None);
         };
         let key = Arc::new(manager.unwrap(&stream.org(), wrapped, &data_aad(stream, generation))?);
-        state
-            .open
-            .entry(stream.clone())
-            .or_default()
-            .push((generation, key.clone()));
+        let open = state.open.entry(stream.clone()).or_default();
+        open.push((generation, key.clone()));
+        // Most streams open one generation; a first push makes room for four.
+        open.shrink_to_fit();
         Ok(Some(key))
     }
 
