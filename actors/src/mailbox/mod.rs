@@ -108,7 +108,6 @@ pub struct Health {
 }
 
 pub struct MailboxActor {
-    org: OrgId,
     key: MailboxKey,
     journal: Journal<MailboxState>,
     mailbox: Mailbox,
@@ -132,7 +131,7 @@ pub struct MailboxActor {
     /// When the notifications behind the last applied round arrived (for join latency).
     last_trigger: Option<Timestamp>,
     /// The failed decorations last reported to the router (for the user's status).
-    reported_failures: Option<JoinFailures>,
+    reported_failures: Option<Box<JoinFailures>>,
     /// The timer of the next retry of a failed decoration, and when it is due.
     retry_timer: Option<(Timestamp, SpawnHandle)>,
 }
@@ -152,7 +151,6 @@ impl MailboxActor {
     ) -> Result<Self, ReplayError> {
         let journal = Journal::<MailboxState>::load(store, StreamId::mailbox(&org, &key))?;
         Ok(Self {
-            org,
             key,
             inbox: Inbox::new(store.log.clone()),
             journal,
@@ -210,8 +208,8 @@ impl MailboxActor {
     fn report_join_failures(&mut self) {
         let now = self.clock.now();
         let failures = self.journal.state.join_failures(now);
-        if failures != self.reported_failures {
-            self.reported_failures = failures.clone();
+        if failures.as_ref() != self.reported_failures.as_deref() {
+            self.reported_failures = failures.clone().map(Box::new);
             self.router.do_send(router::JoinFailed {
                 stream: self.stream().clone(),
                 failures,
@@ -401,7 +399,7 @@ impl MailboxActor {
         if synced {
             self.health.last_sync_at = Some(self.clock.now());
             self.router.do_send(router::SyncDone {
-                org: self.org.clone(),
+                org: self.journal.stream.org(),
                 mailbox: self.key.clone(),
             });
         }

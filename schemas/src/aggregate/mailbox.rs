@@ -130,7 +130,8 @@ pub struct MailboxState {
     pub window: Option<Window>,
     pub locale: Option<String>,
     pub time_zone: Option<String>,
-    pub auto_replies: Option<AutoReplies>,
+    /// Boxed: most mailboxes have none, and every active one holds a state.
+    pub auto_replies: Option<Box<AutoReplies>>,
     pub presence: Option<(Presence, Timestamp)>,
     pub cursor: Option<SyncCursor>,
     pub join: BTreeMap<String, JoinRecord>,
@@ -374,14 +375,14 @@ impl Aggregate for MailboxState {
                 }
             }
             MailboxEvent::AutomaticRepliesChanged(e) => {
-                self.auto_replies = Some(AutoReplies {
+                self.auto_replies = Some(Box::new(AutoReplies {
                     status: e.status,
                     scheduled_start: e.scheduled_start,
                     scheduled_end: e.scheduled_end,
                     internal_message: e.internal_message,
                     external_message: e.external_message,
                     changed_at: meta.at,
-                });
+                }));
             }
             MailboxEvent::PresenceChanged(e) => self.presence = Some((e.presence, meta.at)),
             MailboxEvent::LocaleChanged(e) => {
