@@ -20,8 +20,8 @@ use hcal_actors::keys::load_master_key;
 use hcal_actors::log::LogOptions;
 use hcal_actors::mailbox::router::{InboxArrived, RegisterOrg};
 use hcal_actors::mailbox::{Faults, MailboxRouter, MailboxSettings};
-use hcal_actors::subscriptions::manager::OnResync;
 use hcal_actors::subscriptions::manager::{DrainLifecycle, Reconcile};
+use hcal_actors::subscriptions::manager::{OnResubscribe, OnResync};
 use hcal_actors::subscriptions::{SubscriptionDirectory, SubscriptionManager, SubscriptionSettings};
 use hcal_actors::tenant::{ApiTokens, OnMailboxLifecycle, ProvisioningSettings, TenantSupervisor};
 use hcal_schemas::{OrgId, StreamId, StreamKind};
@@ -134,6 +134,7 @@ impl NodeState {
             subscriptions: subscriptions.clone(),
         });
         subscriptions.do_send(OnResync(self.router.clone().recipient()));
+        subscriptions.do_send(OnResubscribe(tenant.clone().recipient()));
         tenant.do_send(OnMailboxLifecycle(self.router.clone().recipient()));
         info!(%org, "organisation actors started");
         Ok(OrgActors { tenant, subscriptions })

@@ -75,6 +75,14 @@ pub struct ResyncNeeded {
     pub mailbox: MailboxKey,
 }
 
+/// A mailbox whose subscription is gone: whoever holds its address (the
+/// tenant's user registry) subscribes it again if it is still enabled.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct Resubscribe {
+    pub mailbox: MailboxKey,
+}
+
 /// What an admin sees of one subscription.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SubscriptionInfo {
@@ -102,6 +110,9 @@ pub struct SubscriptionManager {
     /// Failed work and when to try again: subscription id or mailbox key.
     retry_at: HashMap<String, (u32, Timestamp)>,
     resync: Option<Recipient<ResyncNeeded>>,
+    /// Who subscribes a mailbox again, and what waits for it to be known.
+    resubscribe: Option<Recipient<Resubscribe>>,
+    awaiting_resubscribe: Vec<MailboxKey>,
     busy: bool,
 }
 
@@ -133,23 +144,14 @@ impl SubscriptionManager {
             tenant_id: None,
             retry_at: HashMap::new(),
             resync: None,
+            resubscribe: None,
+            awaiting_resubscribe: Vec::new(),
             busy: false,
         })
     }
 
     fn tenant(&self) -> Result<String, SubscriptionError> {
         self.tenant_id.clone().ok_or(SubscriptionError::NoTenant)
-    }
-
-    fn address_of(&self, id: &str) -> Option<String> {
-        let s = self.journal.state.subscriptions.get(&GraphId::new(id))?;
-        match s
-            .resource
-            .open(self.journal.store().keys.as_ref(), &self.journal.stream, RESOURCE_FIELD)
-        {
-            Ok(Opened::Plain(r)) => r.strip_prefix("users/")?.strip_suffix("/events").map(str::to_string),
-            _ => None,
-        }
     }
 
     /// Renew when less than the margin is left, each subscription at its own
@@ -171,6 +173,13 @@ impl SubscriptionManager {
 
     fn may_try(&self, key: &str) -> bool {
         self.retry_at.get(key).is_none_or(|(_, at)| *at <= self.clock.now())
+    }
+
+    fn resubscribe(&mut self, mailbox: MailboxKey) {
+        match &self.resubscribe {
+            Some(r) => r.do_send(Resubscribe { mailbox }),
+            None => self.awaiting_resubscribe.push(mailbox),
+        }
     }
 
     fn notify_resync(&self, mailbox: &MailboxKey) {
@@ -221,8 +230,8 @@ struct Outcome {
     removed: Vec<String>,
     /// Inbox entries the work consumed.
     retire: Vec<Pending>,
-    /// Mailboxes to recreate a subscription for: (mailbox, address).
-    recreate: Vec<(MailboxKey, String)>,
+    /// Mailboxes whose subscription is gone and must be made again.
+    recreate: Vec<MailboxKey>,
 }
 
 impl Outcome {
@@ -307,7 +316,7 @@ impl SubscriptionManager {
         Box::pin(
             async move { pending.write().await }
                 .into_actor(self)
-                .map(move |written, act, ctx| {
+                .map(move |written, act, _| {
                     let written = written?;
                     let gaps_before: Vec<MailboxKey> = act.journal.state.resync_needed.keys().cloned().collect();
                     act.journal.commit(written);
@@ -317,8 +326,8 @@ impl SubscriptionManager {
                     for id in &outcome.removed {
                         act.directory.remove(id);
                     }
-                    for (mailbox, address) in outcome.recreate {
-                        to_self(ctx, Ensure { mailbox, address });
+                    for mailbox in outcome.recreate {
+                        act.resubscribe(mailbox);
                     }
                     // Only the gaps this outcome opened; older ones were announced when they opened.
                     for mailbox in act
@@ -346,6 +355,22 @@ impl Handler<SetTenant> for SubscriptionManager {
 
     fn handle(&mut self, msg: SetTenant, _: &mut Context<Self>) {
         self.tenant_id = Some(msg.0);
+    }
+}
+
+/// Who subscribes a mailbox again when its subscription is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OnResubscribe(pub Recipient<Resubscribe>);
+
+impl Handler<OnResubscribe> for SubscriptionManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: OnResubscribe, _: &mut Context<Self>) {
+        for mailbox in self.awaiting_resubscribe.drain(..) {
+            msg.0.do_send(Resubscribe { mailbox });
+        }
+        self.resubscribe = Some(msg.0);
     }
 }
 
@@ -487,7 +512,7 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
         };
         let graph = self.graph.clone();
         let tenant = self.tenant_id.clone();
-        let known: HashMap<String, (MailboxKey, Option<String>)> = pending
+        let known: HashMap<String, MailboxKey> = pending
             .iter()
             .filter_map(|p| match &p.item {
                 InboxItem::Lifecycle { subscription_id, .. } => self
@@ -495,12 +520,7 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
                     .state
                     .subscriptions
                     .get(&GraphId::new(subscription_id))
-                    .map(|s| {
-                        (
-                            subscription_id.clone(),
-                            (s.mailbox.clone(), self.address_of(subscription_id)),
-                        )
-                    }),
+                    .map(|s| (subscription_id.clone(), s.mailbox.clone())),
                 _ => None,
             })
             .collect();
@@ -517,7 +537,7 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
                         o.retire.push(p);
                         continue;
                     };
-                    let Some((mailbox, address)) = known.get(id).cloned() else {
+                    let Some(mailbox) = known.get(id).cloned() else {
                         // Not (or no longer) ours.
                         o.retire.push(p);
                         continue;
@@ -554,9 +574,7 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
                                         .into(),
                                     );
                                     o.removed.push(id.clone());
-                                    if let Some(a) = address {
-                                        o.recreate.push((mailbox, a));
-                                    }
+                                    o.recreate.push(mailbox);
                                 }
                                 // Left flagged; the tick tries again.
                                 Err(e) => warn!(error = %e, "reauthorize failed"),
@@ -571,9 +589,7 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
                                 .into(),
                             );
                             o.removed.push(id.clone());
-                            if let Some(a) = address {
-                                o.recreate.push((mailbox, a));
-                            }
+                            o.recreate.push(mailbox);
                         }
                         LifecycleEvent::Missed => {
                             o.events.push(
@@ -620,7 +636,7 @@ impl Handler<Tick> for SubscriptionManager {
         let Some(tenant) = self.tenant_id.clone() else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
-        let due: Vec<(String, MailboxKey, Option<String>)> = self
+        let due: Vec<(String, MailboxKey)> = self
             .journal
             .state
             .subscriptions
@@ -629,7 +645,7 @@ impl Handler<Tick> for SubscriptionManager {
                 (now >= self.renew_at(&id.text(), s.expires_at) || s.reauthorization_requested.is_some())
                     && self.may_try(&id.text())
             })
-            .map(|(id, s)| (id.to_string(), s.mailbox.clone(), self.address_of(&id.text())))
+            .map(|(id, s)| (id.to_string(), s.mailbox.clone()))
             .collect();
         if due.is_empty() || self.busy {
             return AtomicResponse::new(Box::pin(fut::ready(())));
@@ -641,7 +657,7 @@ impl Handler<Tick> for SubscriptionManager {
             async move {
                 let mut o = Outcome::empty();
                 let mut failed = Vec::new();
-                for (id, mailbox, address) in due {
+                for (id, mailbox) in due {
                     match graph.renew_subscription(&tenant, &id, now.plus_millis(lifetime)).await {
                         Ok(s) => {
                             metrics::counter!("hcal_subscriptions_renewed_total").increment(1);
@@ -663,9 +679,7 @@ impl Handler<Tick> for SubscriptionManager {
                                 .into(),
                             );
                             o.removed.push(id);
-                            if let Some(a) = address {
-                                o.recreate.push((mailbox, a));
-                            }
+                            o.recreate.push(mailbox);
                         }
                         Err(e) => {
                             metrics::counter!("hcal_subscription_failures_total", "op" => "renew").increment(1);
@@ -718,12 +732,12 @@ impl Handler<Reconcile> for SubscriptionManager {
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
         let graph = self.graph.clone();
-        let ours: HashMap<String, (MailboxKey, Option<String>)> = self
+        let ours: HashMap<String, MailboxKey> = self
             .journal
             .state
             .subscriptions
             .iter()
-            .map(|(id, s)| (id.to_string(), (s.mailbox.clone(), self.address_of(&id.text()))))
+            .map(|(id, s)| (id.to_string(), s.mailbox.clone()))
             .collect();
         let url = self.settings.notification_url.clone();
         AtomicResponse::new(Box::pin(
@@ -741,14 +755,12 @@ impl Handler<Reconcile> for SubscriptionManager {
                         }
                     }
                 }
-                for (id, (mailbox, address)) in ours {
+                for (id, mailbox) in ours {
                     if !at_graph.iter().any(|s| s.id == id) {
                         o.events.push(SubscriptionRemoved { subscription_id: id.clone(), reason: RemovalReason::NotFound }.into());
                         o.removed.push(id);
-                        if let Some(a) = address {
-                            o.recreate.push((mailbox, a));
-                            report.recreated += 1;
-                        }
+                        o.recreate.push(mailbox);
+                        report.recreated += 1;
                     }
                 }
                 Ok::<_, SubscriptionError>((report, o))

@@ -28,7 +28,7 @@ use crate::journal::Journal;
 use crate::log::LogError;
 use crate::serial::to_self;
 use crate::store::Store;
-use crate::subscriptions::manager::{Ensure, Remove, SetTenant};
+use crate::subscriptions::manager::{Ensure, Remove, Resubscribe, SetTenant};
 use crate::subscriptions::{SubscriptionError, SubscriptionManager};
 
 #[derive(Clone, Debug)]
@@ -424,6 +424,18 @@ impl Handler<MailboxProblem> for TenantSupervisor {
                 status: msg.status,
             },
         );
+    }
+}
+
+/// A mailbox's subscription is gone (removed by Graph, not found on renewal
+/// or at reconciliation): it is checked and subscribed again if enabled.
+impl Handler<Resubscribe> for TenantSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Resubscribe, ctx: &mut Context<Self>) {
+        if self.journal.state.users.get(&msg.mailbox).is_some_and(|u| u.enabled) {
+            self.activate(msg.mailbox, ctx);
+        }
     }
 }
 

@@ -15,8 +15,9 @@ use crate::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionEntry {
+    /// The mailbox (its address stays in the creating event and the
+    /// tenant's user registry: the entry need not hold it a third time).
     pub mailbox: MailboxKey,
-    pub resource: Sealed<String>,
     pub expires_at: Timestamp,
     pub client_state: Sealed<String>,
     pub created_at: Timestamp,
@@ -56,7 +57,6 @@ impl Aggregate for SubscriptionsState {
                     GraphId::new(&e.subscription_id),
                     SubscriptionEntry {
                         mailbox: e.mailbox.clone(),
-                        resource: e.resource.clone(),
                         expires_at: e.expires_at,
                         client_state: e.client_state.clone(),
                         created_at: meta.at,
@@ -118,7 +118,6 @@ impl Aggregate for SubscriptionsState {
                 Ok(SubscriptionView {
                     id: id.to_string(),
                     mailbox: s.mailbox.to_string(),
-                    resource: reveal.show(&s.resource, stream, RESOURCE_FIELD)?,
                     expires_at: s.expires_at,
                     client_state: reveal.show(&s.client_state, stream, CLIENT_STATE_FIELD)?,
                     created_at: s.created_at,
@@ -146,7 +145,6 @@ pub struct SubscriptionsView {
 pub struct SubscriptionView {
     pub id: String,
     pub mailbox: String,
-    pub resource: Shown<String>,
     pub expires_at: Timestamp,
     pub client_state: Shown<String>,
     pub created_at: Timestamp,
