@@ -81,52 +81,29 @@ impl KeyLookup for Store {
 /// Views open sealed values with the keyring, and read meetings' content
 /// from the events that brought it.
 impl Vault for Store {
-    /// One pass forward over the stream for versions close together (a
-    /// sync's upserts are one commit), a new seek across a gap.
+    /// The events are read as [`EventLog::read_versions`] reads them.
     fn meeting_contents(
         &self,
         stream: &StreamId,
         ats: &[ContentAt],
     ) -> Result<Vec<Option<Cow<'_, Sealed<MeetingContent>>>>, SealError> {
-        /// Events read through rather than sought past.
-        const NEAR: u64 = 32;
         let started = std::time::Instant::now();
-        let fail = |e: String| SealError::Content(e);
         let wanted: BTreeSet<ContentAt> = ats.iter().copied().collect();
         let mut versions: Vec<u64> = wanted.iter().map(|a| a.version).collect();
         versions.dedup();
         let mut found: HashMap<ContentAt, Sealed<MeetingContent>> = HashMap::new();
-        let mut next = 0;
-        while next < versions.len() {
-            let before = next;
-            for rec in self.log.read_stream(stream, versions[next]) {
-                let rec = rec.map_err(|e| fail(e.to_string()))?;
-                let f = rec.frame().map_err(|e| fail(e.to_string()))?;
-                // Versions the stream does not have.
-                while next < versions.len() && versions[next] < f.version {
-                    next += 1;
-                }
-                let Some(&want) = versions.get(next) else { break };
-                if f.version == want {
-                    let event = MailboxEvent::decode(f.type_name, f.schema_version, f.payload)
-                        .map_err(|e| fail(e.to_string()))?;
-                    for (at, sealed) in event.into_contents(want) {
-                        if wanted.contains(&at) {
-                            found.insert(at, sealed);
-                        }
-                    }
-                    next += 1;
-                    match versions.get(next) {
-                        Some(v) if v - want <= NEAR => {}
-                        _ => break,
+        self.log
+            .read_versions(stream, &versions, |f| {
+                let event = MailboxEvent::decode(f.type_name, f.schema_version, f.payload)
+                    .map_err(|e| LogError::Corrupt(e.to_string()))?;
+                for (at, sealed) in event.into_contents(f.version) {
+                    if wanted.contains(&at) {
+                        found.insert(at, sealed);
                     }
                 }
-            }
-            if next == before {
-                // The stream ends before the versions left.
-                break;
-            }
-        }
+                Ok(())
+            })
+            .map_err(|e| SealError::Content(e.to_string()))?;
         // What a meeting list or a reveal costs now that content stays in the log.
         metrics::histogram!("hcal_meeting_content_read_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("hcal_meeting_contents_read_total").increment(found.len() as u64);

@@ -351,6 +351,45 @@ impl EventLog {
         read::stream_heads(&self.inner.tree)
     }
 
+    /// Hands `f` the events of `stream` at `versions` (ascending, each
+    /// once): one pass forward over versions close together (a sync's
+    /// events are one commit), a new seek across a gap. Versions the stream
+    /// does not have are passed over.
+    pub fn read_versions(
+        &self,
+        stream: &StreamId,
+        versions: &[u64],
+        mut f: impl FnMut(&Frame<'_>) -> Result<(), LogError>,
+    ) -> Result<(), LogError> {
+        /// Events read through rather than sought past.
+        const NEAR: u64 = 32;
+        let mut next = 0;
+        while next < versions.len() {
+            let before = next;
+            for rec in self.read_stream(stream, versions[next]) {
+                let rec = rec?;
+                let frame = rec.frame()?;
+                while next < versions.len() && versions[next] < frame.version {
+                    next += 1;
+                }
+                let Some(&want) = versions.get(next) else { break };
+                if frame.version == want {
+                    f(&frame)?;
+                    next += 1;
+                    match versions.get(next) {
+                        Some(v) if v.saturating_sub(want) <= NEAR => {}
+                        _ => break,
+                    }
+                }
+            }
+            if next == before {
+                // The stream ends before the versions left.
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The events of `stream` from `from_version` (inclusive, from 1) on.
     pub fn read_stream<'a>(
         &'a self,
