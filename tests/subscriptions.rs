@@ -5,6 +5,7 @@
 
 mod support;
 
+use hcal_actors::subscriptions::Verdict;
 use hcal_emulator::Seed;
 use reqwest::Method;
 use serde_json::Value;
@@ -178,4 +179,31 @@ async fn restart_reconciles_with_graph() {
         .collect();
     assert_eq!(graph.len(), 2);
     assert!(ours.iter().all(|id| graph.contains(id)), "{ours:?} vs {graph:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_webhook_knows_each_subscription_by_its_client_state() {
+    let mut w = connected_with_alice().await;
+    let (_, subs) = w.emu(Method::GET, "/subscriptions", None).await;
+    let sub = &subs["value"][0];
+    let (id, client_state) = (
+        sub["id"].as_str().unwrap().to_string(),
+        sub["clientState"].as_str().unwrap().to_string(),
+    );
+    // The client state is not in the aggregate's memory: the restarted node
+    // reads it from the event that created the subscription.
+    w.node.take().unwrap().stop();
+    w.restart();
+    eventually(10, "the subscription known again", || async {
+        matches!(
+            w.node().state.directory.check(&id, Some(&client_state)),
+            Verdict::Accepted(_)
+        )
+    })
+    .await;
+    assert_eq!(w.node().state.directory.check(&id, Some("guess")), Verdict::Forged);
+    assert_eq!(
+        w.node().state.directory.check("no-such-id", Some(&client_state)),
+        Verdict::Unknown
+    );
 }

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hcal_schemas::aggregate::subscriptions::{SubscriptionEntry, SubscriptionsState};
 use hcal_schemas::events::subscription::*;
 use hcal_schemas::graph::SubscriptionRequest;
-use hcal_schemas::{GraphId, MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
+use hcal_schemas::{EventFamily, GraphId, MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
 use rand::RngCore;
 use tracing::{info, warn};
 
@@ -126,12 +126,32 @@ impl SubscriptionManager {
         settings: SubscriptionSettings,
     ) -> Result<Self, crate::replay::ReplayError> {
         let journal = Journal::<SubscriptionsState>::load(store, StreamId::subscriptions(&org))?;
-        let keys = store.keys.clone();
-        // The webhook must know every live subscription from the first request on.
-        for (id, s) in &journal.state.subscriptions {
-            if let Ok(Opened::Plain(cs)) = s.client_state.open(keys.as_ref(), &journal.stream, CLIENT_STATE_FIELD) {
-                directory.insert(&id.text(), &org, &s.mailbox, &cs);
+        // The webhook must know every live subscription from the first request
+        // on: their client states, from the events that created them.
+        let mut versions: Vec<u64> = journal.state.subscriptions.values().map(|s| s.created_in).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        let mut unreadable = 0usize;
+        store.log.read_versions(&journal.stream, &versions, |f| {
+            let Ok(SubscriptionEvent::SubscriptionCreated(e)) =
+                SubscriptionEvent::decode(f.type_name, f.schema_version, f.payload)
+            else {
+                return Ok(());
+            };
+            let live = journal.state.subscriptions.get(&GraphId::new(&e.subscription_id));
+            if let Some(s) = live.filter(|s| s.created_in == f.version) {
+                match e
+                    .client_state
+                    .open(store.keys.as_ref(), &journal.stream, CLIENT_STATE_FIELD)
+                {
+                    Ok(Opened::Plain(cs)) => directory.insert(&e.subscription_id, &org, &s.mailbox, &cs),
+                    _ => unreadable += 1,
+                }
             }
+            Ok(())
+        })?;
+        if unreadable > 0 {
+            warn!(%org, unreadable, "subscriptions whose client state could not be opened; their notifications are refused");
         }
         Ok(Self {
             org,

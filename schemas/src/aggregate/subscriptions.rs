@@ -9,17 +9,19 @@ use super::Aggregate;
 use crate::events::EventMeta;
 use crate::events::subscription::*;
 use crate::graph_id::GraphId;
-use crate::sealed::{Reveal, SealError, Sealed, Shown};
+use crate::sealed::{Reveal, SealError};
 use crate::stream::{MailboxKey, StreamId};
 use crate::time::Timestamp;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionEntry {
-    /// The mailbox (its address stays in the creating event and the
-    /// tenant's user registry: the entry need not hold it a third time).
     pub mailbox: MailboxKey,
     pub expires_at: Timestamp,
-    pub client_state: Sealed<String>,
+    /// The stream version of the event that created it. Its sealed resource
+    /// (the mailbox's address, which the tenant's user registry holds) and
+    /// client state stay there: the webhook's directory reads the client
+    /// state once, at start.
+    pub created_in: u64,
     pub created_at: Timestamp,
     pub last_renewed: Option<Timestamp>,
     pub reauthorization_requested: Option<Timestamp>,
@@ -58,7 +60,7 @@ impl Aggregate for SubscriptionsState {
                     SubscriptionEntry {
                         mailbox: e.mailbox.clone(),
                         expires_at: e.expires_at,
-                        client_state: e.client_state.clone(),
+                        created_in: meta.version,
                         created_at: meta.at,
                         last_renewed: None,
                         reauthorization_requested: None,
@@ -110,22 +112,21 @@ impl Aggregate for SubscriptionsState {
         super::AnyState::Subscriptions(self)
     }
 
-    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<SubscriptionsView, SealError> {
+    /// Nothing sealed is held: the view is the same revealed or not.
+    fn view(&self, _: &StreamId, _: &Reveal) -> Result<SubscriptionsView, SealError> {
         let subscriptions = self
             .subscriptions
             .iter()
-            .map(|(id, s)| {
-                Ok(SubscriptionView {
-                    id: id.to_string(),
-                    mailbox: s.mailbox.to_string(),
-                    expires_at: s.expires_at,
-                    client_state: reveal.show(&s.client_state, stream, CLIENT_STATE_FIELD)?,
-                    created_at: s.created_at,
-                    last_renewed: s.last_renewed,
-                    reauthorization_requested: s.reauthorization_requested,
-                })
+            .map(|(id, s)| SubscriptionView {
+                id: id.to_string(),
+                mailbox: s.mailbox.to_string(),
+                expires_at: s.expires_at,
+                created_in: s.created_in,
+                created_at: s.created_at,
+                last_renewed: s.last_renewed,
+                reauthorization_requested: s.reauthorization_requested,
             })
-            .collect::<Result<_, SealError>>()?;
+            .collect();
         Ok(SubscriptionsView {
             version: self.version,
             subscriptions,
@@ -146,7 +147,7 @@ pub struct SubscriptionView {
     pub id: String,
     pub mailbox: String,
     pub expires_at: Timestamp,
-    pub client_state: Shown<String>,
+    pub created_in: u64,
     pub created_at: Timestamp,
     pub last_renewed: Option<Timestamp>,
     pub reauthorization_requested: Option<Timestamp>,
