@@ -17,8 +17,31 @@ use hcal_schemas::{GraphId, MailboxKey, OrgId, StreamId, Timestamp};
 pub struct Route {
     pub org: OrgId,
     pub mailbox: MailboxKey,
-    client_state: blake3::Hash,
+    client_state: ClientStateDigest,
 }
+
+/// The first 128 bits of a clientState's blake3 hash: a notification that
+/// matches it without knowing the clientState would need a second preimage.
+/// The directory holds one per subscription.
+#[derive(Clone, Debug)]
+struct ClientStateDigest([u8; 16]);
+
+impl ClientStateDigest {
+    fn of(client_state: &str) -> Self {
+        let mut d = [0u8; 16];
+        d.copy_from_slice(&blake3::hash(client_state.as_bytes()).as_bytes()[..16]);
+        ClientStateDigest(d)
+    }
+}
+
+/// In constant time, as secrets are compared.
+impl PartialEq for ClientStateDigest {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.iter().zip(&other.0).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl Eq for ClientStateDigest {}
 
 impl Route {
     pub fn mailbox_stream(&self) -> StreamId {
@@ -55,7 +78,7 @@ impl SubscriptionDirectory {
         let route = Route {
             org: org.clone(),
             mailbox: mailbox.clone(),
-            client_state: blake3::hash(client_state.as_bytes()),
+            client_state: ClientStateDigest::of(client_state),
         };
         if let Ok(mut m) = self.routes.write() {
             let id = GraphId::new(subscription_id);
@@ -100,7 +123,7 @@ impl SubscriptionDirectory {
         match m.get(&GraphId::new(subscription_id)).map(|e| &e.route) {
             None => Verdict::Unknown,
             Some(route) => {
-                let given = blake3::hash(client_state.unwrap_or_default().as_bytes());
+                let given = ClientStateDigest::of(client_state.unwrap_or_default());
                 if given == route.client_state {
                     Verdict::Accepted(route.clone())
                 } else {
