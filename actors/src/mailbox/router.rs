@@ -29,8 +29,8 @@ pub struct MailboxRouter {
     /// hcal's defaults, and each organisation's own once it has set them.
     join: Arc<crate::join::JoinSetup>,
     joins: HashMap<OrgId, Arc<crate::join::JoinSetup>>,
-    /// The address of each enabled mailbox.
-    known: HashMap<StreamId, Arc<str>>,
+    /// The address of each enabled mailbox (an actor gets a copy of its own).
+    known: HashMap<StreamId, Box<str>>,
     /// Each organisation's Microsoft tenant id.
     tenants: HashMap<OrgId, Arc<str>>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
@@ -89,7 +89,7 @@ impl MailboxRouter {
         let mailbox = Mailbox {
             graph: self.graph.clone(),
             tenant: tenant.clone(),
-            address: address.clone(),
+            address: Arc::from(&**address),
             detector: join.detector.clone(),
             sealer,
         };
