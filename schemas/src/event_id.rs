@@ -19,11 +19,11 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::intern::intern;
+use crate::intern::{Shared, intern};
 use crate::packed::Packed;
 
 /// Bytes of text an id keeps for itself (the item part of an Exchange id).
@@ -34,14 +34,14 @@ const TAIL_BYTES: usize = TAIL / 4 * 3;
 #[derive(Clone)]
 pub struct EventId {
     /// Empty for ids no longer than a tail.
-    head: Arc<str>,
+    head: Shared,
     tail: Packed<TAIL_BYTES>,
 }
 
 impl EventId {
     pub fn new(id: &str) -> Self {
         if id.len() <= TAIL {
-            static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| "".into());
+            static EMPTY: LazyLock<Shared> = LazyLock::new(|| Shared::new(""));
             return Self {
                 head: EMPTY.clone(),
                 tail: Packed::new(id),
@@ -99,7 +99,7 @@ impl From<String> for EventId {
 
 impl PartialEq for EventId {
     fn eq(&self, other: &Self) -> bool {
-        if Arc::ptr_eq(&self.head, &other.head) {
+        if Shared::same(&self.head, &other.head) {
             return self.tail == other.tail;
         }
         self.len() == other.len() && self.cmp(other) == Ordering::Equal
@@ -128,7 +128,7 @@ impl PartialEq<String> for EventId {
 
 impl Ord for EventId {
     fn cmp(&self, other: &Self) -> Ordering {
-        if Arc::ptr_eq(&self.head, &other.head) {
+        if Shared::same(&self.head, &other.head) {
             return self.tail.cmp(&other.tail);
         }
         // The heads first: the tails are written out only when one head begins the other.
@@ -251,7 +251,7 @@ mod tests {
     fn ids_of_one_mailbox_share_their_head() {
         let head = format!("AAMkAGI2{}", "Q".repeat(100));
         let ids: Vec<EventId> = (0..20).map(|i| EventId::new(&format!("{head}{i:040}"))).collect();
-        assert!(ids.windows(2).all(|w| Arc::ptr_eq(&w[0].head, &w[1].head)));
+        assert!(ids.windows(2).all(|w| Shared::same(&w[0].head, &w[1].head)));
         assert!(ids.iter().all(|i| i.tail.len() == TAIL));
         // Short ids keep all of themselves.
         let short = EventId::new("evt-1");
@@ -272,6 +272,6 @@ mod tests {
             assert!(e.tail.is_bytes(), "{id}");
             assert_eq!(e.to_string(), id);
         }
-        assert!(std::mem::size_of::<EventId>() <= 56);
+        assert_eq!(std::mem::size_of::<EventId>(), 48);
     }
 }

@@ -4,8 +4,11 @@
 //! nothing but the table holds it: the table is pruned every
 //! `PRUNE_EVERY` new strings, so it holds about as many as are alive.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -15,23 +18,79 @@ static TABLE: LazyLock<Mutex<Table>> = LazyLock::new(|| Mutex::new(Table::defaul
 
 #[derive(Default)]
 struct Table {
-    set: HashSet<Arc<str>>,
+    set: HashSet<Shared>,
     added: usize,
+}
+
+/// A shared copy of a string, one pointer wide (an `Arc<str>` is two): the
+/// records that hold one (an organisation id in every stream id, an event
+/// id's head, a code) are many. It compares, orders and hashes as its text.
+#[derive(Clone)]
+pub(crate) struct Shared(Arc<Box<str>>);
+
+impl Shared {
+    pub(crate) fn new(s: &str) -> Self {
+        Shared(Arc::new(s.into()))
+    }
+
+    /// Whether both are the same copy (then they are equal).
+    pub(crate) fn same(a: &Shared, b: &Shared) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl Deref for Shared {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Shared {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq for Shared {
+    fn eq(&self, other: &Self) -> bool {
+        Shared::same(self, other) || **self == **other
+    }
+}
+
+impl Eq for Shared {}
+
+impl Ord for Shared {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl PartialOrd for Shared {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Hash for Shared {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
 }
 
 pub(crate) const PRUNE_EVERY: usize = 1024;
 
 /// The shared copy of `s`.
-pub(crate) fn intern(s: &str) -> Arc<str> {
+pub(crate) fn intern(s: &str) -> Shared {
     let mut table = TABLE.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(h) = table.set.get(s) {
         return h.clone();
     }
     table.added += 1;
     if table.added.is_multiple_of(PRUNE_EVERY) {
-        table.set.retain(|h| Arc::strong_count(h) > 1);
+        table.set.retain(|h| Arc::strong_count(&h.0) > 1);
     }
-    let h: Arc<str> = s.into();
+    let h = Shared::new(s);
     table.set.insert(h.clone());
     h
 }
@@ -53,7 +112,7 @@ pub(crate) fn count_starting_with(prefix: &str) -> usize {
 /// `teams_link_in_body`): one shared copy per distinct value. Reads as the
 /// `str` it holds; serde writes and reads the string.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Code(Arc<str>);
+pub struct Code(Shared);
 
 impl Code {
     pub fn new(s: &str) -> Self {
@@ -115,7 +174,8 @@ mod tests {
     fn codes_share_one_copy_and_read_as_their_text() {
         let a = Code::new("teams_link_in_body");
         let b: Code = serde_json::from_str("\"teams_link_in_body\"").unwrap();
-        assert!(Arc::ptr_eq(&a.0, &b.0));
+        assert!(Shared::same(&a.0, &b.0));
+        assert_eq!(std::mem::size_of::<Option<Code>>(), 8);
         assert_eq!(&*b, "teams_link_in_body");
         assert_eq!(serde_json::to_string(&b).unwrap(), "\"teams_link_in_body\"");
         let bytes = crate::codec::encode(&a).unwrap();

@@ -9,7 +9,6 @@
 //! addresses are sensitive.
 
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +29,7 @@ pub enum StreamIdError {
 /// One shared copy per name (interned): every per-mailbox table names the
 /// organisation, so a clone is a reference count, not a string.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct OrgId(Arc<str>);
+pub struct OrgId(crate::intern::Shared);
 
 impl OrgId {
     pub fn new(s: &str) -> Result<Self, StreamIdError> {
