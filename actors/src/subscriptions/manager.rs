@@ -133,9 +133,11 @@ impl SubscriptionManager {
         versions.dedup();
         let mut unreadable = 0usize;
         store.log.read_versions(&journal.stream, &versions, |f| {
+            // Only the versions of live subscriptions' creating events are read.
             let Ok(SubscriptionEvent::SubscriptionCreated(e)) =
                 SubscriptionEvent::decode(f.type_name, f.schema_version, f.payload)
             else {
+                unreadable += 1;
                 return Ok(());
             };
             let live = journal.state.subscriptions.get(&GraphId::new(&e.subscription_id));
@@ -147,6 +149,8 @@ impl SubscriptionManager {
                     Ok(Opened::Plain(cs)) => directory.insert(&e.subscription_id, &org, &s.mailbox, &cs),
                     _ => unreadable += 1,
                 }
+            } else {
+                unreadable += 1;
             }
             Ok(())
         })?;
