@@ -1,6 +1,6 @@
 //! Graph's `changeKey` of an event, which a mailbox's state holds for each
 //! of its meetings: held as its bytes when it is base64 of at most 22 bytes,
-//! as Graph writes them, and as its text otherwise (see [`crate::packed`]).
+//! as Graph writes them, and as its text otherwise (see `packed.rs`).
 //! Either way it takes no more room than a `String`'s header, and the usual
 //! one no allocation. It reads, writes, compares and prints as the text.
 

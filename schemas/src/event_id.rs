@@ -9,7 +9,7 @@
 //! the process, let go at the table's next prune once no id holds it).
 //!
 //! The tail of an Exchange id is base64 of 36 bytes: it is held as those
-//! bytes, inline (see [`crate::packed`]), so an id makes no allocation of
+//! bytes, inline (see `packed.rs`), so an id makes no allocation of
 //! its own.
 //!
 //! It behaves as the string it stands for: equality, order and hash are the

@@ -1,7 +1,7 @@
 //! One copy per distinct string, process-wide, for text that many records
 //! repeat: organisation ids (in every stream id), the heads of Graph event
 //! ids (see [`crate::event_id`]) and short codes such as join explanations
-//! (see [`Code`]). Each copy is one pointer wide ([`Shared`]). A string is let go once
+//! (see [`Code`]). Each copy is one pointer wide (`Shared`). A string is let go once
 //! nothing but the table holds it: the table is pruned every
 //! `PRUNE_EVERY` new strings, so it holds about as many as are alive.
 
