@@ -215,7 +215,8 @@ fn fold_all(
 /// Layout 100: meetings point at their content in the log (before, they held
 /// it, and no number was written: those snapshots begin with the state's
 /// kind, 0 to 2). Layout 101: a subscription entry holds neither its sealed
-/// resource nor its client state, only where its creating event is.
+/// resource nor its client state, and a tenant's user not its sealed
+/// address, only where the event that carries them is.
 const SNAPSHOT_LAYOUT: u16 = 101;
 
 /// One stream's state: its snapshot (if any still decodes) plus the events after it.

@@ -318,8 +318,11 @@ fn users_move_through_statuses_and_consent_is_recorded() {
         }
     ));
     assert_eq!(u.status_changed_at, Timestamp(3000));
+    // The address stays in the event that enabled the user (the third).
+    assert_eq!(u.address_in, 3);
     let view = AnyState::Tenant(state).view_json(&s, &Reveal::Redacted).unwrap();
-    assert_eq!(view["users"][0]["address"], "<redacted>");
+    assert_eq!(view["users"][0]["address_in"], 3);
+    assert!(view["users"][0].get("address").is_none());
 }
 
 #[test]

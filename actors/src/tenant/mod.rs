@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hcal_schemas::aggregate::tenant::{Consent, TenantState};
 use hcal_schemas::events::tenant::*;
-use hcal_schemas::{MailboxKey, Opened, OrgId, StreamId, TenantEvent, Timestamp};
+use hcal_schemas::{EventFamily, MailboxKey, Opened, OrgId, StreamId, TenantEvent, Timestamp};
 use rand::RngCore;
 use tracing::{info, warn};
 
@@ -216,15 +216,36 @@ impl TenantSupervisor {
     }
 
     fn address(&self, mailbox: &MailboxKey) -> Option<String> {
-        let u = self.journal.state.users.get(mailbox)?;
-        match u.address.open(
-            self.journal.store().keys.as_ref(),
-            &self.journal.stream,
-            USER_ADDRESS_FIELD,
-        ) {
-            Ok(Opened::Plain(a)) => Some(a),
-            _ => None,
+        self.addresses(std::iter::once(mailbox)).remove(mailbox)
+    }
+
+    /// The addresses of `mailboxes`, read from the events that enabled them
+    /// (one pass over the log); those that cannot be read are left out.
+    fn addresses<'a>(&self, mailboxes: impl Iterator<Item = &'a MailboxKey>) -> HashMap<MailboxKey, String> {
+        let users = &self.journal.state.users;
+        let mut at: HashMap<u64, MailboxKey> = mailboxes
+            .filter_map(|m| Some((users.get(m)?.address_in, m.clone())))
+            .collect();
+        let mut versions: Vec<u64> = at.keys().copied().collect();
+        versions.sort_unstable();
+        let (store, stream) = (self.journal.store(), &self.journal.stream);
+        let mut out = HashMap::with_capacity(versions.len());
+        let read = store.log.read_versions(stream, &versions, |f| {
+            if let Ok(TenantEvent::UserEnabled(e)) = TenantEvent::decode(f.type_name, f.schema_version, f.payload)
+                && let Some(m) = at.remove(&f.version)
+                && let Ok(Opened::Plain(a)) = e.address.open(store.keys.as_ref(), stream, USER_ADDRESS_FIELD)
+            {
+                out.insert(m, a);
+            }
+            Ok(())
+        });
+        if let Err(e) = read {
+            warn!(org = %self.org, error = %e, "reading users' addresses failed");
         }
+        if !at.is_empty() {
+            warn!(org = %self.org, missing = at.len(), "users whose address could not be read");
+        }
+        out
     }
 
     fn append(&mut self, events: Vec<TenantEvent>) -> ResponseActFuture<Self, Result<(), TenantError>> {
@@ -239,11 +260,11 @@ impl TenantSupervisor {
     }
 
     fn user_infos(&self) -> Vec<UserInfo> {
-        self.journal
-            .state
-            .users
+        let users = &self.journal.state.users;
+        let mut addresses = self.addresses(users.keys());
+        users
             .iter()
-            .map(|(key, u)| UserInfo::new(key, self.address(key), u))
+            .map(|(key, u)| UserInfo::new(key, addresses.remove(key), u))
             .collect()
     }
 
@@ -453,10 +474,15 @@ impl Handler<OnMailboxLifecycle> for TenantSupervisor {
             setup: self.join.clone(),
         });
         if let Some(tenant) = self.tenant_id() {
-            for (key, u) in self.journal.state.enabled_users() {
-                if u.status == UserStatus::Activated
-                    && let Some(address) = self.address(key)
-                {
+            let activated = || {
+                self.journal
+                    .state
+                    .enabled_users()
+                    .filter(|(_, u)| u.status == UserStatus::Activated)
+            };
+            let mut addresses = self.addresses(activated().map(|(key, _)| key));
+            for (key, _) in activated() {
+                if let Some(address) = addresses.remove(key) {
                     msg.0.do_send(MailboxLifecycle::Activated {
                         org: self.org.clone(),
                         mailbox: key.clone(),

@@ -38,7 +38,9 @@ pub struct TestResult {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserEntry {
-    pub address: Sealed<String>,
+    /// The stream version of the event that last enabled it. Its sealed
+    /// address stays there; the supervisor reads it from the log.
+    pub address_in: u64,
     pub kind: MailboxKind,
     pub enabled: bool,
     pub status: UserStatus,
@@ -113,14 +115,14 @@ impl Aggregate for TenantState {
             }
             TenantEvent::UserEnabled(e) => {
                 let entry = self.users.entry(e.mailbox.clone()).or_insert_with(|| UserEntry {
-                    address: e.address.clone(),
+                    address_in: meta.version,
                     kind: e.kind,
                     enabled: true,
                     status: UserStatus::Pending,
                     status_changed_at: meta.at,
                     graph_user_id: None,
                 });
-                entry.address = e.address.clone();
+                entry.address_in = meta.version;
                 entry.kind = e.kind;
                 if !entry.enabled {
                     entry.enabled = true;
@@ -227,7 +229,7 @@ impl Aggregate for TenantState {
             .map(|(key, u)| {
                 Ok(UserView {
                     mailbox: key.to_string(),
-                    address: reveal.show(&u.address, stream, USER_ADDRESS_FIELD)?,
+                    address_in: u.address_in,
                     kind: u.kind,
                     enabled: u.enabled,
                     status: u.status.clone(),
@@ -293,7 +295,7 @@ pub struct CheckView {
 #[derive(Debug, Serialize)]
 pub struct UserView {
     pub mailbox: String,
-    pub address: Shown<String>,
+    pub address_in: u64,
     pub kind: MailboxKind,
     pub enabled: bool,
     pub status: UserStatus,
