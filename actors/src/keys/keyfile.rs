@@ -11,10 +11,13 @@
 //! ```
 //! A torn or corrupt tail (a crash mid-append) is cut off at open: a record
 //! is used only after its append returned, so a torn one was never used.
+//! Each record's offset is given out, so that a reader may keep offsets in
+//! memory and read a record again when it needs it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::marker::PhantomData;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use hcal_schemas::codec;
@@ -29,12 +32,14 @@ const SUM: usize = 8;
 pub struct KeyFile<R> {
     path: PathBuf,
     file: File,
+    /// Where the next record goes.
+    len: u64,
     _r: PhantomData<R>,
 }
 
 impl<R: Serialize + DeserializeOwned> KeyFile<R> {
-    /// Opens (or creates) the file and returns its records.
-    pub fn open(path: &Path) -> Result<(Self, Vec<R>), KeyError> {
+    /// Opens (or creates) the file and returns its records, each with its offset.
+    pub fn open(path: &Path) -> Result<(Self, Vec<(u64, R)>), KeyError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -50,6 +55,7 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
                 Self {
                     path: path.to_path_buf(),
                     file,
+                    len: MAGIC.len() as u64,
                     _r: PhantomData,
                 },
                 Vec::new(),
@@ -61,7 +67,7 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
         let mut records = Vec::new();
         let mut pos = MAGIC.len();
         while let Some((rec, next)) = read_record::<R>(&bytes, pos) {
-            records.push(rec);
+            records.push((pos as u64, rec));
             pos = next;
         }
         if pos < bytes.len() {
@@ -73,34 +79,55 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
             Self {
                 path: path.to_path_buf(),
                 file,
+                len: pos as u64,
                 _r: PhantomData,
             },
             records,
         ))
     }
 
-    /// Appends one record; durable on return.
-    pub fn append(&mut self, record: &R) -> Result<(), KeyError> {
-        self.file.write_all(&encode_record(record)?)?;
+    /// Appends one record; durable on return. Its offset.
+    pub fn append(&mut self, record: &R) -> Result<u64, KeyError> {
+        let bytes = encode_record(record)?;
+        self.file.write_all(&bytes)?;
         self.file.sync_data()?;
-        Ok(())
+        let at = self.len;
+        self.len += bytes.len() as u64;
+        Ok(at)
     }
 
-    /// Replaces the whole file with `records`, atomically and durably.
-    pub fn rewrite(&mut self, records: &[R]) -> Result<(), KeyError> {
+    /// The record at `offset` (one that `open`, `append` or `rewrite` gave).
+    pub fn read_at(&self, offset: u64) -> Result<R, KeyError> {
+        let corrupt = || KeyError::Corrupt(format!("no key record at {offset} of {}", self.path.display()));
+        let mut len = [0u8; 4];
+        self.file.read_exact_at(&mut len, offset)?;
+        let len = u32::from_be_bytes(len) as usize;
+        let mut bytes = vec![0u8; 4 + len + SUM];
+        self.file.read_exact_at(&mut bytes, offset)?;
+        read_record(&bytes, 0).map(|(r, _)| r).ok_or_else(corrupt)
+    }
+
+    /// Replaces the whole file with `records`, atomically and durably. Their offsets.
+    pub fn rewrite(&mut self, records: &[R]) -> Result<Vec<u64>, KeyError> {
         let tmp = self.path.with_extension("tmp");
+        let mut offsets = Vec::with_capacity(records.len());
+        let mut len = MAGIC.len() as u64;
         {
             let mut f = File::create(&tmp)?;
             f.write_all(MAGIC)?;
             for r in records {
-                f.write_all(&encode_record(r)?)?;
+                let bytes = encode_record(r)?;
+                f.write_all(&bytes)?;
+                offsets.push(len);
+                len += bytes.len() as u64;
             }
             f.sync_all()?;
         }
         std::fs::rename(&tmp, &self.path)?;
         sync_dir(&self.path)?;
-        self.file = OpenOptions::new().append(true).open(&self.path)?;
-        Ok(())
+        self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
+        self.len = len;
+        Ok(offsets)
     }
 }
 
@@ -150,13 +177,24 @@ mod tests {
         raw.write_all(&[0, 0, 0, 9, 1, 2]).unwrap();
         drop(raw);
         let (mut f, recs) = KeyFile::<String>::open(&path).unwrap();
-        assert_eq!(recs, vec!["one".to_string(), "two".to_string()]);
-        f.append(&"three".to_string()).unwrap();
-        f.rewrite(&["two".to_string(), "three".to_string()]).unwrap();
-        f.append(&"four".to_string()).unwrap();
+        let texts = |recs: &[(u64, String)]| recs.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>();
+        assert_eq!(texts(&recs), vec!["one".to_string(), "two".to_string()]);
+        for (at, r) in &recs {
+            assert_eq!(&f.read_at(*at).unwrap(), r);
+        }
+        let three = f.append(&"three".to_string()).unwrap();
+        assert_eq!(f.read_at(three).unwrap(), "three");
+        let moved = f.rewrite(&["two".to_string(), "three".to_string()]).unwrap();
+        assert_eq!(f.read_at(moved[1]).unwrap(), "three");
+        let four = f.append(&"four".to_string()).unwrap();
+        assert_eq!(f.read_at(four).unwrap(), "four");
+        assert!(f.read_at(four + 1).is_err());
         drop(f);
         let (_, recs) = KeyFile::<String>::open(&path).unwrap();
-        assert_eq!(recs, vec!["two".to_string(), "three".to_string(), "four".to_string()]);
+        assert_eq!(
+            texts(&recs),
+            vec!["two".to_string(), "three".to_string(), "four".to_string()]
+        );
         let bytes = std::fs::read(&path).unwrap();
         assert!(!bytes.windows(3).any(|w| w == b"one"));
     }

@@ -22,12 +22,22 @@ enum DataKeyRecord {
     Erased { stream: String, next_generation: u32 },
 }
 
+/// Where a stream's wrapped data keys are in the key file: a node keeps
+/// this for every stream it has, and reads a key when the stream is opened.
 #[derive(Default)]
 struct StreamKeys {
-    /// (generation, wrapped), ascending.
-    wrapped: Vec<(u32, WrappedKey)>,
+    /// Ascending by generation.
+    keys: Vec<KeyAt>,
     /// Generations below this were erased.
     erased_below: u32,
+}
+
+#[derive(Clone, Copy)]
+struct KeyAt {
+    generation: u32,
+    /// The tenant key version it is wrapped under.
+    tenant_version: u32,
+    offset: u64,
 }
 
 struct State {
@@ -40,6 +50,21 @@ struct State {
 pub struct Keyring {
     manager: Arc<dyn KeyManager>,
     state: RwLock<State>,
+}
+
+/// The wrapped key `at` points to, checked to be `stream`'s.
+fn wrapped_at(file: &KeyFile<DataKeyRecord>, stream: &StreamId, at: KeyAt) -> Result<WrappedKey, KeyError> {
+    match file.read_at(at.offset)? {
+        DataKeyRecord::Key {
+            stream: s,
+            generation,
+            wrapped,
+        } if generation == at.generation && s == stream.to_string() => Ok(wrapped),
+        _ => Err(KeyError::Corrupt(format!(
+            "no key {} of {stream} where the key file had it",
+            at.generation
+        ))),
+    }
 }
 
 fn data_aad(stream: &StreamId, generation: u32) -> Vec<u8> {
@@ -68,7 +93,7 @@ impl Keyring {
     pub fn open(data_dir: &Path, manager: Arc<dyn KeyManager>) -> Result<Self, KeyError> {
         let (file, records) = KeyFile::<DataKeyRecord>::open(&data_dir.join("keys").join("data-keys.bin"))?;
         let mut streams: HashMap<StreamId, StreamKeys> = HashMap::new();
-        for r in records {
+        for (offset, r) in records {
             match r {
                 DataKeyRecord::Key {
                     stream,
@@ -78,7 +103,11 @@ impl Keyring {
                     let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
                     let entry = streams.entry(s).or_default();
                     if generation >= entry.erased_below {
-                        entry.wrapped.push((generation, wrapped));
+                        entry.keys.push(KeyAt {
+                            generation,
+                            tenant_version: wrapped.tenant_version,
+                            offset,
+                        });
                     }
                 }
                 DataKeyRecord::Erased {
@@ -87,15 +116,15 @@ impl Keyring {
                 } => {
                     let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
                     let entry = streams.entry(s).or_default();
-                    entry.wrapped.retain(|(g, _)| *g >= next_generation);
+                    entry.keys.retain(|k| k.generation >= next_generation);
                     entry.erased_below = entry.erased_below.max(next_generation);
                 }
             }
         }
         for s in streams.values_mut() {
-            s.wrapped.sort_by_key(|(g, _)| *g);
+            s.keys.sort_by_key(|k| k.generation);
             // Most streams have one generation; a vector's first push makes room for four.
-            s.wrapped.shrink_to_fit();
+            s.keys.shrink_to_fit();
         }
         Ok(Self {
             manager,
@@ -144,29 +173,34 @@ impl Keyring {
         let mut state = self.lock()?;
         let entry = state.streams.entry(stream.clone()).or_default();
         let usable = entry
-            .wrapped
+            .keys
             .last()
-            .filter(|(_, w)| w.tenant_version >= current_tenant)
-            .map(|(g, _)| *g);
+            .filter(|k| k.tenant_version >= current_tenant)
+            .map(|k| k.generation);
         let generation = match usable {
             Some(g) => g,
             None => {
                 let generation = entry
-                    .wrapped
+                    .keys
                     .last()
-                    .map(|(g, _)| g + 1)
+                    .map(|k| k.generation + 1)
                     .unwrap_or(0)
                     .max(entry.erased_below);
                 let key = SecretKey::generate();
                 let wrapped = self.manager.wrap(&org, &key, &data_aad(stream, generation))?;
-                state.file.append(&DataKeyRecord::Key {
+                let tenant_version = wrapped.tenant_version;
+                let offset = state.file.append(&DataKeyRecord::Key {
                     stream: stream.to_string(),
                     generation,
-                    wrapped: wrapped.clone(),
+                    wrapped,
                 })?;
                 let entry = state.streams.entry(stream.clone()).or_default();
-                entry.wrapped.push((generation, wrapped));
-                entry.wrapped.shrink_to_fit();
+                entry.keys.push(KeyAt {
+                    generation,
+                    tenant_version,
+                    offset,
+                });
+                entry.keys.shrink_to_fit();
                 let open = state.open.entry(stream.clone()).or_default();
                 open.push((generation, Arc::new(key)));
                 open.shrink_to_fit();
@@ -194,10 +228,11 @@ impl Keyring {
         let Some(entry) = state.streams.get(stream) else {
             return Ok(None);
         };
-        let Some((_, wrapped)) = entry.wrapped.iter().find(|(g, _)| *g == generation) else {
+        let Some(at) = entry.keys.iter().find(|k| k.generation == generation) else {
             return Ok(None);
         };
-        let key = Arc::new(manager.unwrap(&stream.org(), wrapped, &data_aad(stream, generation))?);
+        let wrapped = wrapped_at(&state.file, stream, *at)?;
+        let key = Arc::new(manager.unwrap(&stream.org(), &wrapped, &data_aad(stream, generation))?);
         let open = state.open.entry(stream.clone()).or_default();
         open.push((generation, key.clone()));
         // Most streams open one generation; a first push makes room for four.
@@ -219,16 +254,18 @@ impl Keyring {
         let mut state = self.lock()?;
         let entry = state.streams.entry(stream.clone()).or_default();
         let next_generation = entry
-            .wrapped
+            .keys
             .last()
-            .map(|(g, _)| g + 1)
+            .map(|k| k.generation + 1)
             .unwrap_or(0)
             .max(entry.erased_below);
-        entry.wrapped.clear();
+        entry.keys.clear();
         entry.erased_below = next_generation;
         state.open.remove(stream);
-        // Rewrite the file without the destroyed keys, so their bytes are gone.
+        // Rewrite the file without the destroyed keys, so their bytes are gone;
+        // every kept key moves, so where each goes is noted.
         let mut records = Vec::new();
+        let mut moved: Vec<(StreamId, usize)> = Vec::new();
         for (s, keys) in &state.streams {
             if keys.erased_below > 0 {
                 records.push(DataKeyRecord::Erased {
@@ -236,15 +273,26 @@ impl Keyring {
                     next_generation: keys.erased_below,
                 });
             }
-            for (generation, wrapped) in &keys.wrapped {
+            for (i, k) in keys.keys.iter().enumerate() {
                 records.push(DataKeyRecord::Key {
                     stream: s.to_string(),
-                    generation: *generation,
-                    wrapped: wrapped.clone(),
+                    generation: k.generation,
+                    wrapped: wrapped_at(&state.file, s, *k)?,
                 });
+                moved.push((s.clone(), i));
             }
         }
-        state.file.rewrite(&records)?;
+        let offsets = state.file.rewrite(&records)?;
+        let kept = records
+            .iter()
+            .zip(offsets)
+            .filter(|(r, _)| matches!(r, DataKeyRecord::Key { .. }))
+            .map(|(_, offset)| offset);
+        for ((s, i), offset) in moved.into_iter().zip(kept) {
+            if let Some(k) = state.streams.get_mut(&s).and_then(|e| e.keys.get_mut(i)) {
+                k.offset = offset;
+            }
+        }
         Ok(())
     }
 

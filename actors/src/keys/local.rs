@@ -40,7 +40,7 @@ impl LocalKeyManager {
     pub fn open(data_dir: &Path, master: SecretKey) -> Result<Self, KeyError> {
         let (file, records) = KeyFile::<TenantKeyRecord>::open(&data_dir.join("keys").join("tenant-keys.bin"))?;
         let mut keys: HashMap<OrgId, BTreeMap<u32, Arc<SecretKey>>> = HashMap::new();
-        for r in records {
+        for (_, r) in records {
             let org = OrgId::new(&r.org).map_err(|e| KeyError::Corrupt(e.to_string()))?;
             let plain = Zeroizing::new(
                 master
