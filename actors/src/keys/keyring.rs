@@ -263,15 +263,16 @@ impl Keyring {
         entry.erased_below = next_generation;
         state.open.remove(stream);
         // Rewrite the file without the destroyed keys, so their bytes are gone;
-        // every kept key moves, so where each goes is noted.
+        // every kept key moves, so each record notes whose key it is.
         let mut records = Vec::new();
-        let mut moved: Vec<(StreamId, usize)> = Vec::new();
+        let mut whose: Vec<Option<(StreamId, usize)>> = Vec::new();
         for (s, keys) in &state.streams {
             if keys.erased_below > 0 {
                 records.push(DataKeyRecord::Erased {
                     stream: s.to_string(),
                     next_generation: keys.erased_below,
                 });
+                whose.push(None);
             }
             for (i, k) in keys.keys.iter().enumerate() {
                 records.push(DataKeyRecord::Key {
@@ -279,17 +280,14 @@ impl Keyring {
                     generation: k.generation,
                     wrapped: wrapped_at(&state.file, s, *k)?,
                 });
-                moved.push((s.clone(), i));
+                whose.push(Some((s.clone(), i)));
             }
         }
         let offsets = state.file.rewrite(&records)?;
-        let kept = records
-            .iter()
-            .zip(offsets)
-            .filter(|(r, _)| matches!(r, DataKeyRecord::Key { .. }))
-            .map(|(_, offset)| offset);
-        for ((s, i), offset) in moved.into_iter().zip(kept) {
-            if let Some(k) = state.streams.get_mut(&s).and_then(|e| e.keys.get_mut(i)) {
+        for (key, offset) in whose.into_iter().zip(offsets) {
+            if let Some((s, i)) = key
+                && let Some(k) = state.streams.get_mut(&s).and_then(|e| e.keys.get_mut(i))
+            {
                 k.offset = offset;
             }
         }
