@@ -4,17 +4,25 @@
 //! window are forgotten, so a node that has touched many mailboxes does not
 //! hold a limiter for each forever.
 //!
-//! The budget counts in buckets of 1/60 of the window and forgets a bucket
-//! only once its *end* is a full window old, so it never undercounts a true
-//! rolling window (it may briefly overcount by one bucket).
+//! A budget counts in buckets of a tenth of the window, in a ring of eleven
+//! counts (32 bytes a mailbox), and forgets a bucket only once its *end* is
+//! a full window old: it never undercounts a true rolling window, and frees
+//! a request at most one bucket (a minute of Graph's ten) after that window
+//! would. A mailbox's semaphore exists only while it has a request in
+//! flight or waiting; mailboxes are known by a 64-bit keyed hash of their
+//! key (two that collide would share limits: stricter, never looser).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-const BUCKETS: u32 = 60;
+/// Buckets in a window.
+const BUCKETS: u32 = 10;
+/// Buckets a budget remembers: those a window back from the current one, and it.
+const SLOTS: usize = BUCKETS as usize + 1;
 /// How often idle mailboxes are looked for (at most; only on use).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -25,8 +33,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The shape of every mailbox's budget: one copy for all of them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Window {
-    limit: u32,
-    window: Duration,
+    /// Requests per window (counts are u16: Graph's limit is 10,000).
+    limit: u16,
     bucket: Duration,
     /// Bucket numbers count from here.
     epoch: Instant,
@@ -34,10 +42,11 @@ pub(crate) struct Window {
 
 impl Window {
     pub(crate) fn new(limit: u32, window: Duration, epoch: Instant) -> Self {
-        let bucket = (window / BUCKETS).max(Duration::from_millis(1));
+        // Rounded up, so that BUCKETS buckets span at least the window.
+        let nanos = window.as_nanos().div_ceil(u128::from(BUCKETS));
+        let bucket = Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)).max(Duration::from_millis(1));
         Window {
-            limit,
-            window,
+            limit: u16::try_from(limit).unwrap_or(u16::MAX),
             bucket,
             epoch,
         }
@@ -48,50 +57,54 @@ impl Window {
         u64::try_from(n).unwrap_or(u64::MAX)
     }
 
-    /// When bucket `n` is a full window old (its end, so a true rolling window is never undercounted).
+    /// When bucket `n` is forgotten: once the current bucket is BUCKETS past it,
+    /// so its end is at least a window old.
     fn forgotten_at(&self, n: u64) -> Instant {
-        let end = self.bucket.as_nanos().saturating_mul(u128::from(n) + 1);
-        self.epoch + Duration::from_nanos(u64::try_from(end).unwrap_or(u64::MAX)) + self.window
+        let at = self
+            .bucket
+            .as_nanos()
+            .saturating_mul(u128::from(n) + u128::from(BUCKETS) + 1);
+        self.epoch + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
     }
 }
 
-/// A rolling count of one mailbox's requests: (bucket number, requests in it), oldest first.
+/// A rolling count of one mailbox's requests: the counts of the buckets
+/// `newest - BUCKETS ..= newest`, bucket `b` at `b % SLOTS`.
 #[derive(Debug, Default)]
 pub(crate) struct Budget {
-    buckets: VecDeque<(u64, u32)>,
-    total: u32,
+    newest: u64,
+    counts: [u16; SLOTS],
+    total: u16,
 }
 
 impl Budget {
     fn prune(&mut self, w: &Window, now: Instant) {
-        while let Some(&(b, n)) = self.buckets.front() {
-            if now >= w.forgotten_at(b) {
-                self.buckets.pop_front();
-                self.total -= n;
-            } else {
-                break;
-            }
+        let current = w.bucket_of(now);
+        if current <= self.newest {
+            return;
         }
-        if self.buckets.is_empty() {
-            self.buckets = VecDeque::new();
+        let steps = (current - self.newest).min(SLOTS as u64);
+        for b in current + 1 - steps..=current {
+            let slot = &mut self.counts[(b % SLOTS as u64) as usize];
+            self.total -= *slot;
+            *slot = 0;
         }
+        self.newest = current;
     }
 
     /// Count one request at `now`, or say how long until one fits.
     pub(crate) fn try_take(&mut self, w: &Window, now: Instant) -> Result<(), Duration> {
         self.prune(w, now);
         if self.total >= w.limit {
-            let wait = match self.buckets.front() {
-                Some(&(b, _)) => w.forgotten_at(b).saturating_duration_since(now),
+            let oldest = (self.newest.saturating_sub(u64::from(BUCKETS))..=self.newest)
+                .find(|b| self.counts[(b % SLOTS as u64) as usize] > 0);
+            let wait = match oldest {
+                Some(b) => w.forgotten_at(b).saturating_duration_since(now),
                 None => w.bucket,
             };
             return Err(wait.max(Duration::from_millis(1)));
         }
-        let b = w.bucket_of(now);
-        match self.buckets.back_mut() {
-            Some((last, n)) if *last == b => *n += 1,
-            _ => self.buckets.push_back((b, 1)),
-        }
+        self.counts[(self.newest % SLOTS as u64) as usize] += 1;
         self.total += 1;
         Ok(())
     }
@@ -103,19 +116,30 @@ impl Budget {
     }
 }
 
-/// The limits of one mailbox.
-#[derive(Debug)]
-pub(crate) struct MailboxLimiter {
-    slots: Semaphore,
-    budget: Mutex<Budget>,
+/// The mailboxes held now: every budget still counting, and the semaphores
+/// of mailboxes with a request in flight or waiting.
+#[derive(Debug, Default)]
+struct Tracked {
+    budgets: HashMap<u64, Budget>,
+    busy: HashMap<u64, Arc<Semaphore>>,
 }
 
-/// One of a mailbox's request slots, given back when dropped.
-pub(crate) struct Slot(Arc<MailboxLimiter>);
+/// One of a mailbox's request slots, given back when dropped (and the
+/// mailbox's semaphore with it, when nothing else holds or waits on it).
+pub(crate) struct Slot {
+    mailbox: u64,
+    slots: Arc<Semaphore>,
+    tracked: Arc<Mutex<Tracked>>,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.slots.add_permits(1);
+        let mut tracked = lock(&self.tracked);
+        self.slots.add_permits(1);
+        // Clones are taken under this lock: the map's and ours are the only ones left.
+        if Arc::strong_count(&self.slots) == 2 {
+            tracked.busy.remove(&self.mailbox);
+        }
     }
 }
 
@@ -129,7 +153,8 @@ pub(crate) enum Refused {
 pub(crate) struct Limiters {
     per_mailbox: usize,
     window: Window,
-    map: Mutex<HashMap<Box<str>, Arc<MailboxLimiter>>>,
+    keys: RandomState,
+    tracked: Arc<Mutex<Tracked>>,
     last_sweep: Mutex<Instant>,
 }
 
@@ -139,37 +164,40 @@ impl Limiters {
         Limiters {
             per_mailbox: per_mailbox.max(1),
             window: Window::new(budget, window, now),
-            map: Mutex::new(HashMap::new()),
+            keys: RandomState::new(),
+            tracked: Arc::new(Mutex::new(Tracked::default())),
             last_sweep: Mutex::new(now),
         }
-    }
-
-    fn limiter(&self, key: &str, now: Instant) -> Arc<MailboxLimiter> {
-        self.maybe_sweep(now);
-        let mut map = lock(&self.map);
-        if let Some(l) = map.get(key) {
-            return l.clone();
-        }
-        let l = Arc::new(MailboxLimiter {
-            slots: Semaphore::new(self.per_mailbox),
-            budget: Mutex::new(Budget::default()),
-        });
-        map.insert(key.into(), l.clone());
-        metrics::gauge!("hcal_graph_mailboxes_tracked").set(map.len() as f64);
-        l
     }
 
     /// Wait for a slot of mailbox `key`, then count one request against its budget.
     /// The slot is held until the returned `Slot` is dropped.
     pub(crate) async fn acquire(&self, key: &str) -> Result<Slot, Refused> {
-        let l = self.limiter(key, Instant::now());
-        l.slots
+        self.maybe_sweep(Instant::now());
+        let mailbox = self.keys.hash_one(key);
+        let slots = lock(&self.tracked)
+            .busy
+            .entry(mailbox)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_mailbox)))
+            .clone();
+        slots
             .acquire()
             .await
             .expect("mailbox semaphores are never closed")
             .forget();
-        let slot = Slot(l);
-        let taken = lock(&slot.0.budget).try_take(&self.window, Instant::now());
+        let slot = Slot {
+            mailbox,
+            slots,
+            tracked: self.tracked.clone(),
+        };
+        let mut tracked = lock(&self.tracked);
+        let taken = tracked
+            .budgets
+            .entry(mailbox)
+            .or_default()
+            .try_take(&self.window, Instant::now());
+        metrics::gauge!("hcal_graph_mailboxes_tracked").set(tracked.budgets.len() as f64);
+        drop(tracked);
         match taken {
             Ok(()) => Ok(slot),
             Err(wait) => Err(Refused::Budget(wait)),
@@ -187,20 +215,22 @@ impl Limiters {
         self.sweep(now);
     }
 
-    /// Forget the mailboxes with nothing in flight, no waiter and an empty budget.
+    /// Forget the budgets that count nothing any more, and the semaphores
+    /// of acquisitions given up before they were granted.
     pub(crate) fn sweep(&self, now: Instant) {
-        let mut map = lock(&self.map);
-        map.retain(|_, l| {
-            // A held slot or a waiter holds the Arc too.
-            let busy = Arc::strong_count(l) > 1;
-            busy || !lock(&l.budget).is_empty(&self.window, now)
-        });
-        crate::sparse::shrink_if_sparse(&mut map);
-        metrics::gauge!("hcal_graph_mailboxes_tracked").set(map.len() as f64);
+        let mut tracked = lock(&self.tracked);
+        tracked.budgets.retain(|_, b| !b.is_empty(&self.window, now));
+        tracked.busy.retain(|_, s| Arc::strong_count(s) > 1);
+        crate::sparse::shrink_if_sparse(&mut tracked.budgets);
+        crate::sparse::shrink_if_sparse(&mut tracked.busy);
+        metrics::gauge!("hcal_graph_mailboxes_tracked").set(tracked.budgets.len() as f64);
     }
 
+    /// Mailboxes with a budget still counting or a request in flight.
     pub(crate) fn tracked(&self) -> usize {
-        lock(&self.map).len()
+        let tracked = lock(&self.tracked);
+        let only_busy = tracked.busy.keys().filter(|k| !tracked.budgets.contains_key(k)).count();
+        tracked.budgets.len() + only_busy
     }
 }
 
@@ -217,17 +247,49 @@ mod tests {
         for i in 0..3 {
             assert!(b.try_take(&w, t0 + Duration::from_secs(i)).is_ok());
         }
+        // The first bucket (0-60 s) is forgotten once a window has passed its end.
         let wait = b.try_take(&w, t0 + Duration::from_secs(5)).unwrap_err();
-        assert!(
-            wait > Duration::from_secs(500) && wait <= Duration::from_secs(610),
-            "{wait:?}"
-        );
-        // Still spent just before the oldest bucket has aged a full window.
-        assert!(b.try_take(&w, t0 + Duration::from_secs(600)).is_err());
+        assert_eq!(wait, Duration::from_secs(655));
+        // Still spent a true rolling window after the requests, and until then.
+        assert!(b.try_take(&w, t0 + Duration::from_secs(602)).is_err());
+        assert!(b.try_take(&w, t0 + Duration::from_secs(659)).is_err());
         // Free once it has.
-        assert!(b.try_take(&w, t0 + Duration::from_secs(611)).is_ok());
-        assert!(!b.is_empty(&w, t0 + Duration::from_secs(611)));
-        assert!(b.is_empty(&w, t0 + Duration::from_secs(1300)));
+        assert!(b.try_take(&w, t0 + Duration::from_secs(660)).is_ok());
+        assert!(!b.is_empty(&w, t0 + Duration::from_secs(660)));
+        assert!(b.is_empty(&w, t0 + Duration::from_secs(1400)));
+    }
+
+    proptest::proptest! {
+        /// Against an exact rolling window: a budget never lets more than
+        /// its limit through in any window, and refuses only when the limit
+        /// was reached within a window and a bucket.
+        #[test]
+        fn budget_is_a_rolling_window_at_most_a_bucket_late(
+            limit in 1u32..20,
+            gaps in proptest::collection::vec(0u64..200_000, 1..300),
+        ) {
+            let t0 = Instant::now();
+            let window = Duration::from_secs(600);
+            let w = Window::new(limit, window, t0);
+            let mut b = Budget::default();
+            let mut taken: Vec<Duration> = Vec::new();
+            let mut at = Duration::ZERO;
+            for gap in gaps {
+                at += Duration::from_millis(gap);
+                let in_window =
+                    |taken: &[Duration], span: Duration| taken.iter().filter(|t| at - **t < span).count() as u32;
+                match b.try_take(&w, t0 + at) {
+                    Ok(()) => {
+                        taken.push(at);
+                        proptest::prop_assert!(in_window(&taken, window) <= limit);
+                    }
+                    Err(wait) => {
+                        proptest::prop_assert!(in_window(&taken, window + w.bucket) >= limit);
+                        proptest::prop_assert!(wait <= window + w.bucket);
+                    }
+                }
+            }
+        }
     }
 
     #[tokio::test]
