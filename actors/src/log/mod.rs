@@ -139,7 +139,7 @@ pub struct LogOptions {
 impl Default for LogOptions {
     fn default() -> Self {
         Self {
-            cache_capacity: 16 * 1024 * 1024,
+            cache_capacity: 4 * 1024 * 1024,
             max_batch: 4096,
         }
     }

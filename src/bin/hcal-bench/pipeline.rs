@@ -241,7 +241,7 @@ async fn measure(
     // Enabled in two halves, each synced and left to passivate: the heap the
     // second half adds is what one more passivated mailbox costs once sled's
     // page cache is as full as it gets (at 10,000 mailboxes, the first half
-    // writes more log than a 16 MiB cache holds), while the average over all
+    // writes more log than a 4 MiB cache holds), while the average over all
     // of them also carries that cache.
     let half = n / 2;
     let mut setup = Duration::ZERO;
