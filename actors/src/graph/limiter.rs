@@ -311,6 +311,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_mailbox_holds_a_semaphore_only_while_a_request_is_in_flight_or_waiting() {
+        let lim = Arc::new(Limiters::new(1, 100, Duration::from_secs(600)));
+        let busy = |lim: &Limiters| lock(&lim.tracked).busy.len();
+        let first = lim.acquire("alice").await.ok().unwrap();
+        assert_eq!(busy(&lim), 1);
+        let waiting = {
+            let lim = lim.clone();
+            tokio::spawn(async move { lim.acquire("alice").await.ok().map(drop).is_some() })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The waiter holds the semaphore: giving back the first slot keeps it.
+        drop(first);
+        assert_eq!(busy(&lim), 1);
+        let went = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(went, Ok(Ok(true))), "{went:?}");
+        // Both slots given back: the semaphore is gone, the budget stays.
+        assert_eq!(busy(&lim), 0);
+        assert_eq!(lim.tracked(), 1);
+    }
+
+    #[tokio::test]
     async fn a_dropped_slot_lets_the_next_request_of_its_mailbox_go() {
         let lim = Arc::new(Limiters::new(2, 100, Duration::from_secs(600)));
         let a = lim.acquire("alice").await.ok().unwrap();
