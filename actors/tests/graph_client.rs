@@ -609,8 +609,8 @@ async fn the_mailbox_budget_is_enforced_before_graph() {
         .unwrap_err();
     match e {
         GraphError::BudgetExhausted { retry_after } => {
-            // Free a window after the first request, rounded up to the end of its bucket
-            // (a tenth of the window).
+            // Free a window after the end of the first request's bucket (a tenth of
+            // the window).
             assert!(retry_after > Duration::from_secs(590) && retry_after <= Duration::from_secs(660));
         }
         other => panic!("{other:?}"),

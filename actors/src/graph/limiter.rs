@@ -9,8 +9,9 @@
 //! a full window old: it never undercounts a true rolling window, and frees
 //! a request at most one bucket (a minute of Graph's ten) after that window
 //! would. A mailbox's semaphore exists only while it has a request in
-//! flight or waiting; mailboxes are known by a 64-bit keyed hash of their
-//! key (two that collide would share limits: stricter, never looser).
+//! flight or waiting (one left by a waiter that gave up goes at the next
+//! sweep); mailboxes are known by a 64-bit keyed hash of their key (two
+//! that collide would share limits: stricter, never looser).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -57,8 +58,8 @@ impl Window {
         u64::try_from(n).unwrap_or(u64::MAX)
     }
 
-    /// When bucket `n` is forgotten: once the current bucket is BUCKETS past it,
-    /// so its end is at least a window old.
+    /// When bucket `n` is forgotten: once the current bucket is more than
+    /// BUCKETS past it, so its end is at least a window old.
     fn forgotten_at(&self, n: u64) -> Instant {
         let at = self
             .bucket
@@ -128,17 +129,21 @@ struct Tracked {
 /// mailbox's semaphore with it, when nothing else holds or waits on it).
 pub(crate) struct Slot {
     mailbox: u64,
-    slots: Arc<Semaphore>,
+    /// Taken (and dropped) under the lock when the slot is given back.
+    slots: Option<Arc<Semaphore>>,
     tracked: Arc<Mutex<Tracked>>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut tracked = lock(&self.tracked);
-        self.slots.add_permits(1);
-        // Clones are taken under this lock: the map's and ours are the only ones left.
-        if Arc::strong_count(&self.slots) == 2 {
-            tracked.busy.remove(&self.mailbox);
+        if let Some(slots) = self.slots.take() {
+            slots.add_permits(1);
+            // Clones are taken and slots' clones dropped under this lock: the map's
+            // and this one are the only ones left.
+            if Arc::strong_count(&slots) == 2 {
+                tracked.busy.remove(&self.mailbox);
+            }
         }
     }
 }
@@ -161,6 +166,13 @@ pub(crate) struct Limiters {
 impl Limiters {
     pub(crate) fn new(per_mailbox: usize, budget: u32, window: Duration) -> Self {
         let now = Instant::now();
+        if budget > u32::from(u16::MAX) {
+            tracing::warn!(
+                budget,
+                cap = u16::MAX,
+                "a mailbox budget over 65,535 requests per window is capped"
+            );
+        }
         Limiters {
             per_mailbox: per_mailbox.max(1),
             window: Window::new(budget, window, now),
@@ -187,17 +199,21 @@ impl Limiters {
             .forget();
         let slot = Slot {
             mailbox,
-            slots,
+            slots: Some(slots),
             tracked: self.tracked.clone(),
         };
         let mut tracked = lock(&self.tracked);
+        let known = tracked.budgets.len();
         let taken = tracked
             .budgets
             .entry(mailbox)
             .or_default()
             .try_take(&self.window, Instant::now());
-        metrics::gauge!("hcal_graph_mailboxes_tracked").set(tracked.budgets.len() as f64);
+        let now_known = tracked.budgets.len();
         drop(tracked);
+        if now_known != known {
+            metrics::gauge!("hcal_graph_mailboxes_tracked").set(now_known as f64);
+        }
         match taken {
             Ok(()) => Ok(slot),
             Err(wait) => Err(Refused::Budget(wait)),
@@ -226,11 +242,9 @@ impl Limiters {
         metrics::gauge!("hcal_graph_mailboxes_tracked").set(tracked.budgets.len() as f64);
     }
 
-    /// Mailboxes with a budget still counting or a request in flight.
+    /// Mailboxes whose budget still counts (as `hcal_graph_mailboxes_tracked`).
     pub(crate) fn tracked(&self) -> usize {
-        let tracked = lock(&self.tracked);
-        let only_busy = tracked.busy.keys().filter(|k| !tracked.budgets.contains_key(k)).count();
-        tracked.budgets.len() + only_busy
+        lock(&self.tracked).budgets.len()
     }
 }
 
@@ -302,12 +316,13 @@ mod tests {
         // Recently used: kept.
         lim.sweep(now + Duration::from_secs(1));
         assert_eq!(lim.tracked(), 2);
-        // A window later: bob (idle) goes; alice (a request in flight) stays.
-        lim.sweep(now + Duration::from_secs(700));
-        assert_eq!(lim.tracked(), 1);
-        drop(p);
+        // A window and a bucket later both budgets count nothing and go; alice's
+        // semaphore stays while her request is in flight, and goes with it.
         lim.sweep(now + Duration::from_secs(700));
         assert_eq!(lim.tracked(), 0);
+        assert_eq!(lock(&lim.tracked).busy.len(), 1);
+        drop(p);
+        assert_eq!(lock(&lim.tracked).busy.len(), 0);
     }
 
     #[tokio::test]
