@@ -83,7 +83,10 @@
 #![doc(
     html_logo_url = "https://raw.githubusercontent.com/spacejam/sled/master/art/tree_face_anti-transphobia.png"
 )]
-#![deny(
+// hcal: lints relaxed, because cargo does not cap the lints of a path dependency
+// and newer compilers warn where sled 0.34.7 denied (see vendor/README.md).
+#![allow(warnings)]
+#![allow(
     missing_docs,
     future_incompatible,
     nonstandard_style,
@@ -94,7 +97,7 @@
     unsafe_code,
     unused_qualifications
 )]
-#![deny(
+#![allow(
     // over time, consider enabling the commented-out lints below
     clippy::cast_lossless,
     clippy::cast_possible_truncation,
