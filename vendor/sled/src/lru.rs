@@ -24,8 +24,11 @@ const MAX_QUEUE_ITEMS: usize = 4;
 #[cfg(any(test, feature = "lock_free_delays"))]
 const N_SHARDS: usize = 2;
 
+// hcal: 16, not 256 (vendor/README.md). A shard never evicts its last page, so
+// with shards smaller than a leaf the cache held a leaf per shard, whatever its
+// capacity.
 #[cfg(not(any(test, feature = "lock_free_delays")))]
-const N_SHARDS: usize = 256;
+const N_SHARDS: usize = 16;
 
 struct AccessBlock {
     len: AtomicUsize,
