@@ -11,7 +11,8 @@
 //!
 //! Figures, in the order they are measured:
 //! 1. Memory (live heap bytes counted by the bench's global allocator, see
-//!    `heap.rs`; counting is on only for this part). Readings: *empty*
+//!    `heap.rs`; counting is on only for this part, less the heap of the
+//!    tap's samples, which are the bench's). Readings: *empty*
 //!    before the mailboxes are enabled; *half* once the first half is
 //!    enabled, synced and passivated (idle); *passive* once the second half
 //!    is too; *active* right after all are activated again; *again* after
@@ -148,6 +149,13 @@ fn heap_of<T>(value: T) -> i64 {
     before - after
 }
 
+/// Live heap and blocks, less the heap of the tap's samples (the node's metrics add to them
+/// as it enables and syncs mailboxes, but they are the benchmark's).
+fn node_heap(tap: &tap::Tap) -> (i64, i64) {
+    let (bytes, blocks) = heap::live();
+    (bytes - tap.held_bytes(), blocks)
+}
+
 async fn all_passivated(node: &NodeHandle, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
@@ -236,7 +244,7 @@ async fn measure(
     bench.connect().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(node).await?;
-    let (heap_empty, blocks_empty) = heap::live();
+    let (heap_empty, blocks_empty) = node_heap(tap);
     let rss_empty = heap::rss().unwrap_or(0);
     // Enabled in two halves, each synced and left to passivate: the heap the
     // second half adds is what one more passivated mailbox costs once sled's
@@ -257,7 +265,7 @@ async fn measure(
         all_passivated(node, passivation_budget).await?;
         settle(node).await?;
         if from == 0 {
-            heap_half = heap::live();
+            heap_half = node_heap(tap);
         }
     }
     report.figure(
@@ -272,7 +280,7 @@ async fn measure(
     );
 
     // --- Memory. ---
-    let (heap_passive, blocks_passive) = heap::live();
+    let (heap_passive, blocks_passive) = node_heap(tap);
     let rss_passive = heap::rss().unwrap_or(0);
     // The meeting list of passivated mailboxes (a sample: each request costs the node work in
     // proportion to all its mailboxes), then the rest activated through the router directly.
@@ -284,7 +292,7 @@ async fn measure(
     .await?;
     let activations = activate(node, &streams[sample..]).await?;
     settle(node).await?;
-    let (heap_active, blocks_active) = heap::live();
+    let (heap_active, blocks_active) = node_heap(tap);
     let rss_active = heap::rss().unwrap_or(0);
     // The bench's own timing results, allocated in the interval.
     let heap_active = heap_active
@@ -398,7 +406,7 @@ async fn measure(
     );
     all_passivated(node, passivation_budget).await?;
     settle(node).await?;
-    let (heap_again, _) = heap::live();
+    let (heap_again, _) = node_heap(tap);
     report.figure(
         "heap_bytes_per_mailbox_after_activation_cycle",
         per(heap_again - heap_passive, n),

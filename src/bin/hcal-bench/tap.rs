@@ -48,6 +48,16 @@ impl Tap {
             .and_then(|m| m.get(name).map(|t| t.load(Ordering::Relaxed)))
             .unwrap_or(0)
     }
+
+    /// The heap the tap's samples take: the benchmark's, not the node's, though the node's
+    /// counters and histograms add to them.
+    pub fn held_bytes(&self) -> i64 {
+        fn held<T>(v: &Mutex<Vec<T>>) -> usize {
+            v.lock().map(|v| v.capacity() * std::mem::size_of::<T>()).unwrap_or(0)
+        }
+        let bytes = held(&self.applied) + held(&self.appended) + held(&self.latency) + held(&self.patch_latency);
+        bytes as i64
+    }
 }
 
 struct CounterTap {
