@@ -119,7 +119,7 @@ const KEYS: &[(&str, Option<&str>)] = &[
     ("mailbox.window_ahead_days", Some("31")),
     ("mailbox.idle_seconds", Some("600")),
     ("private_subject", Some("Private meeting")),
-    ("log.cache_mib", Some("4")),
+    ("log.cache_mib", Some("1")),
 ];
 
 const SECRETS: &[&str] = &["client_secret", "admin_token", "master_key"];

@@ -127,10 +127,10 @@ impl StoredRecord {
 
 #[derive(Clone, Debug)]
 pub struct LogOptions {
-    /// sled's page cache, bytes. sled 0.34 evicts lazily (from one of 256
-    /// shards once 64 accesses have queued there), so it holds tens of MB of
-    /// recent pages whatever this says; past that, a larger cache keeps old
-    /// mailboxes' records that activation reads again only rarely.
+    /// sled's page cache, bytes: about what it holds (with the vendored
+    /// sled's 16 shards, each keeps at least one leaf of tens of KB). A
+    /// larger cache keeps old mailboxes' records, which activation reads
+    /// again only rarely; a miss reads the OS's cache.
     pub cache_capacity: u64,
     /// Most requests folded into one commit.
     pub max_batch: usize,
@@ -139,7 +139,7 @@ pub struct LogOptions {
 impl Default for LogOptions {
     fn default() -> Self {
         Self {
-            cache_capacity: 4 * 1024 * 1024,
+            cache_capacity: 1024 * 1024,
             max_batch: 4096,
         }
     }
