@@ -29,8 +29,11 @@ pub struct MailboxRouter {
     /// hcal's defaults, and each organisation's own once it has set them.
     join: Arc<crate::join::JoinSetup>,
     joins: HashMap<OrgId, Arc<crate::join::JoinSetup>>,
-    /// The address of each enabled mailbox (an actor gets a copy of its own).
-    known: HashMap<StreamId, Box<str>>,
+    /// Each enabled mailbox, and the version of its tenant stream's event
+    /// that holds its sealed address: read when the mailbox activates (its
+    /// actor keeps the address while it lives), so that a passivated mailbox
+    /// costs no address here.
+    known: HashMap<StreamId, u64>,
     /// Each organisation's Microsoft tenant id.
     tenants: HashMap<OrgId, Arc<str>>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
@@ -66,13 +69,29 @@ impl MailboxRouter {
 
     /// The live actor of `stream`, started if needed (None: not an enabled mailbox).
     fn activate(&mut self, stream: &StreamId, ctx: &mut Context<Self>) -> Option<Addr<MailboxActor>> {
+        self.activate_with(stream, None, ctx)
+    }
+
+    /// [`Self::activate`], with the mailbox's address when the caller has it
+    /// (else it is read from the tenant stream).
+    fn activate_with(
+        &mut self,
+        stream: &StreamId,
+        address: Option<String>,
+        ctx: &mut Context<Self>,
+    ) -> Option<Addr<MailboxActor>> {
         if let Some(a) = self.active.get(stream)
             && a.connected()
         {
             return Some(a.clone());
         }
-        let address = self.known.get(stream)?;
+        let address_in = *self.known.get(stream)?;
         let tenant = self.tenants.get(&stream.org())?;
+        let address = match address {
+            Some(a) => a,
+            None => crate::tenant::addresses_at(&self.store, &StreamId::tenant(&stream.org()), &[address_in])
+                .remove(&address_in)?,
+        };
         let key = stream.mailbox_key()?;
         let sealer = match self.store.sealer(stream) {
             Ok(s) => s,
@@ -89,7 +108,7 @@ impl MailboxRouter {
         let mailbox = Mailbox {
             graph: self.graph.clone(),
             tenant: tenant.clone(),
-            address: Arc::from(&**address),
+            address: Arc::from(address),
             detector: join.detector.clone(),
             sealer,
         };
@@ -147,15 +166,16 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
                 org,
                 mailbox,
                 address,
+                address_in,
                 tenant_id,
             } => {
                 let stream = StreamId::mailbox(&org, &mailbox);
                 if self.tenants.get(&org).is_none_or(|t| **t != *tenant_id) {
                     self.tenants.insert(org, tenant_id.into());
                 }
-                self.known.insert(stream.clone(), address.into());
+                self.known.insert(stream.clone(), address_in);
                 // A newly enabled mailbox syncs in full; a known one continues from its cursor.
-                if let Some(a) = self.activate(&stream, ctx) {
+                if let Some(a) = self.activate_with(&stream, Some(address), ctx) {
                     a.do_send(Resync { full: false });
                 }
             }

@@ -71,13 +71,16 @@ pub enum TenantError {
 }
 
 /// What the node tells a started mailbox (issue 5's router listens).
-#[derive(Message, Clone, Debug)]
+#[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub enum MailboxLifecycle {
     Activated {
         org: OrgId,
         mailbox: MailboxKey,
         address: String,
+        /// The version of the tenant stream's event that enabled the mailbox,
+        /// whose sealed address [`addresses_at`] reads again when needed.
+        address_in: u64,
         tenant_id: String,
     },
     Disabled {
@@ -131,6 +134,28 @@ pub struct TenantSupervisor {
     /// Transient failures in a row of each mailbox not activated (for back-off).
     failures: HashMap<MailboxKey, u32>,
     mailboxes: Option<Recipient<MailboxLifecycle>>,
+}
+
+/// The addresses in the `UserEnabled` events of the `tenant` stream at
+/// `versions` (ascending), by version, read in one pass over the log. Those
+/// that cannot be read are left out, and logged.
+pub fn addresses_at(store: &Store, tenant: &StreamId, versions: &[u64]) -> HashMap<u64, String> {
+    let mut out = HashMap::with_capacity(versions.len());
+    let read = store.log.read_versions(tenant, versions, |f| {
+        if let Ok(TenantEvent::UserEnabled(e)) = TenantEvent::decode(f.type_name, f.schema_version, f.payload)
+            && let Ok(Opened::Plain(a)) = e.address.open(store.keys.as_ref(), tenant, USER_ADDRESS_FIELD)
+        {
+            out.insert(f.version, a);
+        }
+        Ok(())
+    });
+    if let Err(e) = read {
+        warn!(stream = %tenant, error = %e, "reading users' addresses failed");
+    }
+    if out.len() < versions.len() {
+        warn!(stream = %tenant, missing = versions.len() - out.len(), "users whose address could not be read");
+    }
+    out
 }
 
 /// A mail address as hcal keys it: trimmed, lower case, one `@`.
@@ -223,29 +248,15 @@ impl TenantSupervisor {
     /// (one pass over the log); those that cannot be read are left out.
     fn addresses<'a>(&self, mailboxes: impl Iterator<Item = &'a MailboxKey>) -> HashMap<MailboxKey, String> {
         let users = &self.journal.state.users;
-        let mut at: HashMap<u64, MailboxKey> = mailboxes
+        let at: HashMap<u64, MailboxKey> = mailboxes
             .filter_map(|m| Some((users.get(m)?.address_in, m.clone())))
             .collect();
         let mut versions: Vec<u64> = at.keys().copied().collect();
         versions.sort_unstable();
-        let (store, stream) = (self.journal.store(), &self.journal.stream);
-        let mut out = HashMap::with_capacity(versions.len());
-        let read = store.log.read_versions(stream, &versions, |f| {
-            if let Ok(TenantEvent::UserEnabled(e)) = TenantEvent::decode(f.type_name, f.schema_version, f.payload)
-                && let Some(m) = at.remove(&f.version)
-                && let Ok(Opened::Plain(a)) = e.address.open(store.keys.as_ref(), stream, USER_ADDRESS_FIELD)
-            {
-                out.insert(m, a);
-            }
-            Ok(())
-        });
-        if let Err(e) = read {
-            warn!(org = %self.org, error = %e, "reading users' addresses failed");
-        }
-        if !at.is_empty() {
-            warn!(org = %self.org, missing = at.len(), "users whose address could not be read");
-        }
-        out
+        let mut found = addresses_at(self.journal.store(), &self.journal.stream, &versions);
+        at.into_iter()
+            .filter_map(|(v, m)| Some((m, found.remove(&v)?)))
+            .collect()
     }
 
     fn append(&mut self, events: Vec<TenantEvent>) -> ResponseActFuture<Self, Result<(), TenantError>> {
@@ -324,11 +335,13 @@ impl TenantSupervisor {
             act.schedule_check(&mailbox, &status);
             if status == UserStatus::Activated
                 && let (Some(r), Some(t)) = (&act.mailboxes, tenant)
+                && let Some(user) = act.journal.state.users.get(&mailbox)
             {
                 r.do_send(MailboxLifecycle::Activated {
                     org: act.org.clone(),
                     mailbox: mailbox.clone(),
                     address: address.clone(),
+                    address_in: user.address_in,
                     tenant_id: t,
                 });
             }
@@ -481,12 +494,13 @@ impl Handler<OnMailboxLifecycle> for TenantSupervisor {
                     .filter(|(_, u)| u.status == UserStatus::Activated)
             };
             let mut addresses = self.addresses(activated().map(|(key, _)| key));
-            for (key, _) in activated() {
+            for (key, user) in activated() {
                 if let Some(address) = addresses.remove(key) {
                     msg.0.do_send(MailboxLifecycle::Activated {
                         org: self.org.clone(),
                         mailbox: key.clone(),
                         address,
+                        address_in: user.address_in,
                         tenant_id: tenant.clone(),
                     });
                 }
