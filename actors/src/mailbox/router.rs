@@ -89,14 +89,24 @@ impl MailboxRouter {
         let tenant = self.tenants.get(&stream.org())?;
         let address = match address {
             Some(a) => a,
-            None => crate::tenant::addresses_at(&self.store, &StreamId::tenant(&stream.org()), &[address_in])
-                .remove(&address_in)?,
+            None => {
+                let tenant_stream = StreamId::tenant(&stream.org());
+                match crate::tenant::addresses_at(&self.store, &tenant_stream, &[address_in]).remove(&address_in) {
+                    Some(a) => a,
+                    None => {
+                        warn!(%stream, address_in, "the mailbox's address could not be read: not activated");
+                        activation_failed("address");
+                        return None;
+                    }
+                }
+            }
         };
         let key = stream.mailbox_key()?;
         let sealer = match self.store.sealer(stream) {
             Ok(s) => s,
             Err(e) => {
                 warn!(%stream, error = %e, "no data key for the mailbox");
+                activation_failed("data_key");
                 return None;
             }
         };
@@ -131,10 +141,17 @@ impl MailboxRouter {
             }
             Err(e) => {
                 warn!(%stream, error = %e, "mailbox state could not be loaded");
+                activation_failed("state");
                 None
             }
         }
     }
+}
+
+/// An enabled mailbox that could not be activated, by what was missing: its
+/// address, its data key or its state. Each later request tries again.
+fn activation_failed(reason: &'static str) {
+    metrics::counter!("hcal_mailbox_activations_failed_total", "reason" => reason).increment(1);
 }
 
 impl Actor for MailboxRouter {

@@ -31,7 +31,7 @@
 //!    cache; and sled may grow or shrink its cache between the readings, so
 //!    it is an estimate). `heap_bytes_per_active_mailbox_over_passivated` is
 //!    *active* minus *passive* over the active count: the actor, its state,
-//!    its actix mailbox and context, the router's address entry, the open
+//!    its actix mailbox and context, the router's entry for the actor, the open
 //!    data key, and what sled read into its cache to load it.
 //!    `heap_bytes_per_mailbox_after_activation_cycle` is *again* minus
 //!    *passive* over N: what activating every mailbox once leaves behind
@@ -249,7 +249,7 @@ async fn measure(
     // Enabled in two halves, each synced and left to passivate: the heap the
     // second half adds is what one more passivated mailbox costs once sled's
     // page cache is as full as it gets (at 10,000 mailboxes, the first half
-    // writes more log than a 4 MiB cache holds), while the average over all
+    // writes more log than the log cache holds), while the average over all
     // of them also carries that cache.
     let half = n / 2;
     let mut setup = Duration::ZERO;
