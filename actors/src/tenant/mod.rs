@@ -336,6 +336,7 @@ impl TenantSupervisor {
             if status == UserStatus::Activated
                 && let (Some(r), Some(t)) = (&act.mailboxes, tenant)
                 && let Some(user) = act.journal.state.users.get(&mailbox)
+                && user.enabled
             {
                 r.do_send(MailboxLifecycle::Activated {
                     org: act.org.clone(),
