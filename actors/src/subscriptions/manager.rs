@@ -58,11 +58,14 @@ pub enum SubscriptionError {
 }
 
 impl SubscriptionError {
-    /// Graph's error code, for the user's status.
-    pub fn code(&self) -> Option<String> {
+    /// Graph's error code, or hcal's word for what failed, for the user's status.
+    pub fn code(&self) -> String {
         match self {
-            SubscriptionError::Graph(g) => g.code().map(str::to_string),
-            _ => None,
+            SubscriptionError::Graph(g) => crate::tenant::graph_code(g),
+            SubscriptionError::NoTenant => "no_tenant".to_string(),
+            SubscriptionError::Log(_) => "log".to_string(),
+            SubscriptionError::Seal(_) => "seal".to_string(),
+            SubscriptionError::Gone => "subscription_manager_gone".to_string(),
         }
     }
 }

@@ -20,7 +20,7 @@ use rand::RngCore;
 use tracing::{info, warn};
 
 pub use checks::{CheckReport, PermissionResult};
-pub use status::{UserInfo, classify};
+pub use status::{UserInfo, classify, graph_code};
 
 use crate::clock::Clock;
 use crate::graph::GraphClient;
@@ -317,14 +317,14 @@ impl TenantSupervisor {
                 Ok(Err(e)) => (
                     UserStatus::Error {
                         kind: UserErrorKind::SubscriptionFailed,
-                        code: e.code(),
+                        code: Some(e.code()),
                     },
                     Some(tenant),
                 ),
                 Err(_) => (
                     UserStatus::Error {
                         kind: UserErrorKind::Other,
-                        code: None,
+                        code: Some(SubscriptionError::Gone.code()),
                     },
                     Some(tenant),
                 ),

@@ -101,19 +101,81 @@ pub fn message(kind: UserErrorKind) -> &'static str {
         UserErrorKind::SubscriptionFailed => "Graph refused the change-notification subscription for this mailbox.",
         UserErrorKind::ConsentRevoked => "The tenant's admin consent for hcal is no longer in effect; consent again.",
         UserErrorKind::Throttled => "Graph is throttling requests for this mailbox; hcal will retry.",
-        UserErrorKind::Other => "Graph answered with an unexpected error; hcal will retry.",
+        UserErrorKind::Other => {
+            "Graph could not be reached or answered unexpectedly (the code says which); hcal will retry."
+        }
     }
 }
 
 /// The status a Graph error means for a mailbox.
+/// The code is Graph's `error.code`, or, where Graph gave none, hcal's own
+/// word for what happened (`transport_timeout`, `decode`, `hcal_budget`, ...),
+/// so that an admin never sees an error without a reason.
 pub fn classify(e: &GraphError) -> (UserErrorKind, Option<String>) {
     let kind = match e {
         GraphError::AccessDeniedByPolicy { .. } => UserErrorKind::OutsideAccessPolicy,
         GraphError::InvalidUser { .. } => UserErrorKind::NotFound,
         GraphError::MailboxNotEnabledForRest { .. } => UserErrorKind::MailboxNotEnabledForRest,
         GraphError::Auth { .. } | GraphError::AccessDenied { .. } => UserErrorKind::ConsentRevoked,
-        GraphError::Throttled { .. } => UserErrorKind::Throttled,
+        GraphError::Throttled { .. } | GraphError::BudgetExhausted { .. } => UserErrorKind::Throttled,
         _ => UserErrorKind::Other,
     };
-    (kind, e.code().map(str::to_string))
+    (kind, Some(graph_code(e)))
+}
+
+/// Graph's `error.code`, or hcal's own word for an error that has none.
+pub fn graph_code(e: &GraphError) -> String {
+    if let Some(code) = e.code() {
+        return code.to_string();
+    }
+    match e {
+        GraphError::Transport { kind, .. } => format!("transport_{kind}"),
+        GraphError::Decode { .. } => "decode".to_string(),
+        GraphError::UntrustedLink => "untrusted_link".to_string(),
+        GraphError::BudgetExhausted { .. } => "hcal_budget".to_string(),
+        other => match other.status() {
+            Some(status) => format!("http_{status}"),
+            None => "unknown".to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::graph::TransportKind;
+
+    #[test]
+    fn an_error_without_a_graph_code_still_says_what_happened() {
+        let timeout = GraphError::Transport {
+            kind: TransportKind::Timeout,
+            detail: "no answer".into(),
+        };
+        assert_eq!(
+            classify(&timeout),
+            (UserErrorKind::Other, Some("transport_timeout".into()))
+        );
+        let connect = GraphError::Transport {
+            kind: TransportKind::Connect,
+            detail: "refused".into(),
+        };
+        assert_eq!(
+            classify(&connect),
+            (UserErrorKind::Other, Some("transport_connect".into()))
+        );
+        let budget = GraphError::BudgetExhausted {
+            retry_after: Duration::from_secs(60),
+        };
+        assert_eq!(
+            classify(&budget),
+            (UserErrorKind::Throttled, Some("hcal_budget".into()))
+        );
+        let decode = GraphError::Decode {
+            route: "mailboxSettings",
+            detail: "EOF".into(),
+        };
+        assert_eq!(classify(&decode), (UserErrorKind::Other, Some("decode".into())));
+    }
 }
