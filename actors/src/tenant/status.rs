@@ -149,33 +149,39 @@ mod tests {
 
     #[test]
     fn an_error_without_a_graph_code_still_says_what_happened() {
-        let timeout = GraphError::Transport {
-            kind: TransportKind::Timeout,
+        let transport = |kind| GraphError::Transport {
+            kind,
             detail: "no answer".into(),
         };
-        assert_eq!(
-            classify(&timeout),
-            (UserErrorKind::Other, Some("transport_timeout".into()))
-        );
-        let connect = GraphError::Transport {
-            kind: TransportKind::Connect,
-            detail: "refused".into(),
-        };
-        assert_eq!(
-            classify(&connect),
-            (UserErrorKind::Other, Some("transport_connect".into()))
-        );
-        let budget = GraphError::BudgetExhausted {
-            retry_after: Duration::from_secs(60),
-        };
-        assert_eq!(
-            classify(&budget),
-            (UserErrorKind::Throttled, Some("hcal_budget".into()))
-        );
-        let decode = GraphError::Decode {
-            route: "mailboxSettings",
-            detail: "EOF".into(),
-        };
-        assert_eq!(classify(&decode), (UserErrorKind::Other, Some("decode".into())));
+        let cases = [
+            (
+                transport(TransportKind::Timeout),
+                UserErrorKind::Other,
+                "transport_timeout",
+            ),
+            (
+                transport(TransportKind::Connect),
+                UserErrorKind::Other,
+                "transport_connect",
+            ),
+            (
+                GraphError::BudgetExhausted {
+                    retry_after: Duration::from_secs(60),
+                },
+                UserErrorKind::Throttled,
+                "hcal_budget",
+            ),
+            (
+                GraphError::Decode {
+                    route: "mailboxSettings",
+                    detail: "EOF".into(),
+                },
+                UserErrorKind::Other,
+                "decode",
+            ),
+        ];
+        for (error, kind, code) in cases {
+            assert_eq!(classify(&error), (kind, Some(code.to_string())), "{error}");
+        }
     }
 }
