@@ -383,8 +383,10 @@ const FIRST_RETRY: Duration = Duration::from_secs(30);
 
 /// The user status a Graph error means.
 fn classify_graph(e: &crate::graph::GraphError) -> UserStatus {
-    let (kind, code) = classify(e);
-    UserStatus::Error { kind, code }
+    UserStatus::Error {
+        kind: classify(e),
+        code: Some(graph_code(e)),
+    }
 }
 
 impl Actor for TenantSupervisor {

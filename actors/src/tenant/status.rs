@@ -107,23 +107,21 @@ pub fn message(kind: UserErrorKind) -> &'static str {
     }
 }
 
-/// The status a Graph error means for a mailbox.
-/// The code is Graph's `error.code`, or, where Graph gave none, hcal's own
-/// word for what happened (`transport_timeout`, `decode`, `hcal_budget`, ...),
-/// so that an admin never sees an error without a reason.
-pub fn classify(e: &GraphError) -> (UserErrorKind, Option<String>) {
-    let kind = match e {
+/// The kind of trouble a Graph error means for a mailbox (its code is [`graph_code`]).
+pub fn classify(e: &GraphError) -> UserErrorKind {
+    match e {
         GraphError::AccessDeniedByPolicy { .. } => UserErrorKind::OutsideAccessPolicy,
         GraphError::InvalidUser { .. } => UserErrorKind::NotFound,
         GraphError::MailboxNotEnabledForRest { .. } => UserErrorKind::MailboxNotEnabledForRest,
         GraphError::Auth { .. } | GraphError::AccessDenied { .. } => UserErrorKind::ConsentRevoked,
         GraphError::Throttled { .. } | GraphError::BudgetExhausted { .. } => UserErrorKind::Throttled,
         _ => UserErrorKind::Other,
-    };
-    (kind, Some(graph_code(e)))
+    }
 }
 
-/// Graph's `error.code`, or hcal's own word for an error that has none.
+/// Graph's `error.code`, or, where Graph gave none, hcal's own word for what
+/// happened (`transport_timeout`, `decode`, `hcal_budget`, ...), so that an
+/// admin never sees an error without a reason.
 pub fn graph_code(e: &GraphError) -> String {
     if let Some(code) = e.code() {
         return code.to_string();
@@ -181,7 +179,11 @@ mod tests {
             ),
         ];
         for (error, kind, code) in cases {
-            assert_eq!(classify(&error), (kind, Some(code.to_string())), "{error}");
+            assert_eq!(
+                (classify(&error), graph_code(&error)),
+                (kind, code.to_string()),
+                "{error}"
+            );
         }
     }
 }
