@@ -15,6 +15,7 @@ pub mod serial;
 mod sparse;
 pub mod store;
 pub mod subscriptions;
+pub mod tables;
 pub mod tenant;
 
 pub use store::{Store, StoreError};

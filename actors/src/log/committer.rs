@@ -15,6 +15,7 @@ use hcal_schemas::{StreamId, Timestamp};
 use tracing::{error, trace_span};
 
 use super::syncer::{Answer, Applied, Broken, Reply, nanos};
+use super::tables::{self, Projection};
 use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, frame, layout, read};
 
 /// A round stops taking requests past this many record bytes, so that its
@@ -62,6 +63,7 @@ pub(super) struct Committer {
     next_seq: u64,
     heads: HashMap<StreamId, u64>,
     stats: Arc<LogStats>,
+    projection: &'static dyn Projection,
 }
 
 /// A round's writes, staged before any reaches sled.
@@ -70,6 +72,7 @@ struct Staged {
     blob: Vec<u8>,
     records: u64,
     index: Vec<(Vec<u8>, [u8; 12])>,
+    rows: tables::Staged,
     side: Vec<SideWrite>,
     heads: HashMap<StreamId, u64>,
 }
@@ -81,6 +84,7 @@ impl Committer {
         broken: Broken,
         next_seq: u64,
         stats: Arc<LogStats>,
+        projection: &'static dyn Projection,
     ) -> Self {
         Self {
             tree,
@@ -89,6 +93,7 @@ impl Committer {
             next_seq,
             heads: HashMap::new(),
             stats,
+            projection,
         }
     }
 
@@ -197,7 +202,7 @@ impl Committer {
                 // Whatever of the round reached sled is completed (or absent)
                 // after this, and nothing of it was acknowledged.
                 self.heads.clear();
-                match read::complete_index(&self.tree) {
+                match read::complete_index(&self.tree, self.projection) {
                     Ok(next) => self.next_seq = next.max(first_seq),
                     Err(e2) => error!(error = %e2, "completing the index after a failed commit failed"),
                 }
@@ -225,6 +230,7 @@ impl Committer {
         for (k, v) in staged.index {
             self.tree.insert(k, &v[..])?;
         }
+        tables::write(&self.tree, staged.rows)?;
         for w in staged.side {
             match w {
                 SideWrite::Insert(k, v) => drop(self.tree.insert(k, v)?),
@@ -257,12 +263,14 @@ impl Committer {
                 actual: current,
             });
         }
+        let count = u32::try_from(events.len()).map_err(|_| LogError::Refused("too many events in one append"))?;
         let append_seq = first_seq + staged.records;
-        let mut version = current;
-        let mut frame_buf = Vec::new();
-        for ev in events {
-            version += 1;
-            frame_buf.clear();
+        // Projected first, into a copy of the round's rows: an event the
+        // projection refuses leaves the round as it was.
+        let mut frames = Vec::with_capacity(events.len());
+        let mut rows: Option<tables::Staged> = None;
+        for (version, ev) in (current + 1..).zip(events) {
+            let mut frame_buf = Vec::new();
             frame::encode_into(
                 &mut frame_buf,
                 stream,
@@ -272,10 +280,20 @@ impl Committer {
                 ev.schema_version,
                 &ev.payload,
             );
-            layout::push_record(&mut staged.blob, &frame_buf);
+            if self.projection.writes(stream) {
+                let rows = rows.get_or_insert_with(|| staged.rows.clone());
+                tables::project_record(self.projection, &self.tree, rows, &frame_buf)?;
+            }
+            frames.push(frame_buf);
+        }
+        if let Some(rows) = rows {
+            staged.rows = rows;
+        }
+        for frame_buf in &frames {
+            layout::push_record(&mut staged.blob, frame_buf);
             staged.records += 1;
         }
-        let count = u32::try_from(events.len()).map_err(|_| LogError::Refused("too many events in one append"))?;
+        let version = current + events.len() as u64;
         staged.index.push((
             layout::index_key(stream, current + 1),
             layout::index_value(append_seq, count),
@@ -294,6 +312,7 @@ impl Committer {
         };
         let result = (|| -> Result<u64, LogError> {
             let mut last = 0;
+            let mut rows = tables::Staged::new();
             for (seq, rec) in &records {
                 let f = frame::decode(rec)?;
                 let stream = StreamId::parse(f.stream).map_err(|e| LogError::Corrupt(e.to_string()))?;
@@ -302,8 +321,10 @@ impl Committer {
                 self.tree.insert(layout::log_key(*seq), blob)?;
                 self.tree
                     .insert(layout::index_key(&stream, f.version), &layout::index_value(*seq, 1)[..])?;
+                tables::project_record(self.projection, &self.tree, &mut rows, rec)?;
                 last = *seq;
             }
+            tables::write(&self.tree, rows)?;
             if last > 0 {
                 self.tree.insert(layout::WATERMARK, &last.to_be_bytes()[..])?;
             }

@@ -18,6 +18,11 @@ pub const INDEX: u8 = b'V';
 pub const WATERMARK: &[u8] = b"W";
 /// `S` + stream -> snapshot: version (u64 BE) + codec-encoded state.
 pub const SNAPSHOT: u8 = b'S';
+/// `T` + table + ... -> a table row: version (u64 BE) of the event that
+/// wrote it + payload (see `tables`).
+pub const TABLE: u8 = b'T';
+/// `P` -> the format (u32 BE) of the projection that wrote the table rows.
+pub const TABLES_FORMAT: &[u8] = b"P";
 /// `I` + ... -> durable inbox entries (the webhook ingress owns the rest of the key).
 pub const INBOX: u8 = b'I';
 

@@ -9,6 +9,7 @@ pub mod frame;
 pub mod layout;
 mod read;
 mod syncer;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -219,7 +220,9 @@ impl EventLog {
         let mut durability = durability::Durability::new(&path)?;
         // A crash between a commit's records and its index leaves the index
         // short; complete it before anything reads or writes.
-        let next_seq = read::complete_index(&tree)?.max(1);
+        let projection: &'static dyn tables::Projection = &crate::tables::TABLES;
+        let next_seq = read::complete_index(&tree, projection)?.max(1);
+        tables::rebuild_if_stale(&tree, projection)?;
         db.flush()?;
         durability.sync()?;
         let stats = Arc::new(LogStats::default());
@@ -228,7 +231,7 @@ impl EventLog {
         let (to_sync, synced) = mpsc::sync_channel(2);
         let broken = syncer::Broken::default();
         let syncer = syncer::Syncer::new(db.clone(), durability, stats.clone(), broken.clone());
-        let committer = committer::Committer::new(tree.clone(), to_sync, broken, next_seq, stats.clone());
+        let committer = committer::Committer::new(tree.clone(), to_sync, broken, next_seq, stats.clone(), projection);
         let max_batch = options.max_batch.max(1);
         let threads = vec![
             std::thread::Builder::new()
@@ -454,6 +457,11 @@ impl EventLog {
         })
     }
 
+    /// A table row's payload (see [`tables`]), as the last commit left it.
+    pub fn row(&self, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
+        tables::get(&self.inner.tree, key)
+    }
+
     /// Entries beside the log under one prefix (e.g. the inbox).
     pub fn scan_side(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + '_ {
         self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
@@ -499,7 +507,7 @@ pub fn is_locked(e: &sled::Error) -> bool {
 fn check_side_writes(writes: &[SideWrite]) -> Result<(), LogError> {
     for w in writes {
         match w.key().first() {
-            Some(&layout::LOG) | Some(&layout::INDEX) | Some(&b'W') | None => {
+            Some(&layout::LOG) | Some(&layout::INDEX) | Some(&b'W') | Some(&layout::TABLE) | Some(&b'P') | None => {
                 return Err(LogError::Refused("side writes may not touch the log's own keys"));
             }
             _ => {}

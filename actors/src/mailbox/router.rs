@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use hcal_schemas::aggregate::mailbox::JoinFailures;
+use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::{MailboxKey, OrgId, StreamId};
 use tracing::{info, warn};
 
@@ -29,11 +30,6 @@ pub struct MailboxRouter {
     /// hcal's defaults, and each organisation's own once it has set them.
     join: Arc<crate::join::JoinSetup>,
     joins: HashMap<OrgId, Arc<crate::join::JoinSetup>>,
-    /// Each enabled mailbox, and the version of its tenant stream's event
-    /// that holds its sealed address: read when the mailbox activates (its
-    /// actor keeps the address while it lives), so that a passivated mailbox
-    /// costs no address here.
-    known: HashMap<StreamId, u64>,
     /// Each organisation's Microsoft tenant id.
     tenants: HashMap<OrgId, Arc<str>>,
     active: HashMap<StreamId, Addr<MailboxActor>>,
@@ -59,7 +55,6 @@ impl MailboxRouter {
             faults,
             join,
             joins: HashMap::new(),
-            known: HashMap::new(),
             tenants: HashMap::new(),
             active: HashMap::new(),
             subscriptions: HashMap::new(),
@@ -85,11 +80,13 @@ impl MailboxRouter {
         {
             return Some(a.clone());
         }
-        let address_in = *self.known.get(stream)?;
         let tenant = self.tenants.get(&stream.org())?;
         let address = match address {
             Some(a) => a,
             None => {
+                // Where its sealed address is: the users table, read from
+                // disk, so that a passivated mailbox costs nothing here.
+                let address_in = self.enabled_user(stream)?.address_in;
                 let tenant_stream = StreamId::tenant(&stream.org());
                 match crate::tenant::addresses_at(&self.store, &tenant_stream, &[address_in]).remove(&address_in) {
                     Some(a) => a,
@@ -148,6 +145,20 @@ impl MailboxRouter {
     }
 }
 
+impl MailboxRouter {
+    /// The user entry of `stream`'s mailbox, if it is enabled.
+    fn enabled_user(&self, stream: &StreamId) -> Option<UserEntry> {
+        match crate::tables::users::get(&self.store.log, stream) {
+            Ok(user) => user.filter(|u| u.enabled),
+            Err(e) => {
+                warn!(%stream, error = %e, "the users table could not be read");
+                activation_failed("address");
+                None
+            }
+        }
+    }
+}
+
 /// An enabled mailbox that could not be activated, by what was missing: its
 /// address, its data key or its state. Each later request tries again.
 fn activation_failed(reason: &'static str) {
@@ -183,14 +194,12 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
                 org,
                 mailbox,
                 address,
-                address_in,
                 tenant_id,
             } => {
                 let stream = StreamId::mailbox(&org, &mailbox);
                 if self.tenants.get(&org).is_none_or(|t| **t != *tenant_id) {
                     self.tenants.insert(org, tenant_id.into());
                 }
-                self.known.insert(stream.clone(), address_in);
                 // A newly enabled mailbox syncs in full; a known one continues from its cursor.
                 if let Some(a) = self.activate_with(&stream, Some(address), ctx) {
                     a.do_send(Resync { full: false });
@@ -206,7 +215,6 @@ impl Handler<MailboxLifecycle> for MailboxRouter {
             }
             MailboxLifecycle::Disabled { org, mailbox } => {
                 let stream = StreamId::mailbox(&org, &mailbox);
-                self.known.remove(&stream);
                 self.join_failures.remove(&stream);
                 if let Some(a) = self.active.remove(&stream) {
                     a.do_send(Stop);
@@ -296,7 +304,7 @@ impl Handler<JoinFailed> for MailboxRouter {
 
     fn handle(&mut self, msg: JoinFailed, _: &mut Context<Self>) {
         match msg.failures {
-            Some(f) if self.known.contains_key(&msg.stream) => {
+            Some(f) if self.enabled_user(&msg.stream).is_some() => {
                 self.join_failures.insert(msg.stream, f);
             }
             _ => {
@@ -378,7 +386,7 @@ impl Handler<Locate> for MailboxRouter {
 
     fn handle(&mut self, msg: Locate, _: &mut Context<Self>) -> Self::Result {
         MessageResult(Presence {
-            enabled: self.known.contains_key(&msg.stream),
+            enabled: self.enabled_user(&msg.stream).is_some(),
             active: self.active.get(&msg.stream).is_some_and(|a| a.connected()),
         })
     }
@@ -391,7 +399,6 @@ pub struct Status;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RouterStatus {
-    pub known: usize,
     pub active: usize,
     #[serde(skip)]
     pub active_streams: HashSet<StreamId>,
@@ -403,7 +410,6 @@ impl Handler<Status> for MailboxRouter {
     fn handle(&mut self, _: Status, _: &mut Context<Self>) -> Self::Result {
         self.active.retain(|_, a| a.connected());
         MessageResult(RouterStatus {
-            known: self.known.len(),
             active: self.active.len(),
             active_streams: self.active.keys().cloned().collect(),
         })
@@ -412,6 +418,6 @@ impl Handler<Status> for MailboxRouter {
 
 impl Drop for MailboxRouter {
     fn drop(&mut self) {
-        info!(mailboxes = self.known.len(), "mailbox router stopped");
+        info!(active = self.active.len(), "mailbox router stopped");
     }
 }

@@ -78,9 +78,6 @@ pub enum MailboxLifecycle {
         org: OrgId,
         mailbox: MailboxKey,
         address: String,
-        /// The version of the tenant stream's event that enabled the mailbox,
-        /// whose sealed address [`addresses_at`] reads again when needed.
-        address_in: u64,
         tenant_id: String,
     },
     Disabled {
@@ -342,7 +339,6 @@ impl TenantSupervisor {
                     org: act.org.clone(),
                     mailbox: mailbox.clone(),
                     address: address.clone(),
-                    address_in: user.address_in,
                     tenant_id: t,
                 });
             }
@@ -490,23 +486,19 @@ impl Handler<OnMailboxLifecycle> for TenantSupervisor {
             setup: self.join.clone(),
         });
         if let Some(tenant) = self.tenant_id() {
-            let activated = || {
-                self.journal
-                    .state
-                    .enabled_users()
-                    .filter(|(_, u)| u.status == UserStatus::Activated)
-            };
-            let mut addresses = self.addresses(activated().map(|(key, _)| key));
-            for (key, user) in activated() {
-                if let Some(address) = addresses.remove(key) {
-                    msg.0.do_send(MailboxLifecycle::Activated {
-                        org: self.org.clone(),
-                        mailbox: key.clone(),
-                        address,
-                        address_in: user.address_in,
-                        tenant_id: tenant.clone(),
-                    });
-                }
+            let activated = self
+                .journal
+                .state
+                .enabled_users()
+                .filter(|(_, u)| u.status == UserStatus::Activated)
+                .map(|(key, _)| key);
+            for (mailbox, address) in self.addresses(activated) {
+                msg.0.do_send(MailboxLifecycle::Activated {
+                    org: self.org.clone(),
+                    mailbox,
+                    address,
+                    tenant_id: tenant.clone(),
+                });
             }
         }
         self.mailboxes = Some(msg.0);

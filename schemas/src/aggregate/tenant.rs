@@ -48,6 +48,49 @@ pub struct UserEntry {
     pub graph_user_id: Option<GraphId>,
 }
 
+impl UserEntry {
+    /// A user's entry after `event` (None: no entry). One fold for the
+    /// tenant aggregate and the log's table of users.
+    pub fn fold(entry: Option<UserEntry>, meta: &EventMeta, event: &TenantEvent) -> Option<UserEntry> {
+        match event {
+            TenantEvent::UserEnabled(e) => {
+                let mut entry = entry.unwrap_or(UserEntry {
+                    address_in: meta.version,
+                    kind: e.kind,
+                    enabled: true,
+                    status: UserStatus::Pending,
+                    status_changed_at: meta.at,
+                    graph_user_id: None,
+                });
+                entry.address_in = meta.version;
+                entry.kind = e.kind;
+                if !entry.enabled {
+                    entry.enabled = true;
+                    entry.status = UserStatus::Pending;
+                    entry.status_changed_at = meta.at;
+                }
+                Some(entry)
+            }
+            TenantEvent::UserDisabled(_) => entry.map(|mut u| {
+                u.enabled = false;
+                u.status_changed_at = meta.at;
+                u
+            }),
+            TenantEvent::UserStatusChanged(e) => entry.map(|mut u| {
+                if u.status != e.status {
+                    u.status = e.status.clone();
+                    u.status_changed_at = meta.at;
+                }
+                if e.graph_user_id.is_some() {
+                    u.graph_user_id = e.graph_user_id.as_deref().map(GraphId::new);
+                }
+                u
+            }),
+            _ => entry,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TenantState {
     pub version: u64,
@@ -113,28 +156,14 @@ impl Aggregate for TenantState {
                     at: meta.at,
                 });
             }
-            TenantEvent::UserEnabled(e) => {
-                let entry = self.users.entry(e.mailbox.clone()).or_insert_with(|| UserEntry {
-                    address_in: meta.version,
-                    kind: e.kind,
-                    enabled: true,
-                    status: UserStatus::Pending,
-                    status_changed_at: meta.at,
-                    graph_user_id: None,
-                });
-                entry.address_in = meta.version;
-                entry.kind = e.kind;
-                if !entry.enabled {
-                    entry.enabled = true;
-                    entry.status = UserStatus::Pending;
-                    entry.status_changed_at = meta.at;
+            TenantEvent::UserEnabled(_) | TenantEvent::UserDisabled(_) | TenantEvent::UserStatusChanged(_) => {
+                if let TenantEvent::UserDisabled(e) = &event {
+                    self.api_tokens.retain(|_, m| *m != e.mailbox);
                 }
-            }
-            TenantEvent::UserDisabled(e) => {
-                self.api_tokens.retain(|_, m| *m != e.mailbox);
-                if let Some(u) = self.users.get_mut(&e.mailbox) {
-                    u.enabled = false;
-                    u.status_changed_at = meta.at;
+                if let Some(mailbox) = event.user().cloned()
+                    && let Some(entry) = UserEntry::fold(self.users.remove(&mailbox), meta, &event)
+                {
+                    self.users.insert(mailbox, entry);
                 }
             }
             TenantEvent::JoinSettingsChanged(e) => {
@@ -142,17 +171,6 @@ impl Aggregate for TenantState {
             }
             TenantEvent::ApiTokenIssued(e) => {
                 self.api_tokens.insert(e.token_digest, e.mailbox);
-            }
-            TenantEvent::UserStatusChanged(e) => {
-                if let Some(u) = self.users.get_mut(&e.mailbox) {
-                    if u.status != e.status {
-                        u.status = e.status.clone();
-                        u.status_changed_at = meta.at;
-                    }
-                    if e.graph_user_id.is_some() {
-                        u.graph_user_id = e.graph_user_id.as_deref().map(GraphId::new);
-                    }
-                }
             }
         }
         self

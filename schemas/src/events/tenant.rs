@@ -23,6 +23,18 @@ event_family! {
     }
 }
 
+impl TenantEvent {
+    /// The mailbox whose user entry this event changes, if any.
+    pub fn user(&self) -> Option<&MailboxKey> {
+        match self {
+            TenantEvent::UserEnabled(e) => Some(&e.mailbox),
+            TenantEvent::UserDisabled(e) => Some(&e.mailbox),
+            TenantEvent::UserStatusChanged(e) => Some(&e.mailbox),
+            _ => None,
+        }
+    }
+}
+
 /// Field names binding the tenant stream's sealed values to their place.
 pub const USER_ADDRESS_FIELD: &str = "user.address";
 pub const TEST_ADDRESS_FIELD: &str = "test.address";

@@ -1,0 +1,231 @@
+//! The log's tables: rows the commit that appends events writes beside
+//! them, read by key instead of held in memory. The users table must say
+//! what the tenant aggregate says, after any appends, a reopen, a crash
+//! between a commit's records and its watermark, and a rebuild.
+
+use hcal_actors::Store;
+use hcal_actors::log::{ExpectedVersion, LogError, LogOptions, NewEvent, layout};
+use hcal_actors::replay::replay_all;
+use hcal_actors::tables::users;
+use hcal_schemas::aggregate::tenant::TenantState;
+use hcal_schemas::events::tenant::*;
+use hcal_schemas::{AnyState, MailboxKey, OrgId, SecretKey, StreamId, TenantEvent, codec};
+use proptest::prelude::*;
+
+fn org() -> OrgId {
+    OrgId::new("acme").unwrap()
+}
+
+fn key(n: u8) -> MailboxKey {
+    MailboxKey::parse(&format!("{n:032x}")).unwrap()
+}
+
+fn store(dir: &std::path::Path) -> Store {
+    Store::open(dir, SecretKey::from_bytes([7; 32]), &LogOptions::default()).unwrap()
+}
+
+/// A user event about mailbox `n`: 0 enable, 1 disable, 2.. a status.
+fn event(store: &Store, n: u8, what: u8) -> TenantEvent {
+    let tenant = StreamId::tenant(&org());
+    match what {
+        0 => {
+            let sealer = store.sealer(&tenant).unwrap();
+            TenantEvent::UserEnabled(UserEnabled {
+                mailbox: key(n),
+                address: sealer
+                    .seal(USER_ADDRESS_FIELD, &format!("user{n}@acme.example"))
+                    .unwrap(),
+                kind: if n.is_multiple_of(2) {
+                    MailboxKind::User
+                } else {
+                    MailboxKind::Room
+                },
+            })
+        }
+        1 => TenantEvent::UserDisabled(UserDisabled { mailbox: key(n) }),
+        s => TenantEvent::UserStatusChanged(UserStatusChanged {
+            mailbox: key(n),
+            status: match s % 3 {
+                0 => UserStatus::Activated,
+                1 => UserStatus::Pending,
+                _ => UserStatus::Error {
+                    kind: UserErrorKind::Throttled,
+                    code: Some(format!("code{s}")),
+                },
+            },
+            graph_user_id: s
+                .is_multiple_of(2)
+                .then(|| format!("0000000{n}-0000-0000-0000-000000000000")),
+        }),
+    }
+}
+
+fn tenant_state(store: &Store) -> TenantState {
+    let tenant = StreamId::tenant(&org());
+    match replay_all(&store.log, |_, _| {}).unwrap().states.remove(&tenant) {
+        Some(AnyState::Tenant(t)) => t,
+        _ => TenantState::default(),
+    }
+}
+
+/// Every mailbox's row equals the aggregate's entry (or both are absent).
+fn assert_rows_match(store: &Store, mailboxes: u8) {
+    let state = tenant_state(store);
+    for n in 0..mailboxes {
+        let row = users::get(&store.log, &StreamId::mailbox(&org(), &key(n))).unwrap();
+        assert_eq!(row.as_ref(), state.users.get(&key(n)), "mailbox {n}");
+    }
+}
+
+fn raw_sled(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Err(e) if hcal_actors::log::is_locked(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other.expect("the log's database opens once the store let go of it"),
+        }
+    }
+}
+
+fn watermark(tree: &sled::Tree) -> u64 {
+    layout::be_u64(&tree.get(layout::WATERMARK).unwrap().unwrap()).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn the_users_table_says_what_the_tenant_aggregate_says(
+        batches in prop::collection::vec(prop::collection::vec((0u8..4, 0u8..6), 1..4), 1..12),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let tenant = StreamId::tenant(&org());
+        {
+            let store = store(dir.path());
+            for batch in &batches {
+                let events: Vec<TenantEvent> = batch.iter().map(|&(n, w)| event(&store, n, w)).collect();
+                store.append_blocking(&tenant, ExpectedVersion::Any, &events).unwrap();
+            }
+            assert_rows_match(&store, 4);
+        }
+        // The same after a reopen, and after a rebuild from the log alone.
+        assert_rows_match(&store(dir.path()), 4);
+        {
+            let db = raw_sled(&dir.path().join("log"));
+            let tree = db.open_tree("hcal").unwrap();
+            tree.remove(layout::TABLES_FORMAT).unwrap();
+            for k in tree.scan_prefix([layout::TABLE]).keys() {
+                tree.remove(k.unwrap()).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        assert_rows_match(&store(dir.path()), 4);
+    }
+}
+
+/// A crash after a commit's rows but before its watermark: at open the
+/// commit's events are projected again over rows that already hold them
+/// (and over later ones), which must change nothing.
+#[test]
+fn a_commit_projected_again_over_its_own_rows_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = StreamId::tenant(&org());
+    let before = {
+        let store = store(dir.path());
+        store
+            .append_blocking(
+                &tenant,
+                ExpectedVersion::Any,
+                &[event(&store, 1, 0), event(&store, 1, 3)],
+            )
+            .unwrap();
+        let before = store.log.last_seq().unwrap();
+        store
+            .append_blocking(&tenant, ExpectedVersion::Any, &[event(&store, 1, 1)])
+            .unwrap();
+        store
+            .append_blocking(
+                &tenant,
+                ExpectedVersion::Any,
+                &[event(&store, 1, 0), event(&store, 1, 5)],
+            )
+            .unwrap();
+        before
+    };
+    {
+        let db = raw_sled(&dir.path().join("log"));
+        let tree = db.open_tree("hcal").unwrap();
+        assert!(watermark(&tree) > before);
+        tree.insert(layout::WATERMARK, &before.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = store(dir.path());
+    assert_rows_match(&store, 2);
+    let row = users::get(&store.log, &StreamId::mailbox(&org(), &key(1)))
+        .unwrap()
+        .unwrap();
+    assert!(row.enabled, "enabled again by the last commit");
+    assert_eq!(row.address_in, 4);
+}
+
+/// A crash after a commit's records but before its rows: the rows are
+/// written at open.
+#[test]
+fn a_commit_torn_before_its_rows_gets_them_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = StreamId::tenant(&org());
+    let mbx = StreamId::mailbox(&org(), &key(2));
+    let (before, row_before) = {
+        let store = store(dir.path());
+        store
+            .append_blocking(&tenant, ExpectedVersion::Any, &[event(&store, 2, 0)])
+            .unwrap();
+        let before = store.log.last_seq().unwrap();
+        // The row as the first commit stored it: its version, then the entry.
+        let mut row = 1u64.to_be_bytes().to_vec();
+        row.extend(codec::encode(&users::get(&store.log, &mbx).unwrap().unwrap()).unwrap());
+        store
+            .append_blocking(&tenant, ExpectedVersion::Any, &[event(&store, 2, 1)])
+            .unwrap();
+        assert!(!users::get(&store.log, &mbx).unwrap().unwrap().enabled);
+        (before, row)
+    };
+    {
+        let db = raw_sled(&dir.path().join("log"));
+        let tree = db.open_tree("hcal").unwrap();
+        let row_key = tree.scan_prefix([layout::TABLE]).keys().next().unwrap().unwrap();
+        tree.insert(row_key, row_before).unwrap();
+        tree.insert(layout::WATERMARK, &before.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+    }
+    let store = store(dir.path());
+    assert!(
+        !users::get(&store.log, &mbx).unwrap().unwrap().enabled,
+        "the disable is projected at open"
+    );
+    assert_rows_match(&store, 3);
+}
+
+#[test]
+fn an_event_the_tables_cannot_read_is_refused_and_the_log_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let tenant = StreamId::tenant(&org());
+    let garbage = NewEvent {
+        type_name: "tenant.user_enabled",
+        schema_version: 1,
+        payload: vec![0xff; 3],
+    };
+    let err = store
+        .log
+        .append_blocking(&tenant, ExpectedVersion::Exact(0), vec![garbage])
+        .unwrap_err();
+    assert!(matches!(err, LogError::Corrupt(_)), "{err}");
+    assert_eq!(store.log.head(&tenant).unwrap(), 0, "nothing of it was appended");
+    store
+        .append_blocking(&tenant, ExpectedVersion::Exact(0), &[event(&store, 0, 0)])
+        .unwrap();
+    assert_rows_match(&store, 1);
+}
