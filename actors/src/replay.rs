@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::aggregate::{KeptContents, StreamContents, ViewError, digest};
 use hcal_schemas::codec;
 use hcal_schemas::events::{EventDecodeError, EventMeta};
-use hcal_schemas::{AnyState, KeyLookup, StreamId};
+use hcal_schemas::{AnyState, EventFamily, KeyLookup, StreamId, StreamKind, TenantEvent};
 
 use crate::log::{EventLog, LogError, StoredRecord};
 
@@ -37,6 +38,9 @@ pub enum ReplayError {
 #[derive(Default)]
 pub struct Rebuilt {
     pub states: BTreeMap<StreamId, AnyState>,
+    /// Every user's entry, by mailbox stream: what the log's users table
+    /// must hold (folded here from the events, not read from the table).
+    pub users: BTreeMap<StreamId, UserEntry>,
     pub events: u64,
     /// The sealed content of every meeting the states hold, kept while
     /// folding so that the digest does not read the log again.
@@ -45,7 +49,7 @@ pub struct Rebuilt {
 
 impl Rebuilt {
     pub fn digest(&self, keys: &dyn KeyLookup) -> Result<String, ReplayError> {
-        Ok(digest(&self.states, &self.contents.with_keys(keys))?)
+        Ok(digest(&self.states, &self.users, &self.contents.with_keys(keys))?)
     }
 }
 
@@ -142,8 +146,9 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
     });
     let mut rebuilt = Rebuilt::default();
     for outcome in outcomes {
-        let (states, events, contents) = outcome?;
+        let (states, users, events, contents) = outcome?;
         rebuilt.states.extend(states);
+        rebuilt.users.extend(users);
         rebuilt.events += events;
         rebuilt.contents.extend(contents);
     }
@@ -158,9 +163,14 @@ fn folder_of(stream: &str, folders: usize) -> usize {
 }
 
 /// Folds every record it is sent into the state of its stream.
-fn fold_all(
-    rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>,
-) -> Result<(BTreeMap<StreamId, AnyState>, u64, KeptContents), ReplayError> {
+type Folded = (
+    BTreeMap<StreamId, AnyState>,
+    BTreeMap<StreamId, UserEntry>,
+    u64,
+    KeptContents,
+);
+
+fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, ReplayError> {
     /// A stream being folded, and the content its events brought.
     struct Slot {
         stream: StreamId,
@@ -168,6 +178,7 @@ fn fold_all(
         contents: StreamContents,
     }
     let mut slots: HashMap<Box<str>, Slot> = HashMap::new();
+    let mut users = BTreeMap::new();
     let mut events = 0u64;
     for batch in rx {
         for rec in batch {
@@ -186,6 +197,9 @@ fn fold_all(
                     })
                 }
             };
+            if slot.stream.kind() == StreamKind::Tenant {
+                fold_user(&mut users, &slot.stream, &rec)?;
+            }
             let taken = std::mem::replace(&mut slot.state, AnyState::Tenant(Default::default()));
             slot.state = fold_record_keeping(taken, &rec, Some(&mut slot.contents))?;
             // Contents of meetings changed since are let go now and then, so
@@ -207,7 +221,33 @@ fn fold_all(
         }
         out.insert(slot.stream, slot.state);
     }
-    Ok((out, events, contents))
+    Ok((out, users, events, contents))
+}
+
+/// Folds a tenant stream's record into its users' entries.
+fn fold_user(
+    users: &mut BTreeMap<StreamId, UserEntry>,
+    tenant: &StreamId,
+    rec: &StoredRecord,
+) -> Result<(), ReplayError> {
+    let f = rec.frame()?;
+    let event = TenantEvent::decode(f.type_name, f.schema_version, f.payload).map_err(|source| ReplayError::Event {
+        seq: rec.seq,
+        type_name: f.type_name.to_string(),
+        source,
+    })?;
+    if let Some(mailbox) = event.user() {
+        let stream = StreamId::mailbox(&tenant.org(), mailbox);
+        let meta = EventMeta {
+            version: f.version,
+            at: f.at,
+        };
+        match UserEntry::fold(users.remove(&stream), &meta, &event) {
+            Some(entry) => drop(users.insert(stream, entry)),
+            None => drop(users.remove(&stream)),
+        }
+    }
+    Ok(())
 }
 
 /// The layout of the states snapshots hold, written before each. A snapshot
@@ -216,8 +256,9 @@ fn fold_all(
 /// it, and no number was written: those snapshots begin with the state's
 /// kind, 0 to 2). Layout 101: a subscription entry holds neither its sealed
 /// resource nor its client state, and a tenant's user not its sealed
-/// address, only where the event that carries them is.
-const SNAPSHOT_LAYOUT: u16 = 101;
+/// address, only where the event that carries them is. Layout 102: a
+/// tenant holds no users (the log's users table does).
+const SNAPSHOT_LAYOUT: u16 = 102;
 
 /// One stream's state: its snapshot (if any still decodes) plus the events after it.
 pub fn load_stream(log: &EventLog, stream: &StreamId) -> Result<AnyState, ReplayError> {

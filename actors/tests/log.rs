@@ -338,7 +338,7 @@ proptest::proptest! {
         let keys: Arc<_> = store.keys.clone();
         let d1 = first.digest(keys.as_ref()).unwrap();
         proptest::prop_assert_eq!(&d1, &second.digest(keys.as_ref()).unwrap());
-        let live_digest = hcal_schemas::aggregate::digest(&live, &store).unwrap();
+        let live_digest = hcal_schemas::aggregate::digest(&live, &BTreeMap::new(), &store).unwrap();
         proptest::prop_assert_eq!(d1, live_digest);
     }
 }

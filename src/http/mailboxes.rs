@@ -233,7 +233,9 @@ async fn digest(_: Admin, node: web::Data<NodeState>) -> Result<HttpResponse, Ap
         };
         states.insert(stream, state);
     }
-    let d = hcal_schemas::aggregate::digest(&states, &node.store).map_err(|e| ApiError::internal(e.to_string()))?;
+    let users = hcal_actors::tables::users::all(&node.store.log).map_err(|e| ApiError::internal(e.to_string()))?;
+    let d =
+        hcal_schemas::aggregate::digest(&states, &users, &node.store).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "streams": states.len(), "digest": d })))
 }
 

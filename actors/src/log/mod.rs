@@ -462,6 +462,14 @@ impl EventLog {
         tables::get(&self.inner.tree, key)
     }
 
+    /// Table rows under one key prefix: (key, payload), in key order.
+    pub fn rows(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + use<'_> {
+        self.inner.tree.scan_prefix(prefix).map(|r| {
+            let (k, v) = r?;
+            Ok((k, tables::payload(v)?))
+        })
+    }
+
     /// Entries beside the log under one prefix (e.g. the inbox).
     pub fn scan_side(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + '_ {
         self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))

@@ -125,11 +125,15 @@ pub fn write(tree: &sled::Tree, staged: Staged) -> Result<(), LogError> {
 
 /// A row's payload, as the last durable commit left it.
 pub fn get(tree: &sled::Tree, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
-    match tree.get(key)? {
-        None => Ok(None),
-        Some(v) if v.len() >= 8 => Ok(Some(v.subslice(8, v.len() - 8))),
-        Some(_) => Err(LogError::Corrupt("table row without a version".into())),
+    tree.get(key)?.map(payload).transpose()
+}
+
+/// A stored row's payload (after the version that wrote it).
+pub fn payload(stored: sled::IVec) -> Result<sled::IVec, LogError> {
+    if stored.len() < 8 {
+        return Err(LogError::Corrupt("table row without a version".into()));
     }
+    Ok(stored.subslice(8, stored.len() - 8))
 }
 
 /// Rebuilds every row from the whole log when the rows were written by

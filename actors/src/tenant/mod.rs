@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hcal_schemas::aggregate::tenant::{Consent, TenantState};
+use hcal_schemas::aggregate::tenant::{Consent, TenantState, UserEntry};
 use hcal_schemas::events::tenant::*;
 use hcal_schemas::{EventFamily, MailboxKey, Opened, OrgId, StreamId, TenantEvent, Timestamp};
 use rand::RngCore;
@@ -30,6 +30,7 @@ use crate::serial::to_self;
 use crate::store::Store;
 use crate::subscriptions::manager::{Ensure, Remove, Resubscribe, SetTenant};
 use crate::subscriptions::{SubscriptionError, SubscriptionManager};
+use crate::tables;
 
 #[derive(Clone, Debug)]
 pub struct ProvisioningSettings {
@@ -127,6 +128,8 @@ pub struct TenantSupervisor {
     subscriptions: Addr<SubscriptionManager>,
     settings: ProvisioningSettings,
     activating: HashSet<MailboxKey>,
+    /// Each enabled mailbox not activated, and when to check it next (an
+    /// activated one has no entry: a node's memory goes to the few in trouble).
     next_check: HashMap<MailboxKey, Timestamp>,
     /// Transient failures in a row of each mailbox not activated (for back-off).
     failures: HashMap<MailboxKey, u32>,
@@ -184,6 +187,16 @@ impl TenantSupervisor {
         if let Some(t) = journal.state.tenant_id() {
             subscriptions.do_send(SetTenant(t.to_string()));
         }
+        // Enabled users not activated are due for a check now; activated
+        // ones are not held here at all.
+        let now = clock.now();
+        let mut next_check = HashMap::new();
+        for r in tables::users::of_org(&store.log, &org) {
+            let (mailbox, user) = r?;
+            if user.enabled && user.status != UserStatus::Activated {
+                next_check.insert(mailbox, now);
+            }
+        }
         Ok(Self {
             org,
             tokens,
@@ -194,7 +207,7 @@ impl TenantSupervisor {
             subscriptions,
             settings,
             activating: HashSet::new(),
-            next_check: HashMap::new(),
+            next_check,
             failures: HashMap::new(),
             mailboxes: None,
         })
@@ -237,17 +250,44 @@ impl TenantSupervisor {
             .map_err(|e| TenantError::Seal(e.to_string()))
     }
 
-    fn address(&self, mailbox: &MailboxKey) -> Option<String> {
-        self.addresses(std::iter::once(mailbox)).remove(mailbox)
+    /// A user's entry, from the log's users table (None: never enabled, or
+    /// the table could not be read, which is logged).
+    fn user(&self, mailbox: &MailboxKey) -> Option<UserEntry> {
+        let stream = StreamId::mailbox(&self.org, mailbox);
+        tables::users::get(&self.journal.store().log, &stream)
+            .inspect_err(|e| warn!(org = %self.org, %mailbox, error = %e, "reading a user's entry failed"))
+            .ok()
+            .flatten()
     }
 
-    /// The addresses of `mailboxes`, read from the events that enabled them
+    /// Every user entry of the organisation (one pass over its rows of the
+    /// users table); a failed read is logged and ends the list.
+    fn users(&self) -> Vec<(MailboxKey, UserEntry)> {
+        let mut out = Vec::new();
+        for r in tables::users::of_org(&self.journal.store().log, &self.org) {
+            match r {
+                Ok(u) => out.push(u),
+                Err(e) => {
+                    warn!(org = %self.org, error = %e, "reading the users table failed");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    fn address(&self, mailbox: &MailboxKey) -> Option<String> {
+        let user = self.user(mailbox)?;
+        self.addresses([(mailbox, &user)].into_iter()).remove(mailbox)
+    }
+
+    /// The addresses of `users`, read from the events that enabled them
     /// (one pass over the log); those that cannot be read are left out.
-    fn addresses<'a>(&self, mailboxes: impl Iterator<Item = &'a MailboxKey>) -> HashMap<MailboxKey, String> {
-        let users = &self.journal.state.users;
-        let at: HashMap<u64, MailboxKey> = mailboxes
-            .filter_map(|m| Some((users.get(m)?.address_in, m.clone())))
-            .collect();
+    fn addresses<'a>(
+        &self,
+        users: impl Iterator<Item = (&'a MailboxKey, &'a UserEntry)>,
+    ) -> HashMap<MailboxKey, String> {
+        let at: HashMap<u64, MailboxKey> = users.map(|(m, u)| (u.address_in, m.clone())).collect();
         let mut versions: Vec<u64> = at.keys().copied().collect();
         versions.sort_unstable();
         let mut found = addresses_at(self.journal.store(), &self.journal.stream, &versions);
@@ -268,8 +308,8 @@ impl TenantSupervisor {
     }
 
     fn user_infos(&self) -> Vec<UserInfo> {
-        let users = &self.journal.state.users;
-        let mut addresses = self.addresses(users.keys());
+        let users = self.users();
+        let mut addresses = self.addresses(users.iter().map(|(k, u)| (k, u)));
         users
             .iter()
             .map(|(key, u)| UserInfo::new(key, addresses.remove(key), u))
@@ -332,8 +372,7 @@ impl TenantSupervisor {
             act.schedule_check(&mailbox, &status);
             if status == UserStatus::Activated
                 && let (Some(r), Some(t)) = (&act.mailboxes, tenant)
-                && let Some(user) = act.journal.state.users.get(&mailbox)
-                && user.enabled
+                && act.user(&mailbox).is_some_and(|u| u.enabled)
             {
                 r.do_send(MailboxLifecycle::Activated {
                     org: act.org.clone(),
@@ -392,12 +431,9 @@ impl Actor for TenantSupervisor {
         ctx.run_interval(self.settings.tick, |act, ctx| {
             let now = act.clock.now();
             let due: Vec<MailboxKey> = act
-                .journal
-                .state
-                .enabled_users()
-                .filter(|(k, u)| {
-                    u.status != UserStatus::Activated && act.next_check.get(*k).is_none_or(|at| *at <= now)
-                })
+                .next_check
+                .iter()
+                .filter(|(_, at)| **at <= now)
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in due {
@@ -418,7 +454,7 @@ impl Handler<SetStatus> for TenantSupervisor {
     type Result = AtomicResponse<Self, ()>;
 
     fn handle(&mut self, msg: SetStatus, _: &mut Context<Self>) -> Self::Result {
-        let current = self.journal.state.users.get(&msg.mailbox);
+        let current = self.user(&msg.mailbox);
         if current.is_none_or(|u| !u.enabled || u.status == msg.status) {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
@@ -466,7 +502,7 @@ impl Handler<Resubscribe> for TenantSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Resubscribe, ctx: &mut Context<Self>) {
-        if self.journal.state.users.get(&msg.mailbox).is_some_and(|u| u.enabled) {
+        if self.user(&msg.mailbox).is_some_and(|u| u.enabled) {
             self.activate(msg.mailbox, ctx);
         }
     }
@@ -486,12 +522,11 @@ impl Handler<OnMailboxLifecycle> for TenantSupervisor {
             setup: self.join.clone(),
         });
         if let Some(tenant) = self.tenant_id() {
-            let activated = self
-                .journal
-                .state
-                .enabled_users()
-                .filter(|(_, u)| u.status == UserStatus::Activated)
-                .map(|(key, _)| key);
+            let users = self.users();
+            let activated = users
+                .iter()
+                .filter(|(_, u)| u.enabled && u.status == UserStatus::Activated)
+                .map(|(k, u)| (k, u));
             for (mailbox, address) in self.addresses(activated) {
                 msg.0.do_send(MailboxLifecycle::Activated {
                     org: self.org.clone(),
@@ -636,7 +671,8 @@ impl Handler<RecheckAll> for TenantSupervisor {
     type Result = ();
 
     fn handle(&mut self, _: RecheckAll, _: &mut Context<Self>) {
-        self.next_check.clear();
+        let now = self.clock.now();
+        self.next_check.values_mut().for_each(|at| *at = now);
     }
 }
 
@@ -701,11 +737,11 @@ impl Handler<EnableUser> for TenantSupervisor {
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
         let mailbox = self.journal.store().keys.mailbox_key(&address);
-        if let Some(u) = self.journal.state.users.get(&mailbox)
+        if let Some(u) = self.user(&mailbox)
             && u.enabled
             && u.kind == msg.kind
         {
-            let info = UserInfo::new(&mailbox, Some(address), u);
+            let info = UserInfo::new(&mailbox, Some(address), &u);
             return AtomicResponse::new(Box::pin(fut::ready(Ok(info))));
         }
         let sealed = match self.seal(USER_ADDRESS_FIELD, &address) {
@@ -720,11 +756,12 @@ impl Handler<EnableUser> for TenantSupervisor {
         info!(org = %self.org, %mailbox, "user enabled");
         AtomicResponse::new(Box::pin(self.append(vec![ev.into()]).map(move |r, act, ctx| {
             r?;
-            act.next_check.remove(&mailbox);
+            // Due now: checked and subscribed, and again after a failure.
+            act.next_check.insert(mailbox.clone(), act.clock.now());
             act.failures.remove(&mailbox);
             act.activate(mailbox.clone(), ctx);
-            let u = act.journal.state.users.get(&mailbox).ok_or(TenantError::UnknownUser)?;
-            Ok(UserInfo::new(&mailbox, Some(address), u))
+            let u = act.user(&mailbox).ok_or(TenantError::UnknownUser)?;
+            Ok(UserInfo::new(&mailbox, Some(address), &u))
         })))
     }
 }
@@ -745,10 +782,10 @@ impl Handler<DisableUser> for TenantSupervisor {
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
         let mailbox = self.journal.store().keys.mailbox_key(&address);
-        match self.journal.state.users.get(&mailbox) {
+        match self.user(&mailbox) {
             None => return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::UnknownUser)))),
             Some(u) if !u.enabled => {
-                let info = UserInfo::new(&mailbox, Some(address), u);
+                let info = UserInfo::new(&mailbox, Some(address), &u);
                 return AtomicResponse::new(Box::pin(fut::ready(Ok(info))));
             }
             Some(_) => {}
@@ -779,8 +816,8 @@ impl Handler<DisableUser> for TenantSupervisor {
                 r?;
                 act.next_check.remove(&mailbox);
                 act.failures.remove(&mailbox);
-                let u = act.journal.state.users.get(&mailbox).ok_or(TenantError::UnknownUser)?;
-                Ok(UserInfo::new(&mailbox, Some(address), u))
+                let u = act.user(&mailbox).ok_or(TenantError::UnknownUser)?;
+                Ok(UserInfo::new(&mailbox, Some(address), &u))
             })
         })))
     }
@@ -818,6 +855,7 @@ impl Handler<Describe> for TenantSupervisor {
 
     fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
         let s = &self.journal.state;
+        let enabled: Vec<UserEntry> = self.users().into_iter().map(|(_, u)| u).filter(|u| u.enabled).collect();
         MessageResult(TenantSummary {
             org: self.org.to_string(),
             consent: match s.consent {
@@ -827,11 +865,8 @@ impl Handler<Describe> for TenantSupervisor {
                 Consent::Failed { .. } => "failed",
             },
             tenant_id: s.tenant_id().map(str::to_string),
-            users: s.enabled_users().count(),
-            activated: s
-                .enabled_users()
-                .filter(|(_, u)| u.status == UserStatus::Activated)
-                .count(),
+            users: enabled.len(),
+            activated: enabled.iter().filter(|u| u.status == UserStatus::Activated).count(),
         })
     }
 }
@@ -852,7 +887,7 @@ impl Handler<IssueToken> for TenantSupervisor {
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
         let mailbox = self.journal.store().keys.mailbox_key(&address);
-        if !self.journal.state.users.get(&mailbox).is_some_and(|u| u.enabled) {
+        if !self.user(&mailbox).is_some_and(|u| u.enabled) {
             return AtomicResponse::new(Box::pin(fut::ready(Err(TenantError::UnknownUser))));
         }
         let mut raw = [0u8; 32];

@@ -150,8 +150,13 @@ impl AnyState {
 /// that a wrong key changes it; hashed as its plaintext bytes, which the
 /// sealing codec makes the same for the same value). The same states give
 /// the same digest, whatever the order they were built in. Streams are
-/// hashed on all cores, then combined in stream order.
-pub fn digest(states: &BTreeMap<StreamId, AnyState>, vault: &dyn Vault) -> Result<String, ViewError> {
+/// hashed on all cores, then combined in stream order; then every user's
+/// entry (which the tenant states do not hold), by mailbox stream.
+pub fn digest(
+    states: &BTreeMap<StreamId, AnyState>,
+    users: &BTreeMap<StreamId, tenant::UserEntry>,
+    vault: &dyn Vault,
+) -> Result<String, ViewError> {
     let reveal = &Reveal::Encoded(vault);
     let entries: Vec<(&StreamId, &AnyState)> = states.iter().collect();
     let threads = std::thread::available_parallelism()
@@ -190,6 +195,13 @@ pub fn digest(states: &BTreeMap<StreamId, AnyState>, vault: &dyn Vault) -> Resul
         for h in part? {
             hasher.update(&h);
         }
+    }
+    for (mailbox, user) in users {
+        let bytes = codec::encode(user)?;
+        hasher.update(&(mailbox.text().len() as u64).to_le_bytes());
+        hasher.update(mailbox.text().as_bytes());
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
     }
     Ok(hasher.finalize().to_hex().to_string())
 }

@@ -1,4 +1,6 @@
-//! The tenant aggregate: an organisation's provisioning state and its users.
+//! The tenant aggregate: an organisation's provisioning state, and the fold
+//! of each of its users' entries (which the log keeps as a table, read by
+//! key, rather than the aggregate in memory: a node has many users).
 
 use std::collections::BTreeMap;
 
@@ -49,8 +51,8 @@ pub struct UserEntry {
 }
 
 impl UserEntry {
-    /// A user's entry after `event` (None: no entry). One fold for the
-    /// tenant aggregate and the log's table of users.
+    /// A user's entry after `event` (None: no entry): what the log's users
+    /// table stores.
     pub fn fold(entry: Option<UserEntry>, meta: &EventMeta, event: &TenantEvent) -> Option<UserEntry> {
         match event {
             TenantEvent::UserEnabled(e) => {
@@ -98,7 +100,6 @@ pub struct TenantState {
     pub pending_setups: BTreeMap<String, Timestamp>,
     pub consent: Consent,
     pub last_test: Option<TestResult>,
-    pub users: BTreeMap<MailboxKey, UserEntry>,
     /// Digests of personal API tokens, and whose they are.
     pub api_tokens: BTreeMap<String, MailboxKey>,
     /// The organisation's join settings (None: hcal's defaults).
@@ -111,10 +112,6 @@ impl TenantState {
             Consent::Granted { tenant_id, .. } => Some(tenant_id),
             _ => None,
         }
-    }
-
-    pub fn enabled_users(&self) -> impl Iterator<Item = (&MailboxKey, &UserEntry)> {
-        self.users.iter().filter(|(_, u)| u.enabled)
     }
 }
 
@@ -156,15 +153,10 @@ impl Aggregate for TenantState {
                     at: meta.at,
                 });
             }
-            TenantEvent::UserEnabled(_) | TenantEvent::UserDisabled(_) | TenantEvent::UserStatusChanged(_) => {
-                if let TenantEvent::UserDisabled(e) = &event {
-                    self.api_tokens.retain(|_, m| *m != e.mailbox);
-                }
-                if let Some(mailbox) = event.user().cloned()
-                    && let Some(entry) = UserEntry::fold(self.users.remove(&mailbox), meta, &event)
-                {
-                    self.users.insert(mailbox, entry);
-                }
+            // Users' entries are the log's users table (`UserEntry::fold`).
+            TenantEvent::UserEnabled(_) | TenantEvent::UserStatusChanged(_) => {}
+            TenantEvent::UserDisabled(e) => {
+                self.api_tokens.retain(|_, m| *m != e.mailbox);
             }
             TenantEvent::JoinSettingsChanged(e) => {
                 self.join_settings = Some(e.settings);
@@ -241,27 +233,11 @@ impl Aggregate for TenantState {
                 at: t.at,
             }),
         };
-        let users = self
-            .users
-            .iter()
-            .map(|(key, u)| {
-                Ok(UserView {
-                    mailbox: key.to_string(),
-                    address_in: u.address_in,
-                    kind: u.kind,
-                    enabled: u.enabled,
-                    status: u.status.clone(),
-                    status_changed_at: u.status_changed_at,
-                    graph_user_id: u.graph_user_id.as_ref().map(GraphId::to_string),
-                })
-            })
-            .collect::<Result<_, SealError>>()?;
         Ok(TenantView {
             version: self.version,
             pending_setups: self.pending_setups.len(),
             consent,
             last_test,
-            users,
             api_tokens: self.api_tokens.len(),
             join_settings: self.join_settings.as_ref().map(|j| {
                 let mut v = serde_json::to_value(j).unwrap_or_default();
@@ -281,7 +257,6 @@ pub struct TenantView {
     pub pending_setups: usize,
     pub consent: ConsentView,
     pub last_test: Option<TestView>,
-    pub users: Vec<UserView>,
     pub api_tokens: usize,
     pub join_settings: Option<serde_json::Value>,
 }
@@ -308,15 +283,4 @@ pub struct CheckView {
     pub ok: bool,
     pub error_code: Option<String>,
     pub error_message: Option<Shown<String>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct UserView {
-    pub mailbox: String,
-    pub address_in: u64,
-    pub kind: MailboxKind,
-    pub enabled: bool,
-    pub status: UserStatus,
-    pub status_changed_at: Timestamp,
-    pub graph_user_id: Option<String>,
 }
