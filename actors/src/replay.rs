@@ -3,12 +3,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::aggregate::{KeptContents, StreamContents, ViewError, digest};
 use hcal_schemas::codec;
 use hcal_schemas::events::{EventDecodeError, EventMeta};
-use hcal_schemas::{AnyState, EventFamily, KeyLookup, StreamId, StreamKind, TenantEvent};
+use hcal_schemas::{AnyState, KeyLookup, StreamId};
 
+use crate::log::tables::{self, Projection};
 use crate::log::{EventLog, LogError, StoredRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +38,9 @@ pub enum ReplayError {
 #[derive(Default)]
 pub struct Rebuilt {
     pub states: BTreeMap<StreamId, AnyState>,
-    /// Every user's entry, by mailbox stream: what the log's users table
-    /// must hold (folded here from the events, not read from the table).
-    pub users: BTreeMap<StreamId, UserEntry>,
+    /// The rows of the log's tables (key, stored value): what the log must
+    /// hold, projected here from the events, not read from the log.
+    pub rows: BTreeMap<Vec<u8>, Vec<u8>>,
     pub events: u64,
     /// The sealed content of every meeting the states hold, kept while
     /// folding so that the digest does not read the log again.
@@ -49,7 +49,7 @@ pub struct Rebuilt {
 
 impl Rebuilt {
     pub fn digest(&self, keys: &dyn KeyLookup) -> Result<String, ReplayError> {
-        Ok(digest(&self.states, &self.users, &self.contents.with_keys(keys))?)
+        Ok(digest(&self.states, &self.rows, &self.contents.with_keys(keys))?)
     }
 }
 
@@ -146,9 +146,10 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
     });
     let mut rebuilt = Rebuilt::default();
     for outcome in outcomes {
-        let (states, users, events, contents) = outcome?;
+        let (states, rows, events, contents) = outcome?;
         rebuilt.states.extend(states);
-        rebuilt.users.extend(users);
+        // Each row is written by one stream, so the folders' rows do not overlap.
+        rebuilt.rows.extend(rows.into_iter().filter_map(|(k, v)| Some((k, v?))));
         rebuilt.events += events;
         rebuilt.contents.extend(contents);
     }
@@ -163,12 +164,7 @@ fn folder_of(stream: &str, folders: usize) -> usize {
 }
 
 /// Folds every record it is sent into the state of its stream.
-type Folded = (
-    BTreeMap<StreamId, AnyState>,
-    BTreeMap<StreamId, UserEntry>,
-    u64,
-    KeptContents,
-);
+type Folded = (BTreeMap<StreamId, AnyState>, tables::Staged, u64, KeptContents);
 
 fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, ReplayError> {
     /// A stream being folded, and the content its events brought.
@@ -178,7 +174,7 @@ fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, 
         contents: StreamContents,
     }
     let mut slots: HashMap<Box<str>, Slot> = HashMap::new();
-    let mut users = BTreeMap::new();
+    let mut rows = tables::Staged::new();
     let mut events = 0u64;
     for batch in rx {
         for rec in batch {
@@ -197,8 +193,8 @@ fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, 
                     })
                 }
             };
-            if slot.stream.kind() == StreamKind::Tenant {
-                fold_user(&mut users, &slot.stream, &rec)?;
+            if crate::tables::TABLES.writes(&slot.stream) {
+                tables::project_record(&crate::tables::TABLES, None, &mut rows, rec.bytes())?;
             }
             let taken = std::mem::replace(&mut slot.state, AnyState::Tenant(Default::default()));
             slot.state = fold_record_keeping(taken, &rec, Some(&mut slot.contents))?;
@@ -221,33 +217,7 @@ fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, 
         }
         out.insert(slot.stream, slot.state);
     }
-    Ok((out, users, events, contents))
-}
-
-/// Folds a tenant stream's record into its users' entries.
-fn fold_user(
-    users: &mut BTreeMap<StreamId, UserEntry>,
-    tenant: &StreamId,
-    rec: &StoredRecord,
-) -> Result<(), ReplayError> {
-    let f = rec.frame()?;
-    let event = TenantEvent::decode(f.type_name, f.schema_version, f.payload).map_err(|source| ReplayError::Event {
-        seq: rec.seq,
-        type_name: f.type_name.to_string(),
-        source,
-    })?;
-    if let Some(mailbox) = event.user() {
-        let stream = StreamId::mailbox(&tenant.org(), mailbox);
-        let meta = EventMeta {
-            version: f.version,
-            at: f.at,
-        };
-        match UserEntry::fold(users.remove(&stream), &meta, &event) {
-            Some(entry) => drop(users.insert(stream, entry)),
-            None => drop(users.remove(&stream)),
-        }
-    }
-    Ok(())
+    Ok((out, rows, events, contents))
 }
 
 /// The layout of the states snapshots hold, written before each. A snapshot

@@ -233,9 +233,13 @@ async fn digest(_: Admin, node: web::Data<NodeState>) -> Result<HttpResponse, Ap
         };
         states.insert(stream, state);
     }
-    let users = hcal_actors::tables::users::all(&node.store.log).map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows = node
+        .store
+        .log
+        .table_rows()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     let d =
-        hcal_schemas::aggregate::digest(&states, &users, &node.store).map_err(|e| ApiError::internal(e.to_string()))?;
+        hcal_schemas::aggregate::digest(&states, &rows, &node.store).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events, "streams": states.len(), "digest": d })))
 }
 

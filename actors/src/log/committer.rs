@@ -282,7 +282,7 @@ impl Committer {
             );
             if self.projection.writes(stream) {
                 let rows = rows.get_or_insert_with(|| staged.rows.clone());
-                tables::project_record(self.projection, &self.tree, rows, &frame_buf)?;
+                tables::project_record(self.projection, Some(&self.tree), rows, &frame_buf)?;
             }
             frames.push(frame_buf);
         }
@@ -321,7 +321,7 @@ impl Committer {
                 self.tree.insert(layout::log_key(*seq), blob)?;
                 self.tree
                     .insert(layout::index_key(&stream, f.version), &layout::index_value(*seq, 1)[..])?;
-                tables::project_record(self.projection, &self.tree, &mut rows, rec)?;
+                tables::project_record(self.projection, Some(&self.tree), &mut rows, rec)?;
                 last = *seq;
             }
             tables::write(&self.tree, rows)?;

@@ -462,6 +462,18 @@ impl EventLog {
         tables::get(&self.inner.tree, key)
     }
 
+    /// Every table row as stored (key, version + payload), in key order (for the digest).
+    pub fn table_rows(&self) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>, LogError> {
+        self.inner
+            .tree
+            .scan_prefix([layout::TABLE])
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
     /// Table rows under one key prefix: (key, payload), in key order.
     pub fn rows(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + use<'_> {
         self.inner.tree.scan_prefix(prefix).map(|r| {

@@ -193,7 +193,7 @@ pub fn complete_index(tree: &sled::Tree, projection: &dyn Projection) -> Result<
                 layout::index_key(&stream, f.version),
                 &layout::index_value(rec.seq, 1)[..],
             )?;
-            tables::project_record(projection, tree, &mut rows, rec.bytes())?;
+            tables::project_record(projection, Some(tree), &mut rows, rec.bytes())?;
         }
     }
     tables::write(tree, rows)?;

@@ -35,16 +35,17 @@ pub trait Projection: Send + Sync {
 /// A commit's row changes, staged: key -> stored value (None: removed).
 pub type Staged = HashMap<Vec<u8>, Option<Vec<u8>>>;
 
-/// Rows as a projection sees them while it projects one event: the tree,
-/// with the changes staged so far in front of it.
+/// Rows as a projection sees them while it projects one event: the tree
+/// (none for a replay, which stages every row), with the changes staged so
+/// far in front of it.
 pub struct Rows<'a> {
-    tree: &'a sled::Tree,
+    tree: Option<&'a sled::Tree>,
     staged: &'a mut Staged,
     version: u64,
 }
 
 impl<'a> Rows<'a> {
-    pub fn new(tree: &'a sled::Tree, staged: &'a mut Staged, version: u64) -> Self {
+    pub fn new(tree: Option<&'a sled::Tree>, staged: &'a mut Staged, version: u64) -> Self {
         Self { tree, staged, version }
     }
 
@@ -52,7 +53,10 @@ impl<'a> Rows<'a> {
     fn stored(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>, LogError> {
         let value = match self.staged.get(key) {
             Some(v) => v.clone(),
-            None => self.tree.get(key)?.map(|v| v.to_vec()),
+            None => match self.tree {
+                Some(tree) => tree.get(key)?.map(|v| v.to_vec()),
+                None => None,
+            },
         };
         match value {
             None => Ok(None),
@@ -105,7 +109,7 @@ fn check_key(key: &[u8]) -> Result<(), LogError> {
 /// Projects one stored record into `staged`.
 pub fn project_record(
     projection: &dyn Projection,
-    tree: &sled::Tree,
+    tree: Option<&sled::Tree>,
     staged: &mut Staged,
     record: &[u8],
 ) -> Result<(), LogError> {
@@ -152,7 +156,7 @@ pub fn rebuild_if_stale(tree: &sled::Tree, projection: &dyn Projection) -> Resul
     let mut events = 0u64;
     for record in super::read::from_seq(tree, 0) {
         let record = record?;
-        project_record(projection, tree, &mut staged, record.bytes())?;
+        project_record(projection, Some(tree), &mut staged, record.bytes())?;
         events += 1;
         // Written a chunk at a time; later reads see earlier chunks in the tree.
         if staged.len() >= 4096 {

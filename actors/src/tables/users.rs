@@ -2,8 +2,6 @@
 //! tenant aggregate's (`UserEntry::fold`), over the tenant stream's user
 //! events. Everything in it is in the clear in those events.
 
-use std::collections::BTreeMap;
-
 use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::events::EventMeta;
 use hcal_schemas::{EventFamily, MailboxKey, OrgId, StreamId, TenantEvent, codec};
@@ -87,9 +85,4 @@ pub fn of_org<'a>(
         let mailbox = stream.mailbox_key().ok_or_else(|| corrupt("not a mailbox stream"))?;
         Ok((mailbox, user))
     })
-}
-
-/// Every user entry in the table, by mailbox stream (for the digest).
-pub fn all(log: &EventLog) -> Result<BTreeMap<StreamId, UserEntry>, LogError> {
-    rows(log, &[layout::TABLE, super::USERS]).collect()
 }

@@ -150,11 +150,12 @@ impl AnyState {
 /// that a wrong key changes it; hashed as its plaintext bytes, which the
 /// sealing codec makes the same for the same value). The same states give
 /// the same digest, whatever the order they were built in. Streams are
-/// hashed on all cores, then combined in stream order; then every user's
-/// entry (which the tenant states do not hold), by mailbox stream.
+/// hashed on all cores, then combined in stream order; then the rows of the
+/// log's tables (what states leave to them, such as users' entries), as
+/// stored, in key order.
 pub fn digest(
     states: &BTreeMap<StreamId, AnyState>,
-    users: &BTreeMap<StreamId, tenant::UserEntry>,
+    rows: &BTreeMap<Vec<u8>, Vec<u8>>,
     vault: &dyn Vault,
 ) -> Result<String, ViewError> {
     let reveal = &Reveal::Encoded(vault);
@@ -196,12 +197,11 @@ pub fn digest(
             hasher.update(&h);
         }
     }
-    for (mailbox, user) in users {
-        let bytes = codec::encode(user)?;
-        hasher.update(&(mailbox.text().len() as u64).to_le_bytes());
-        hasher.update(mailbox.text().as_bytes());
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+    for (key, value) in rows {
+        hasher.update(&(key.len() as u64).to_le_bytes());
+        hasher.update(key);
+        hasher.update(&(value.len() as u64).to_le_bytes());
+        hasher.update(value);
     }
     Ok(hasher.finalize().to_hex().to_string())
 }
