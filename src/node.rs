@@ -210,7 +210,7 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
         tokens: ApiTokens::default(),
         faults,
         inbox: Inbox::new(store.log.clone()),
-        directory: SubscriptionDirectory::default(),
+        directory: SubscriptionDirectory::new(store.clone()),
         clock,
         graph,
         metrics,

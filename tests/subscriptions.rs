@@ -207,3 +207,27 @@ async fn after_a_restart_the_webhook_knows_each_subscription_by_its_client_state
         Verdict::Unknown
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_shows_when_it_last_brought_a_notification_also_after_a_restart() {
+    let mut w = connected_with_alice().await;
+    assert!(only(&w).await["last_notification"].is_null(), "nothing heard yet");
+    let day = (w.emulator.now() + chrono::Duration::days(1)).date_naive();
+    let body = serde_json::json!({
+        "subject": "Heard from",
+        "start": {"dateTime": format!("{day}T09:00:00"), "timeZone": "UTC"},
+        "end": {"dateTime": format!("{day}T10:00:00"), "timeZone": "UTC"},
+    });
+    let (s, created) = w
+        .emu(Method::POST, "/users/alice@contoso.example/events", Some(body))
+        .await;
+    assert_eq!(s, 201, "{created}");
+    eventually(10, "the notification noted", || async {
+        !only(&w).await["last_notification"].is_null()
+    })
+    .await;
+    let heard = only(&w).await["last_notification"].clone();
+    w.node.take().unwrap().stop();
+    w.restart();
+    assert_eq!(only(&w).await["last_notification"], heard);
+}

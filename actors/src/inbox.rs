@@ -9,7 +9,7 @@
 use hcal_schemas::{StreamId, Timestamp, codec};
 use serde::{Deserialize, Serialize};
 
-use crate::log::layout::INBOX;
+use crate::log::layout::{HEARD, INBOX};
 use crate::log::{EventLog, LogError, SideWrite};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,20 @@ pub enum LifecycleEvent {
     ReauthorizationRequired,
     SubscriptionRemoved,
     Missed,
+}
+
+impl InboxItem {
+    pub fn subscription_id(&self) -> &str {
+        match self {
+            InboxItem::Change { subscription_id, .. } | InboxItem::Lifecycle { subscription_id, .. } => subscription_id,
+        }
+    }
+
+    pub fn received_at(&self) -> Timestamp {
+        match self {
+            InboxItem::Change { received_at, .. } | InboxItem::Lifecycle { received_at, .. } => *received_at,
+        }
+    }
 }
 
 /// One accepted notification, as the inbox keeps it (no content: ids only).
@@ -105,6 +119,13 @@ pub fn key(stream: &StreamId, item: &InboxItem) -> Vec<u8> {
     k
 }
 
+fn heard_key(subscription_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(subscription_id.len() + 1);
+    k.push(HEARD);
+    k.extend_from_slice(subscription_id.as_bytes());
+    k
+}
+
 #[derive(Clone)]
 pub struct Inbox {
     log: EventLog,
@@ -115,17 +136,43 @@ impl Inbox {
         Self { log }
     }
 
-    /// Writes `items` durably; returns once they are on disk.
+    /// Writes `items` durably, and when each of their subscriptions was
+    /// last heard from; returns once they are on disk.
     pub async fn accept(&self, items: &[(StreamId, InboxItem)]) -> Result<(), LogError> {
         let writes = Self::writes(items)?;
         self.log.write_durable(writes).await
     }
 
     fn writes(items: &[(StreamId, InboxItem)]) -> Result<Vec<SideWrite>, LogError> {
-        items
-            .iter()
-            .map(|(s, i)| Ok(SideWrite::Insert(key(s, i), codec::encode(i)?)))
-            .collect()
+        let mut heard: std::collections::BTreeMap<&str, Timestamp> = std::collections::BTreeMap::new();
+        let mut writes = Vec::with_capacity(items.len() + 1);
+        for (s, i) in items {
+            writes.push(SideWrite::Insert(key(s, i), codec::encode(i)?));
+            let at = heard.entry(i.subscription_id()).or_insert(i.received_at());
+            *at = (*at).max(i.received_at());
+        }
+        writes.extend(
+            heard
+                .into_iter()
+                .map(|(id, at)| SideWrite::Insert(heard_key(id), at.0.to_be_bytes().to_vec())),
+        );
+        Ok(writes)
+    }
+
+    /// When a subscription last brought an accepted notification.
+    pub fn last_notification(&self, subscription_id: &str) -> Result<Option<Timestamp>, LogError> {
+        match self.log.side(&heard_key(subscription_id))? {
+            Some(v) => {
+                let at = crate::log::layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("heard time".into()))?;
+                Ok(Some(Timestamp(at as i64)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The side write that forgets a removed subscription's last notification.
+    pub fn forget(subscription_id: &str) -> SideWrite {
+        SideWrite::Remove(heard_key(subscription_id))
     }
 
     /// At most `limit` of what is waiting for `stream`, oldest key first.

@@ -227,7 +227,8 @@ fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, 
 /// kind, 0 to 2). Layout 101: a subscription entry holds neither its sealed
 /// resource nor its client state, and a tenant's user not its sealed
 /// address, only where the event that carries them is. Layout 102: a
-/// tenant holds no users (the log's users table does).
+/// tenant holds no users, and an organisation's subscriptions state only
+/// its version (the log's tables hold them).
 const SNAPSHOT_LAYOUT: u16 = 102;
 
 /// One stream's state: its snapshot (if any still decodes) plus the events after it.

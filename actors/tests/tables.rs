@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 use hcal_actors::Store;
 use hcal_actors::log::{ExpectedVersion, LogError, LogOptions, NewEvent, layout};
 use hcal_actors::replay::replay_all;
-use hcal_actors::tables::users;
+use hcal_actors::tables::{subscriptions, users};
 use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::events::EventMeta;
+use hcal_schemas::events::subscription::*;
 use hcal_schemas::events::tenant::*;
-use hcal_schemas::{MailboxKey, OrgId, SecretKey, StreamId, TenantEvent, codec};
+use hcal_schemas::{MailboxKey, OrgId, SecretKey, StreamId, SubscriptionEvent, TenantEvent, Timestamp, codec};
 use proptest::prelude::*;
 
 fn org() -> OrgId {
@@ -230,4 +231,135 @@ fn an_event_the_tables_cannot_read_is_refused_and_the_log_goes_on() {
         .append_blocking(&tenant, ExpectedVersion::Exact(0), &[event(&store, 0, 0)])
         .unwrap();
     assert_rows_match(&store);
+}
+
+/// A subscription event: 0 create (mailbox `n`, a new id), 1 renew, 2 remove,
+/// 3 reauthorisation wanted, 4 reauthorised (the `n`th id made so far),
+/// 5 missed, 6 resynced (mailbox `n`).
+fn subscription_event(store: &Store, made: &mut Vec<String>, what: u8, n: u8, at: i64) -> SubscriptionEvent {
+    let id = |made: &Vec<String>| {
+        made.get(n as usize % made.len().max(1))
+            .cloned()
+            .unwrap_or("none".into())
+    };
+    match what {
+        0 => {
+            let sealer = store.sealer(&StreamId::subscriptions(&org())).unwrap();
+            made.push(format!("sub-{}", made.len()));
+            SubscriptionEvent::SubscriptionCreated(SubscriptionCreated {
+                mailbox: key(n),
+                subscription_id: made.last().unwrap().clone(),
+                resource: sealer.seal(RESOURCE_FIELD, &format!("users/{n}/events")).unwrap(),
+                expires_at: Timestamp(at),
+                client_state: sealer.seal(CLIENT_STATE_FIELD, &"secret".to_string()).unwrap(),
+            })
+        }
+        1 => SubscriptionEvent::SubscriptionRenewed(SubscriptionRenewed {
+            subscription_id: id(made),
+            expires_at: Timestamp(at),
+        }),
+        2 => SubscriptionEvent::SubscriptionRemoved(SubscriptionRemoved {
+            subscription_id: id(made),
+            reason: RemovalReason::NotFound,
+        }),
+        3 => SubscriptionEvent::ReauthorizationRequested(ReauthorizationRequested {
+            subscription_id: id(made),
+        }),
+        4 => SubscriptionEvent::Reauthorized(Reauthorized {
+            subscription_id: id(made),
+        }),
+        5 => SubscriptionEvent::NotificationsMissed(NotificationsMissed {
+            subscription_id: id(made),
+            mailbox: key(n),
+        }),
+        _ => SubscriptionEvent::Resynced(Resynced { mailbox: key(n) }),
+    }
+}
+
+/// What the subscription events mean, kept the plain way (as the aggregate
+/// held it before the tables).
+#[derive(Default)]
+struct Model {
+    /// id -> (mailbox, expiry, reauthorisation wanted)
+    live: BTreeMap<String, (u8, i64, bool)>,
+    ever: std::collections::BTreeSet<u8>,
+    gaps: std::collections::BTreeSet<u8>,
+    /// mailbox -> its current subscription
+    current: BTreeMap<u8, Option<String>>,
+}
+
+impl Model {
+    fn apply(&mut self, e: &SubscriptionEvent, mailbox_of: impl Fn(&MailboxKey) -> u8) {
+        match e {
+            SubscriptionEvent::SubscriptionCreated(c) => {
+                let m = mailbox_of(&c.mailbox);
+                if !self.ever.insert(m) {
+                    self.gaps.insert(m);
+                }
+                self.live.insert(c.subscription_id.clone(), (m, c.expires_at.0, false));
+                self.current.insert(m, Some(c.subscription_id.clone()));
+            }
+            SubscriptionEvent::SubscriptionRenewed(r) => {
+                if let Some(s) = self.live.get_mut(&r.subscription_id) {
+                    (s.1, s.2) = (r.expires_at.0, false);
+                }
+            }
+            SubscriptionEvent::SubscriptionRemoved(r) => {
+                if let Some((m, ..)) = self.live.remove(&r.subscription_id)
+                    && self.current.get(&m) == Some(&Some(r.subscription_id.clone()))
+                {
+                    self.current.insert(m, None);
+                }
+            }
+            SubscriptionEvent::ReauthorizationRequested(r) => {
+                if let Some(s) = self.live.get_mut(&r.subscription_id) {
+                    s.2 = true;
+                }
+            }
+            SubscriptionEvent::Reauthorized(r) => {
+                if let Some(s) = self.live.get_mut(&r.subscription_id) {
+                    s.2 = false;
+                }
+            }
+            SubscriptionEvent::NotificationsMissed(m) => drop(self.gaps.insert(mailbox_of(&m.mailbox))),
+            SubscriptionEvent::Resynced(r) => drop(self.gaps.remove(&mailbox_of(&r.mailbox))),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn the_subscription_tables_say_what_the_events_say(
+        batches in prop::collection::vec(prop::collection::vec((0u8..7, 0u8..3, 1i64..1_000), 1..4), 1..14),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let stream = StreamId::subscriptions(&org());
+        let store = store(dir.path());
+        let mut made = Vec::new();
+        let mut model = Model::default();
+        let mailbox_of = |k: &MailboxKey| (0u8..3).find(|n| key(*n) == *k).unwrap();
+        for batch in &batches {
+            let events: Vec<SubscriptionEvent> =
+                batch.iter().map(|&(w, n, at)| subscription_event(&store, &mut made, w, n, at)).collect();
+            events.iter().for_each(|e| model.apply(e, mailbox_of));
+            store.append_blocking(&stream, ExpectedVersion::Any, &events).unwrap();
+        }
+        let mut by_expiry: Vec<(String, Timestamp)> =
+            model.live.iter().map(|(id, s)| (id.clone(), Timestamp(s.1))).collect();
+        by_expiry.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        prop_assert_eq!(subscriptions::of_org(&store.log, &org()).unwrap(), by_expiry.clone());
+        let soon: Vec<_> = by_expiry.iter().filter(|(_, at)| at.0 <= 500).cloned().collect();
+        prop_assert_eq!(subscriptions::expiring(&store.log, &org(), Timestamp(500)).unwrap(), soon);
+        let reauth: Vec<String> = model.live.iter().filter(|(_, s)| s.2).map(|(id, _)| id.clone()).collect();
+        prop_assert_eq!(subscriptions::reauthorization_wanted(&store.log, &org()).unwrap(), reauth);
+        let gaps: Vec<u8> = subscriptions::gaps(&store.log, &org()).unwrap().iter().map(|(m, _)| mailbox_of(m)).collect();
+        prop_assert_eq!(gaps, model.gaps.iter().copied().collect::<Vec<_>>());
+        for n in 0u8..3 {
+            let current = subscriptions::of_mailbox(&store.log, &org(), &key(n)).unwrap().map(|(id, _)| id);
+            prop_assert_eq!(current, model.current.get(&n).cloned().flatten(), "mailbox {}", n);
+        }
+        assert_rows_match(&store);
+    }
 }

@@ -83,7 +83,6 @@ fn accept(node: &NodeState, batch: &ChangeNotificationCollection, lifecycle_url:
                 continue;
             }
         };
-        node.directory.touch(sub, now);
         match (&n.lifecycle_event, lifecycle_url) {
             (Some(e), _) => match lifecycle(e) {
                 Some(event) => kept.push((

@@ -25,6 +25,9 @@ pub const TABLE: u8 = b'T';
 pub const TABLES_FORMAT: &[u8] = b"P";
 /// `I` + ... -> durable inbox entries (the webhook ingress owns the rest of the key).
 pub const INBOX: u8 = b'I';
+/// `H` + subscription id -> when it last brought a notification (i64 BE ms),
+/// written with the inbox entries.
+pub const HEARD: u8 = b'H';
 
 pub fn log_key(seq: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

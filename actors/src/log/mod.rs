@@ -482,6 +482,11 @@ impl EventLog {
         })
     }
 
+    /// One entry beside the log.
+    pub fn side(&self, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
+        Ok(self.inner.tree.get(key)?)
+    }
+
     /// Entries beside the log under one prefix (e.g. the inbox).
     pub fn scan_side(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + '_ {
         self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))

@@ -1,17 +1,23 @@
-//! Which mailbox a subscription serves, and its clientState, for the
-//! webhook front door: the one place a notification is checked before it is
-//! written to the inbox. Only a hash of each clientState is held, and
-//! compared in constant time (`blake3::Hash` equality is constant-time).
+//! Which mailbox a subscription serves, and whether a notification carries
+//! its clientState: the webhook's check before anything is written to the
+//! inbox.
 //!
-//! One map entry per subscription (the node holds one per enabled mailbox):
-//! the route, and when it last brought a notification, kept in an atomic so
-//! that the webhook notes it under the read lock.
+//! The log's subscriptions table says whose a subscription is; its
+//! clientState stays sealed in the event that created it. The first check
+//! of a subscription opens it there and keeps only a hash, compared in
+//! constant time, in a bounded set of recently checked subscriptions: a
+//! node holds nothing here for a mailbox that is not being notified.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use hcal_schemas::{GraphId, MailboxKey, OrgId, StreamId, Timestamp};
+use hcal_schemas::events::subscription::CLIENT_STATE_FIELD;
+use hcal_schemas::{EventFamily, GraphId, MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent};
+use tracing::warn;
+
+use crate::store::Store;
+use crate::tables::subscriptions;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -22,7 +28,6 @@ pub struct Route {
 
 /// The first 128 bits of a clientState's blake3 hash: a notification that
 /// matches it without knowing the clientState would need a second preimage.
-/// The directory holds one per subscription.
 #[derive(Clone, Debug)]
 struct ClientStateDigest([u8; 16]);
 
@@ -59,89 +64,114 @@ pub enum Verdict {
     Forged,
 }
 
-struct Entry {
-    route: Route,
-    /// When the subscription last brought an accepted notification (not
-    /// durable); `NEVER` before the first.
-    seen: AtomicI64,
-}
+/// Subscriptions checked recently; past this many the set starts again
+/// (each miss costs a table read and opening one sealed value).
+const RECENT: usize = 4096;
 
-const NEVER: i64 = i64::MIN;
-
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct SubscriptionDirectory {
-    routes: Arc<RwLock<HashMap<GraphId, Entry>>>,
+    store: Store,
+    recent: Arc<Mutex<HashMap<GraphId, Route>>>,
+    /// Subscriptions the node has (for the gauge).
+    known: Arc<AtomicUsize>,
 }
 
 impl SubscriptionDirectory {
-    pub fn insert(&self, subscription_id: &str, org: &OrgId, mailbox: &MailboxKey, client_state: &str) {
-        let route = Route {
-            org: org.clone(),
-            mailbox: mailbox.clone(),
-            client_state: ClientStateDigest::of(client_state),
-        };
-        if let Ok(mut m) = self.routes.write() {
-            let id = GraphId::new(subscription_id);
-            match m.get_mut(&id) {
-                // Re-inserted (a restart's reload, a changed clientState): keep when it was last heard from.
-                Some(e) => e.route = route,
-                None => {
-                    let entry = Entry {
-                        route,
-                        seen: AtomicI64::new(NEVER),
-                    };
-                    m.insert(id, entry);
-                }
-            }
+    pub fn new(store: Store) -> Self {
+        let known = subscriptions::count(&store.log).unwrap_or_else(|e| {
+            warn!(error = %e, "counting subscriptions failed");
+            0
+        });
+        Self {
+            store,
+            recent: Arc::default(),
+            known: Arc::new(AtomicUsize::new(known)),
         }
     }
 
-    pub fn remove(&self, subscription_id: &str) {
-        if let Ok(mut m) = self.routes.write() {
+    /// A subscription was recorded as created.
+    pub fn added(&self) {
+        self.known.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A subscription was recorded as removed: its notifications are refused from now on.
+    pub fn removed(&self, subscription_id: &str) {
+        if let Ok(mut m) = self.recent.lock() {
             m.remove(&GraphId::new(subscription_id));
         }
-    }
-
-    pub fn touch(&self, subscription_id: &str, at: Timestamp) {
-        if let Ok(m) = self.routes.read()
-            && let Some(e) = m.get(&GraphId::new(subscription_id))
-        {
-            e.seen.fetch_max(at.0, Ordering::Relaxed);
-        }
-    }
-
-    pub fn last_notification(&self, subscription_id: &str) -> Option<Timestamp> {
-        let m = self.routes.read().ok()?;
-        let at = m.get(&GraphId::new(subscription_id))?.seen.load(Ordering::Relaxed);
-        (at != NEVER).then_some(Timestamp(at))
+        let _ = self
+            .known
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
     }
 
     pub fn check(&self, subscription_id: &str, client_state: Option<&str>) -> Verdict {
-        let Ok(m) = self.routes.read() else {
-            return Verdict::Unknown;
-        };
-        match m.get(&GraphId::new(subscription_id)).map(|e| &e.route) {
-            None => Verdict::Unknown,
-            Some(route) => {
-                let given = ClientStateDigest::of(client_state.unwrap_or_default());
-                if given == route.client_state {
-                    Verdict::Accepted(route.clone())
-                } else {
-                    Verdict::Forged
+        let route = match self
+            .recent
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&GraphId::new(subscription_id)).cloned())
+        {
+            Some(r) => r,
+            None => match self.load(subscription_id) {
+                Some(r) => {
+                    if let Ok(mut m) = self.recent.lock() {
+                        if m.len() >= RECENT {
+                            *m = HashMap::new();
+                        }
+                        m.insert(GraphId::new(subscription_id), r.clone());
+                    }
+                    r
                 }
-            }
+                None => return Verdict::Unknown,
+            },
+        };
+        if ClientStateDigest::of(client_state.unwrap_or_default()) == route.client_state {
+            Verdict::Accepted(route)
+        } else {
+            Verdict::Forged
         }
     }
 
-    pub fn route(&self, subscription_id: &str) -> Option<Route> {
-        self.routes
-            .read()
-            .ok()
-            .and_then(|m| m.get(&GraphId::new(subscription_id)).map(|e| e.route.clone()))
+    /// The route of a subscription from the table, its clientState opened
+    /// from the creating event (None: not ours, or it cannot be opened).
+    fn load(&self, subscription_id: &str) -> Option<Route> {
+        let s = match subscriptions::get(&self.store.log, subscription_id) {
+            Ok(s) => s?,
+            Err(e) => {
+                warn!(error = %e, "reading the subscriptions table failed");
+                return None;
+            }
+        };
+        let stream = StreamId::subscriptions(&s.org);
+        let mut client_state = None;
+        let read = self.store.log.read_versions(&stream, &[s.created_in], |f| {
+            if let Ok(SubscriptionEvent::SubscriptionCreated(e)) =
+                SubscriptionEvent::decode(f.type_name, f.schema_version, f.payload)
+                && e.subscription_id == subscription_id
+                && let Ok(Opened::Plain(cs)) =
+                    e.client_state
+                        .open(self.store.keys.as_ref(), &stream, CLIENT_STATE_FIELD)
+            {
+                client_state = Some(ClientStateDigest::of(&cs));
+            }
+            Ok(())
+        });
+        if let Err(e) = &read {
+            warn!(error = %e, "reading a subscription's creating event failed");
+        }
+        let Some(client_state) = client_state else {
+            warn!(org = %s.org, "a subscription's client state could not be opened; its notifications are refused");
+            return None;
+        };
+        Some(Route {
+            org: s.org,
+            mailbox: s.mailbox,
+            client_state,
+        })
     }
 
     pub fn len(&self) -> usize {
-        self.routes.read().map(|m| m.len()).unwrap_or(0)
+        self.known.load(Ordering::Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -151,43 +181,55 @@ impl SubscriptionDirectory {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use hcal_schemas::events::subscription::{RESOURCE_FIELD, SubscriptionCreated, SubscriptionRemoved};
+    use hcal_schemas::{SecretKey, Timestamp};
 
-    /// A directory knowing subscription `sub-1` with `client_state`.
-    fn with_sub_1(client_state: &str) -> (SubscriptionDirectory, OrgId, MailboxKey) {
-        let d = SubscriptionDirectory::default();
+    use super::*;
+    use crate::log::{ExpectedVersion, LogOptions};
+
+    /// A store whose log created subscription `sub-1` with `client_state`.
+    fn with_sub_1(client_state: &str) -> (tempfile::TempDir, Store, MailboxKey) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), SecretKey::from_bytes([3; 32]), &LogOptions::default()).unwrap();
         let org = OrgId::new("acme").unwrap();
         let mk = MailboxKey::parse(&"ab".repeat(16)).unwrap();
-        d.insert("sub-1", &org, &mk, client_state);
-        (d, org, mk)
+        let stream = StreamId::subscriptions(&org);
+        let sealer = store.sealer(&stream).unwrap();
+        let created = SubscriptionCreated {
+            mailbox: mk.clone(),
+            subscription_id: "sub-1".into(),
+            resource: sealer
+                .seal(RESOURCE_FIELD, &"users/a@acme.example/events".to_string())
+                .unwrap(),
+            expires_at: Timestamp(10_000),
+            client_state: sealer.seal(CLIENT_STATE_FIELD, &client_state.to_string()).unwrap(),
+        };
+        store
+            .append_blocking(&stream, ExpectedVersion::Exact(0), &[SubscriptionEvent::from(created)])
+            .unwrap();
+        (dir, store, mk)
     }
 
     #[test]
     fn accepts_only_the_right_client_state() {
-        let (d, _, mk) = with_sub_1("s3cret-state");
+        let (_dir, store, mk) = with_sub_1("s3cret-state");
+        let d = SubscriptionDirectory::new(store.clone());
+        assert_eq!(d.len(), 1);
         assert!(matches!(d.check("sub-1", Some("s3cret-state")), Verdict::Accepted(r) if r.mailbox == mk));
         assert_eq!(d.check("sub-1", Some("s3cret-statf")), Verdict::Forged);
         assert_eq!(d.check("sub-1", None), Verdict::Forged);
         assert_eq!(d.check("sub-2", Some("s3cret-state")), Verdict::Unknown);
-        d.remove("sub-1");
+        // Removed (recorded, then the directory told): unknown from then on.
+        let removed = SubscriptionRemoved {
+            subscription_id: "sub-1".into(),
+            reason: hcal_schemas::events::subscription::RemovalReason::UserDisabled,
+        };
+        let stream = StreamId::subscriptions(&OrgId::new("acme").unwrap());
+        store
+            .append_blocking(&stream, ExpectedVersion::Exact(1), &[SubscriptionEvent::from(removed)])
+            .unwrap();
+        d.removed("sub-1");
         assert_eq!(d.check("sub-1", Some("s3cret-state")), Verdict::Unknown);
-    }
-
-    #[test]
-    fn remembers_the_last_notification_of_a_known_subscription() {
-        let (d, org, mk) = with_sub_1("state");
-        assert_eq!(d.last_notification("sub-1"), None);
-        d.touch("sub-1", Timestamp(2_000));
-        // A late, older notification does not move it back.
-        d.touch("sub-1", Timestamp(1_000));
-        assert_eq!(d.last_notification("sub-1"), Some(Timestamp(2_000)));
-        // Loaded again (as at a restart's reload): still known.
-        d.insert("sub-1", &org, &mk, "state");
-        assert_eq!(d.last_notification("sub-1"), Some(Timestamp(2_000)));
-        // Unknown subscriptions are not remembered.
-        d.touch("sub-2", Timestamp(3_000));
-        assert_eq!(d.last_notification("sub-2"), None);
-        d.remove("sub-1");
-        assert_eq!(d.last_notification("sub-1"), None);
+        assert_eq!(d.len(), 0);
     }
 }

@@ -7,8 +7,11 @@
 //! on renewal, records `missed` as a resync need, deletes on disable, and at
 //! start reconciles what it believes with `GET /subscriptions`. Due work is
 //! found on a periodic tick from state and the clock, so nothing is lost to
-//! a restart or a moved clock. Every change is an event in `subs:{org}`
-//! before the directory (what the webhook checks) follows.
+//! a restart or a moved clock. Every change is an event in `subs:{org}`,
+//! and what the events say about each subscription is the log's
+//! subscriptions table (`crate::tables::subscriptions`), which this actor
+//! and the webhook's directory read by key: a node holds nothing here per
+//! subscription.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,10 +19,10 @@ use std::time::Duration;
 use actix::prelude::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hcal_schemas::aggregate::subscriptions::{SubscriptionEntry, SubscriptionsState};
+use hcal_schemas::aggregate::subscriptions::SubscriptionsState;
 use hcal_schemas::events::subscription::*;
 use hcal_schemas::graph::SubscriptionRequest;
-use hcal_schemas::{EventFamily, GraphId, MailboxKey, Opened, OrgId, StreamId, SubscriptionEvent, Timestamp};
+use hcal_schemas::{MailboxKey, OrgId, StreamId, SubscriptionEvent, Timestamp};
 use rand::RngCore;
 use tracing::{info, warn};
 
@@ -31,6 +34,7 @@ use crate::journal::Journal;
 use crate::log::LogError;
 use crate::serial::to_self;
 use crate::store::Store;
+use crate::tables::subscriptions::{self as table, Subscription};
 
 #[derive(Clone, Debug)]
 pub struct SubscriptionSettings {
@@ -129,37 +133,6 @@ impl SubscriptionManager {
         settings: SubscriptionSettings,
     ) -> Result<Self, crate::replay::ReplayError> {
         let journal = Journal::<SubscriptionsState>::load(store, StreamId::subscriptions(&org))?;
-        // The webhook must know every live subscription from the first request
-        // on: their client states, from the events that created them.
-        let mut versions: Vec<u64> = journal.state.subscriptions.values().map(|s| s.created_in).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        let mut unreadable = 0usize;
-        store.log.read_versions(&journal.stream, &versions, |f| {
-            // Only the versions of live subscriptions' creating events are read.
-            let Ok(SubscriptionEvent::SubscriptionCreated(e)) =
-                SubscriptionEvent::decode(f.type_name, f.schema_version, f.payload)
-            else {
-                unreadable += 1;
-                return Ok(());
-            };
-            let live = journal.state.subscriptions.get(&GraphId::new(&e.subscription_id));
-            if let Some(s) = live.filter(|s| s.created_in == f.version) {
-                match e
-                    .client_state
-                    .open(store.keys.as_ref(), &journal.stream, CLIENT_STATE_FIELD)
-                {
-                    Ok(Opened::Plain(cs)) => directory.insert(&e.subscription_id, &org, &s.mailbox, &cs),
-                    _ => unreadable += 1,
-                }
-            } else {
-                unreadable += 1;
-            }
-            Ok(())
-        })?;
-        if unreadable > 0 {
-            warn!(%org, unreadable, "subscriptions whose client state could not be opened; their notifications are refused");
-        }
         Ok(Self {
             org,
             journal,
@@ -202,6 +175,40 @@ impl SubscriptionManager {
         self.retry_at.get(key).is_none_or(|(_, at)| *at <= self.clock.now())
     }
 
+    /// Subscriptions due for renewal or reauthorisation, and their mailboxes:
+    /// a scan of those expiring within the renewal margin, not of all.
+    fn due(&self, now: Timestamp) -> Result<Vec<(String, MailboxKey)>, LogError> {
+        let margin = self.settings.renew_before.as_millis() as i64;
+        let mut ids: Vec<String> = table::expiring(self.log(), &self.org, now.plus_millis(margin))?
+            .into_iter()
+            .filter(|(id, expires)| now >= self.renew_at(id, *expires))
+            .map(|(id, _)| id)
+            .collect();
+        for id in table::reauthorization_wanted(self.log(), &self.org)? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let mut due = Vec::new();
+        for id in ids.into_iter().filter(|id| self.may_try(id)) {
+            if let Some(s) = table::get(self.log(), &id)? {
+                due.push((id, s.mailbox));
+            }
+        }
+        Ok(due)
+    }
+
+    /// Every live subscription of the organisation, and its mailbox.
+    fn ours(&self) -> Result<HashMap<String, MailboxKey>, LogError> {
+        let mut out = HashMap::new();
+        for (id, _) in table::of_org(self.log(), &self.org)? {
+            if let Some(s) = table::get(self.log(), &id)? {
+                out.insert(id, s.mailbox);
+            }
+        }
+        Ok(out)
+    }
+
     fn resubscribe(&mut self, mailbox: MailboxKey) {
         match &self.resubscribe {
             Some(r) => r.do_send(Resubscribe { mailbox }),
@@ -218,25 +225,30 @@ impl SubscriptionManager {
         }
     }
 
-    fn info(&self) -> Vec<SubscriptionInfo> {
-        let now = self.clock.now();
-        self.journal
-            .state
-            .subscriptions
-            .iter()
-            .map(|(id, s)| self.info_of(&id.text(), s, now))
-            .collect()
+    fn log(&self) -> &crate::log::EventLog {
+        &self.journal.store().log
     }
 
-    fn info_of(&self, id: &str, s: &SubscriptionEntry, now: Timestamp) -> SubscriptionInfo {
-        SubscriptionInfo {
+    fn info(&self) -> Result<Vec<SubscriptionInfo>, LogError> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for (id, _) in table::of_org(self.log(), &self.org)? {
+            if let Some(s) = table::get(self.log(), &id)? {
+                out.push(self.info_of(&id, &s, now)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn info_of(&self, id: &str, s: &Subscription, now: Timestamp) -> Result<SubscriptionInfo, LogError> {
+        Ok(SubscriptionInfo {
             id: id.to_string(),
             org: self.org.to_string(),
             mailbox: s.mailbox.to_string(),
             expires_at: s.expires_at,
             created_at: s.created_at,
             last_renewed: s.last_renewed,
-            last_notification: self.directory.last_notification(id),
+            last_notification: self.inbox.last_notification(id)?,
             state: if s.expires_at <= now {
                 "expired"
             } else if s.reauthorization_requested.is_some() {
@@ -244,16 +256,40 @@ impl SubscriptionManager {
             } else {
                 "active"
             },
-            resync_needed: self.journal.state.resync_needed.contains_key(&s.mailbox),
-        }
+            resync_needed: table::gap_of(self.log(), &self.org, &s.mailbox)?.is_some(),
+        })
+    }
+
+    /// The organisation's mailboxes with a gap (a failed read is logged: none).
+    fn gaps(&self) -> Vec<(MailboxKey, Timestamp)> {
+        table::gaps(self.log(), &self.org).unwrap_or_else(|e| {
+            warn!(org = %self.org, error = %e, "reading the gaps table failed");
+            Vec::new()
+        })
+    }
+
+    /// The mailboxes these events may open a gap for, and whether each has one now.
+    fn gaps_among(&self, events: &[SubscriptionEvent]) -> Vec<(MailboxKey, bool)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                SubscriptionEvent::SubscriptionCreated(c) => Some(&c.mailbox),
+                SubscriptionEvent::NotificationsMissed(m) => Some(&m.mailbox),
+                _ => None,
+            })
+            .map(|m| {
+                let open = table::gap_of(self.log(), &self.org, m).is_ok_and(|g| g.is_some());
+                (m.clone(), open)
+            })
+            .collect()
     }
 }
 
 /// What one piece of work wants recorded.
 struct Outcome {
     events: Vec<SubscriptionEvent>,
-    /// Directory changes to make once the events are durable.
-    added: Vec<(String, MailboxKey, String)>,
+    /// Subscriptions created and removed, for the directory once the events are durable.
+    added: usize,
     removed: Vec<String>,
     /// Inbox entries the work consumed.
     retire: Vec<Pending>,
@@ -265,7 +301,7 @@ impl Outcome {
     fn empty() -> Self {
         Self {
             events: vec![],
-            added: vec![],
+            added: 0,
             removed: vec![],
             retire: vec![],
             recreate: vec![],
@@ -273,7 +309,7 @@ impl Outcome {
     }
 }
 
-/// Creates a Graph subscription for `address`; the events and directory entry that record it.
+/// Creates a Graph subscription for `address`; the event that records it, and its id.
 async fn create(
     graph: &GraphClient,
     tenant: &str,
@@ -282,7 +318,7 @@ async fn create(
     now: Timestamp,
     mailbox: &MailboxKey,
     address: &str,
-) -> Result<(SubscriptionEvent, (String, MailboxKey, String)), SubscriptionError> {
+) -> Result<(SubscriptionEvent, String), SubscriptionError> {
     let mut raw = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut raw);
     let client_state = URL_SAFE_NO_PAD.encode(raw);
@@ -309,7 +345,7 @@ async fn create(
         client_state: seal(CLIENT_STATE_FIELD, &client_state)?,
     };
     metrics::counter!("hcal_subscriptions_created_total").increment(1);
-    Ok((event.into(), (created.id, mailbox.clone(), client_state)))
+    Ok((event.into(), created.id))
 }
 
 impl Actor for SubscriptionManager {
@@ -321,8 +357,9 @@ impl Actor for SubscriptionManager {
 }
 
 impl SubscriptionManager {
-    /// Records an outcome: events first (with consumed inbox entries retired
-    /// atomically), then the directory. Runs as the actor's one piece of work.
+    /// Records an outcome: events (with consumed inbox entries retired
+    /// atomically), then tells the directory and whoever must resync or
+    /// resubscribe. Runs as the actor's one piece of work.
     fn record(
         &mut self,
         outcome: Outcome,
@@ -335,8 +372,15 @@ impl SubscriptionManager {
                 async move { inbox.retire(&retire).await.map_err(SubscriptionError::from) }.into_actor(self),
             );
         }
+        let gaps_before = self.gaps_among(&outcome.events);
+        let side = outcome
+            .retire
+            .iter()
+            .map(Pending::retire)
+            .chain(outcome.removed.iter().map(|id| Inbox::forget(id)))
+            .collect();
         let pending = match self.journal.prepare(outcome.events) {
-            Ok(p) => p.with_side(outcome.retire.iter().map(Pending::retire).collect()),
+            Ok(p) => p.with_side(side),
             Err(e) => return Box::pin(fut::ready(Err(e.into()))),
         };
         let _ = ctx;
@@ -345,26 +389,19 @@ impl SubscriptionManager {
                 .into_actor(self)
                 .map(move |written, act, _| {
                     let written = written?;
-                    let gaps_before: Vec<MailboxKey> = act.journal.state.resync_needed.keys().cloned().collect();
                     act.journal.commit(written);
-                    for (id, mailbox, cs) in &outcome.added {
-                        act.directory.insert(id, &act.org, mailbox, cs);
-                    }
+                    (0..outcome.added).for_each(|_| act.directory.added());
                     for id in &outcome.removed {
-                        act.directory.remove(id);
+                        act.directory.removed(id);
                     }
                     for mailbox in outcome.recreate {
                         act.resubscribe(mailbox);
                     }
                     // Only the gaps this outcome opened; older ones were announced when they opened.
-                    for mailbox in act
-                        .journal
-                        .state
-                        .resync_needed
-                        .keys()
-                        .filter(|m| !gaps_before.contains(*m))
-                    {
-                        act.notify_resync(mailbox);
+                    for (mailbox, was_open) in gaps_before {
+                        if !was_open && table::gap_of(act.log(), &act.org, &mailbox).is_ok_and(|g| g.is_some()) {
+                            act.notify_resync(&mailbox);
+                        }
                     }
                     Ok(())
                 }),
@@ -410,10 +447,10 @@ impl Handler<OnResync> for SubscriptionManager {
     type Result = ();
 
     fn handle(&mut self, msg: OnResync, _: &mut Context<Self>) {
-        for mailbox in self.journal.state.resync_needed.keys() {
+        for (mailbox, _) in self.gaps() {
             msg.0.do_send(ResyncNeeded {
                 org: self.org.clone(),
-                mailbox: mailbox.clone(),
+                mailbox,
             });
         }
         self.resync = Some(msg.0);
@@ -432,8 +469,10 @@ impl Handler<Ensure> for SubscriptionManager {
     type Result = AtomicResponse<Self, Result<String, SubscriptionError>>;
 
     fn handle(&mut self, msg: Ensure, _: &mut Context<Self>) -> Self::Result {
-        if let Some((id, _)) = self.journal.state.for_mailbox(&msg.mailbox) {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(id.to_string()))));
+        match table::of_mailbox(self.log(), &self.org, &msg.mailbox) {
+            Ok(Some((id, _))) => return AtomicResponse::new(Box::pin(fut::ready(Ok(id)))),
+            Ok(None) => {}
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e.into())))),
         }
         let graph = self.graph.clone();
         let settings = self.settings.clone();
@@ -458,11 +497,10 @@ impl Handler<Ensure> for SubscriptionManager {
                             metrics::counter!("hcal_subscription_failures_total", "op" => "create").increment(1);
                             Box::pin(fut::ready(Err(e)))
                         }
-                        Ok((event, added)) => {
-                            let id = added.0.clone();
+                        Ok((event, id)) => {
                             let mut o = Outcome::empty();
                             o.events.push(event);
-                            o.added.push(added);
+                            o.added += 1;
                             Box::pin(act.record(o, ctx).map(move |r, _, _| r.map(|_| id)))
                         }
                     }
@@ -483,13 +521,10 @@ impl Handler<Remove> for SubscriptionManager {
     type Result = AtomicResponse<Self, Result<(), SubscriptionError>>;
 
     fn handle(&mut self, msg: Remove, _: &mut Context<Self>) -> Self::Result {
-        let Some((id, _)) = self
-            .journal
-            .state
-            .for_mailbox(&msg.mailbox)
-            .map(|(i, s)| (i.to_string(), s.clone()))
-        else {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        let id = match table::of_mailbox(self.log(), &self.org, &msg.mailbox) {
+            Ok(Some((id, _))) => id,
+            Ok(None) => return AtomicResponse::new(Box::pin(fut::ready(Ok(())))),
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e.into())))),
         };
         let graph = self.graph.clone();
         let tenant = self.tenant_id.clone();
@@ -542,12 +577,12 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
         let known: HashMap<String, MailboxKey> = pending
             .iter()
             .filter_map(|p| match &p.item {
-                InboxItem::Lifecycle { subscription_id, .. } => self
-                    .journal
-                    .state
-                    .subscriptions
-                    .get(&GraphId::new(subscription_id))
-                    .map(|s| (subscription_id.clone(), s.mailbox.clone())),
+                InboxItem::Lifecycle { subscription_id, .. } => table::get(self.log(), subscription_id)
+                    .inspect_err(|e| warn!(error = %e, "reading the subscriptions table failed"))
+                    .ok()
+                    .flatten()
+                    .filter(|s| s.org == self.org)
+                    .map(|s| (subscription_id.clone(), s.mailbox)),
                 _ => None,
             })
             .collect();
@@ -655,25 +690,21 @@ impl Handler<Tick> for SubscriptionManager {
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
         // A gap still open a minute later is announced again (its mailbox may not have been running).
-        for (mailbox, since) in &self.journal.state.resync_needed {
+        for (mailbox, since) in self.gaps() {
             if since.plus_millis(60_000) < now {
-                self.notify_resync(mailbox);
+                self.notify_resync(&mailbox);
             }
         }
         let Some(tenant) = self.tenant_id.clone() else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
-        let due: Vec<(String, MailboxKey)> = self
-            .journal
-            .state
-            .subscriptions
-            .iter()
-            .filter(|(id, s)| {
-                (now >= self.renew_at(&id.text(), s.expires_at) || s.reauthorization_requested.is_some())
-                    && self.may_try(&id.text())
-            })
-            .map(|(id, s)| (id.to_string(), s.mailbox.clone()))
-            .collect();
+        let due = match self.due(now) {
+            Ok(d) => d,
+            Err(e) => {
+                warn!(org = %self.org, error = %e, "reading the subscriptions table failed");
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+        };
         if due.is_empty() || self.busy {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
@@ -759,13 +790,10 @@ impl Handler<Reconcile> for SubscriptionManager {
             Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e)))),
         };
         let graph = self.graph.clone();
-        let ours: HashMap<String, MailboxKey> = self
-            .journal
-            .state
-            .subscriptions
-            .iter()
-            .map(|(id, s)| (id.to_string(), s.mailbox.clone()))
-            .collect();
+        let ours = match self.ours() {
+            Ok(o) => o,
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e.into())))),
+        };
         let url = self.settings.notification_url.clone();
         AtomicResponse::new(Box::pin(
             async move {
@@ -817,8 +845,10 @@ impl Handler<Resynced> for SubscriptionManager {
     type Result = AtomicResponse<Self, Result<(), SubscriptionError>>;
 
     fn handle(&mut self, msg: Resynced, ctx: &mut Context<Self>) -> Self::Result {
-        if !self.journal.state.resync_needed.contains_key(&msg.mailbox) {
-            return AtomicResponse::new(Box::pin(fut::ready(Ok(()))));
+        match table::gap_of(self.log(), &self.org, &msg.mailbox) {
+            Ok(Some(_)) => {}
+            Ok(None) => return AtomicResponse::new(Box::pin(fut::ready(Ok(())))),
+            Err(e) => return AtomicResponse::new(Box::pin(fut::ready(Err(e.into())))),
         }
         let mut o = Outcome::empty();
         o.events
@@ -836,7 +866,10 @@ impl Handler<List> for SubscriptionManager {
     type Result = MessageResult<List>;
 
     fn handle(&mut self, _: List, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.info())
+        MessageResult(self.info().unwrap_or_else(|e| {
+            warn!(org = %self.org, error = %e, "reading the subscriptions table failed");
+            Vec::new()
+        }))
     }
 }
 
@@ -852,8 +885,12 @@ impl Handler<SubscriptionOf> for SubscriptionManager {
 
     fn handle(&mut self, msg: SubscriptionOf, _: &mut Context<Self>) -> Self::Result {
         let now = self.clock.now();
-        let found = self.journal.state.for_mailbox(&msg.mailbox);
-        MessageResult(found.map(|(id, s)| self.info_of(&id.text(), s, now)))
+        let found = table::of_mailbox(self.log(), &self.org, &msg.mailbox)
+            .and_then(|f| f.map(|(id, s)| self.info_of(&id, &s, now)).transpose());
+        MessageResult(found.unwrap_or_else(|e| {
+            warn!(org = %self.org, error = %e, "reading the subscriptions table failed");
+            None
+        }))
     }
 }
 

@@ -3,8 +3,11 @@
 //! the log instead of in memory.
 //!
 //! - `users`: each mailbox's user entry in its tenant (enabled, status, the
-//!   tenant-stream version of its sealed address).
+//!   tenant-stream version of its sealed address);
+//! - `subscriptions`: each Graph subscription, by id, by mailbox, by expiry,
+//!   and the mailboxes with a gap in their notifications.
 
+pub mod subscriptions;
 pub mod users;
 
 use hcal_schemas::{StreamId, StreamKind};
@@ -22,18 +25,20 @@ const USERS: u8 = b'u';
 
 impl Projection for Tables {
     fn writes(&self, stream: &StreamId) -> bool {
-        stream.kind() == StreamKind::Tenant
+        matches!(stream.kind(), StreamKind::Tenant | StreamKind::Subscriptions)
     }
 
     fn project(&self, frame: &Frame<'_>, rows: &mut Rows<'_>) -> Result<(), LogError> {
         if frame.stream.starts_with("org:") {
             users::project(frame, rows)?;
+        } else if frame.stream.starts_with("subs:") {
+            subscriptions::project(frame, rows)?;
         }
         Ok(())
     }
 
-    /// 1: users.
+    /// 1: users. 2: subscriptions.
     fn format(&self) -> u32 {
-        1
+        2
     }
 }
