@@ -42,7 +42,7 @@ impl Store {
 
     fn with_log(log: EventLog, data_dir: &Path, master: SecretKey) -> Result<Self, StoreError> {
         let manager = Arc::new(LocalKeyManager::open(data_dir, master)?);
-        let keys = Arc::new(Keyring::open(data_dir, manager)?);
+        let keys = Arc::new(Keyring::open(data_dir, manager, log.clone())?);
         Ok(Self { log, keys })
     }
 

@@ -1,6 +1,9 @@
 //! The event log as its users rely on it: durable appends with optimistic
 //! concurrency, reads, group commit, snapshots, export and import.
 
+mod common;
+use common::raw_sled;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -371,20 +374,6 @@ fn reads_start_anywhere_inside_a_multi_event_append() {
     assert_eq!(store.log.last_seq().unwrap(), 15);
     let seqs: Vec<u64> = store.log.read_all(7).map(|r| r.unwrap().seq).collect();
     assert_eq!(seqs, (7..=15).collect::<Vec<_>>());
-}
-
-/// The log's sled database opened directly. sled's I/O threads let go of a
-/// database a moment after its last handle is dropped, so wait for its lock.
-fn raw_sled(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(path) {
-            Err(e) if hcal_actors::log::is_locked(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            other => return other.expect("the log's database opens once the store let go of it"),
-        }
-    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Sensitive data at rest: never in plaintext on disk, erasable per mailbox,
 //! readable across tenant key rotations, and closed to a wrong master key.
 
+mod common;
+
 use std::path::Path;
 
 use hcal_actors::keys::KeyError;
@@ -243,4 +245,38 @@ fn a_meeting_whose_content_cannot_be_read_shows_as_unavailable() {
     );
     let subjects: Vec<(&str, &str)> = items.iter().map(|i| (i.id.as_str(), i.subject.as_str())).collect();
     assert_eq!(subjects, [("a", "readable"), ("b", "<unavailable>")]);
+}
+
+/// The keyring's index of where each stream's keys are is derived from the
+/// key file: lost or spoiled (a crash before sled flushed it), it is made
+/// again at open, and every key reads.
+#[test]
+fn keys_read_after_their_index_is_lost_or_spoiled() {
+    let dir = tempfile::tempdir().unwrap();
+    let org = OrgId::new("fabrikam").unwrap();
+    let (lost, spoiled) = {
+        let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
+        let lost = StreamId::mailbox(&org, &store.keys.mailbox_key("lost@fabrikam.example"));
+        let spoiled = StreamId::mailbox(&org, &store.keys.mailbox_key("spoiled@fabrikam.example"));
+        upsert(&store, &lost, "a", "index lost");
+        upsert(&store, &spoiled, "b", "index spoiled");
+        (lost, spoiled)
+    };
+    {
+        let db = common::raw_sled(&dir.path().join("log"));
+        let tree = db.open_tree("hcal").unwrap();
+        let rows: Vec<_> = tree.scan_prefix(b"K").keys().map(|k| k.unwrap()).collect();
+        assert_eq!(rows.len(), 2, "one row per mailbox");
+        for k in rows {
+            if k.ends_with(lost.to_string().as_bytes()) {
+                tree.remove(k).unwrap();
+            } else if k.ends_with(spoiled.to_string().as_bytes()) {
+                tree.insert(k, &b"not an index row"[..]).unwrap();
+            }
+        }
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
+    assert_eq!(subject_of(&store, &lost), "index lost");
+    assert_eq!(subject_of(&store, &spoiled), "index spoiled");
 }

@@ -3,6 +3,9 @@
 //! what a replay folds from the tenant's events, after any appends, a reopen, a crash
 //! between a commit's records and its watermark, and a rebuild.
 
+mod common;
+use common::raw_sled;
+
 use std::collections::BTreeMap;
 
 use hcal_actors::Store;
@@ -68,18 +71,6 @@ fn event(store: &Store, n: u8, what: u8) -> TenantEvent {
 fn assert_rows_match(store: &Store) {
     let projected = replay_all(&store.log, |_, _| {}).unwrap().rows;
     assert_eq!(store.log.table_rows().unwrap(), projected);
-}
-
-fn raw_sled(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(path) {
-            Err(e) if hcal_actors::log::is_locked(&e) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            other => return other.expect("the log's database opens once the store let go of it"),
-        }
-    }
 }
 
 fn watermark(tree: &sled::Tree) -> u64 {

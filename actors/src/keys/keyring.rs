@@ -1,7 +1,7 @@
 //! Data keys per stream: created on first use, rolled to a new generation
 //! after the tenant key rotates, destroyed by [`Keyring::erase`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keyfile::KeyFile;
 use super::{KeyError, KeyManager, WrappedKey};
+use crate::log::{EventLog, LogError, layout};
 
 #[derive(Clone, Serialize, Deserialize)]
 enum DataKeyRecord {
@@ -22,9 +23,11 @@ enum DataKeyRecord {
     Erased { stream: String, next_generation: u32 },
 }
 
-/// Where a stream's wrapped data keys are in the key file: a node keeps
-/// this for every stream it has, and reads a key when the stream is opened.
-#[derive(Default)]
+/// Where a stream's wrapped data keys are in the key file. Kept in the
+/// log's tree (`layout::KEY_INDEX`), read when a stream is opened, so that a
+/// node holds nothing here for a stream it is not using; it is derived from
+/// the key file, which is the truth and is checked against it at open.
+#[derive(Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct StreamKeys {
     /// Ascending by generation.
     keys: Vec<KeyAt>,
@@ -32,7 +35,7 @@ struct StreamKeys {
     erased_below: u32,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct KeyAt {
     generation: u32,
     /// The tenant key version it is wrapped under.
@@ -40,16 +43,45 @@ struct KeyAt {
     offset: u64,
 }
 
+impl StreamKeys {
+    /// The generation a new key of this stream gets.
+    fn next_generation(&self) -> u32 {
+        self.keys
+            .last()
+            .map(|k| k.generation + 1)
+            .unwrap_or(0)
+            .max(self.erased_below)
+    }
+}
+
 struct State {
     file: KeyFile<DataKeyRecord>,
-    streams: HashMap<StreamId, StreamKeys>,
     /// Unwrapped keys of streams in use, by generation.
     open: HashMap<StreamId, Vec<(u32, Arc<SecretKey>)>>,
 }
 
 pub struct Keyring {
     manager: Arc<dyn KeyManager>,
+    log: EventLog,
     state: RwLock<State>,
+}
+
+fn index_key(stream: &StreamId) -> Vec<u8> {
+    let text = stream.text();
+    let mut k = Vec::with_capacity(1 + text.len());
+    k.push(layout::KEY_INDEX);
+    k.extend_from_slice(text.as_bytes());
+    k
+}
+
+/// An index row: its stream and where that stream's keys are.
+fn parse_row(key: &[u8], value: &[u8]) -> Option<(StreamId, StreamKeys)> {
+    let stream = StreamId::parse(std::str::from_utf8(key.get(1..)?).ok()?).ok()?;
+    Some((stream, hcal_schemas::codec::decode(value).ok()?))
+}
+
+fn log_error(e: LogError) -> KeyError {
+    KeyError::Corrupt(format!("key index: {e}"))
 }
 
 /// The wrapped key `at` points to, checked to be `stream`'s.
@@ -90,9 +122,12 @@ impl StreamSealer {
 }
 
 impl Keyring {
-    pub fn open(data_dir: &Path, manager: Arc<dyn KeyManager>) -> Result<Self, KeyError> {
+    /// Opens the key file in `data_dir`, and brings the index in `log` in
+    /// line with it (a crash may have left a new key out of it, and an erase
+    /// moves every key).
+    pub fn open(data_dir: &Path, manager: Arc<dyn KeyManager>, log: EventLog) -> Result<Self, KeyError> {
         let (file, records) = KeyFile::<DataKeyRecord>::open(&data_dir.join("keys").join("data-keys.bin"))?;
-        let mut streams: HashMap<StreamId, StreamKeys> = HashMap::new();
+        let mut streams: BTreeMap<StreamId, StreamKeys> = BTreeMap::new();
         for (offset, r) in records {
             match r {
                 DataKeyRecord::Key {
@@ -123,17 +158,65 @@ impl Keyring {
         }
         for s in streams.values_mut() {
             s.keys.sort_by_key(|k| k.generation);
-            // Most streams have one generation; a vector's first push makes room for four.
-            s.keys.shrink_to_fit();
         }
-        Ok(Self {
+        let keyring = Self {
             manager,
+            log,
             state: RwLock::new(State {
                 file,
-                streams,
                 open: HashMap::new(),
             }),
-        })
+        };
+        keyring.reindex(&streams)?;
+        Ok(keyring)
+    }
+
+    /// Makes the index say `streams`, writing only what differs (a row
+    /// that does not read is written again: the index is derived).
+    fn reindex(&self, streams: &BTreeMap<StreamId, StreamKeys>) -> Result<(), KeyError> {
+        let mut kept = std::collections::BTreeSet::new();
+        for r in self.log.scan_side(&[layout::KEY_INDEX]) {
+            let (k, v) = r.map_err(log_error)?;
+            match parse_row(&k, &v) {
+                Some((s, keys)) if streams.get(&s) == Some(&keys) => drop(kept.insert(s)),
+                Some((s, _)) if streams.contains_key(&s) => {}
+                _ => self.log.write_derived(&k, None).map_err(log_error)?,
+            }
+        }
+        for (stream, keys) in streams {
+            if !kept.contains(stream) {
+                self.save(stream, keys)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The whole index.
+    fn indexed(&self) -> Result<BTreeMap<StreamId, StreamKeys>, KeyError> {
+        self.log
+            .scan_side(&[layout::KEY_INDEX])
+            .map(|r| {
+                let (k, v) = r.map_err(log_error)?;
+                parse_row(&k, &v).ok_or_else(|| KeyError::Corrupt("a key index row does not read".into()))
+            })
+            .collect()
+    }
+
+    /// Where the stream's keys are (None: it never had one).
+    fn keys_of(&self, stream: &StreamId) -> Result<Option<StreamKeys>, KeyError> {
+        match self.log.side(&index_key(stream)).map_err(log_error)? {
+            Some(v) => Ok(Some(
+                hcal_schemas::codec::decode(&v).map_err(|e| KeyError::Corrupt(format!("key index: {e}")))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    fn save(&self, stream: &StreamId, keys: &StreamKeys) -> Result<(), KeyError> {
+        let bytes = hcal_schemas::codec::encode(keys).map_err(|e| KeyError::Corrupt(format!("key index: {e}")))?;
+        self.log
+            .write_derived(&index_key(stream), Some(&bytes))
+            .map_err(log_error)
     }
 
     fn lock(&self) -> Result<RwLockWriteGuard<'_, State>, KeyError> {
@@ -171,7 +254,7 @@ impl Keyring {
         let org = stream.org();
         let current_tenant = self.manager.current_version(&org)?;
         let mut state = self.lock()?;
-        let entry = state.streams.entry(stream.clone()).or_default();
+        let mut entry = self.keys_of(stream)?.unwrap_or_default();
         let usable = entry
             .keys
             .last()
@@ -180,34 +263,30 @@ impl Keyring {
         let generation = match usable {
             Some(g) => g,
             None => {
-                let generation = entry
-                    .keys
-                    .last()
-                    .map(|k| k.generation + 1)
-                    .unwrap_or(0)
-                    .max(entry.erased_below);
+                let generation = entry.next_generation();
                 let key = SecretKey::generate();
                 let wrapped = self.manager.wrap(&org, &key, &data_aad(stream, generation))?;
                 let tenant_version = wrapped.tenant_version;
+                // The key file first (durable): the index is derived from it.
                 let offset = state.file.append(&DataKeyRecord::Key {
                     stream: stream.to_string(),
                     generation,
                     wrapped,
                 })?;
-                let entry = state.streams.entry(stream.clone()).or_default();
                 entry.keys.push(KeyAt {
                     generation,
                     tenant_version,
                     offset,
                 });
-                entry.keys.shrink_to_fit();
+                self.save(stream, &entry)?;
                 let open = state.open.entry(stream.clone()).or_default();
                 open.push((generation, Arc::new(key)));
                 open.shrink_to_fit();
                 generation
             }
         };
-        let key = Self::open_key(&self.manager, &mut state, stream, generation)?
+        let key = self
+            .open_key(&mut state, stream, generation)?
             .ok_or_else(|| KeyError::Corrupt("data key vanished".into()))?;
         Ok(StreamSealer {
             stream: stream.clone(),
@@ -217,7 +296,7 @@ impl Keyring {
     }
 
     fn open_key(
-        manager: &Arc<dyn KeyManager>,
+        &self,
         state: &mut State,
         stream: &StreamId,
         generation: u32,
@@ -225,14 +304,17 @@ impl Keyring {
         if let Some(k) = Self::cached(state, stream, generation) {
             return Ok(Some(k));
         }
-        let Some(entry) = state.streams.get(stream) else {
+        let Some(entry) = self.keys_of(stream)? else {
             return Ok(None);
         };
         let Some(at) = entry.keys.iter().find(|k| k.generation == generation) else {
             return Ok(None);
         };
         let wrapped = wrapped_at(&state.file, stream, *at)?;
-        let key = Arc::new(manager.unwrap(&stream.org(), &wrapped, &data_aad(stream, generation))?);
+        let key = Arc::new(
+            self.manager
+                .unwrap(&stream.org(), &wrapped, &data_aad(stream, generation))?,
+        );
         let open = state.open.entry(stream.clone()).or_default();
         open.push((generation, key.clone()));
         // Most streams open one generation; a first push makes room for four.
@@ -252,21 +334,16 @@ impl Keyring {
     /// values open as erased from now on. Durable on return.
     pub fn erase(&self, stream: &StreamId) -> Result<(), KeyError> {
         let mut state = self.lock()?;
-        let entry = state.streams.entry(stream.clone()).or_default();
-        let next_generation = entry
-            .keys
-            .last()
-            .map(|k| k.generation + 1)
-            .unwrap_or(0)
-            .max(entry.erased_below);
+        let mut streams = self.indexed()?;
+        let entry = streams.entry(stream.clone()).or_default();
+        entry.erased_below = entry.next_generation();
         entry.keys.clear();
-        entry.erased_below = next_generation;
         state.open.remove(stream);
         // Rewrite the file without the destroyed keys, so their bytes are gone;
         // every kept key moves, so each record notes whose key it is.
         let mut records = Vec::new();
         let mut whose: Vec<Option<(StreamId, usize)>> = Vec::new();
-        for (s, keys) in &state.streams {
+        for (s, keys) in &streams {
             if keys.erased_below > 0 {
                 records.push(DataKeyRecord::Erased {
                     stream: s.to_string(),
@@ -286,32 +363,26 @@ impl Keyring {
         let offsets = state.file.rewrite(&records)?;
         for (key, offset) in whose.into_iter().zip(offsets) {
             if let Some((s, i)) = key
-                && let Some(k) = state.streams.get_mut(&s).and_then(|e| e.keys.get_mut(i))
+                && let Some(k) = streams.get_mut(&s).and_then(|e| e.keys.get_mut(i))
             {
                 k.offset = offset;
             }
+        }
+        for (s, keys) in &streams {
+            self.save(s, keys)?;
         }
         Ok(())
     }
 
     /// Whether `stream` was erased.
     pub fn is_erased(&self, stream: &StreamId) -> bool {
-        self.lock()
-            .map(|s| s.streams.get(stream).is_some_and(|k| k.erased_below > 0))
-            .unwrap_or(false)
+        self.keys_of(stream).ok().flatten().is_some_and(|k| k.erased_below > 0)
     }
 
     /// Starts a new tenant key version for `org`: new writes use new data
     /// keys under it, old data stays readable.
     pub fn rotate(&self, org: &OrgId) -> Result<u32, KeyError> {
         self.manager.rotate(org)
-    }
-
-    /// Streams that have (or had) data keys.
-    pub fn streams(&self) -> Vec<StreamId> {
-        self.lock()
-            .map(|s| s.streams.keys().cloned().collect())
-            .unwrap_or_default()
     }
 }
 
@@ -321,6 +392,7 @@ impl KeyLookup for Keyring {
             return Ok(Some(k));
         }
         let mut state = self.lock().map_err(|e| SealError::Key(e.to_string()))?;
-        Self::open_key(&self.manager, &mut state, stream, key.0).map_err(|e| SealError::Key(e.to_string()))
+        self.open_key(&mut state, stream, key.0)
+            .map_err(|e| SealError::Key(e.to_string()))
     }
 }

@@ -25,6 +25,9 @@ pub const TABLE: u8 = b'T';
 pub const TABLES_FORMAT: &[u8] = b"P";
 /// `I` + ... -> durable inbox entries (the webhook ingress owns the rest of the key).
 pub const INBOX: u8 = b'I';
+/// `K` + stream -> where the stream's wrapped data keys are in the key file
+/// (the keyring's index; rebuilt from the key file at open).
+pub const KEY_INDEX: u8 = b'K';
 /// `H` + subscription id -> when it last brought a notification (i64 BE ms),
 /// written with the inbox entries.
 pub const HEARD: u8 = b'H';

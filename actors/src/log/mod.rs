@@ -487,6 +487,20 @@ impl EventLog {
         Ok(self.inner.tree.get(key)?)
     }
 
+    /// Writes (or with None removes) an entry its owner can derive again
+    /// from elsewhere, and does at open: not made durable by itself (the
+    /// next commit's flush carries it). Only for the keyring's index.
+    pub fn write_derived(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), LogError> {
+        if key.first() != Some(&layout::KEY_INDEX) {
+            return Err(LogError::Refused("only the key index is written without a commit"));
+        }
+        match value {
+            Some(v) => drop(self.inner.tree.insert(key, v)?),
+            None => drop(self.inner.tree.remove(key)?),
+        }
+        Ok(())
+    }
+
     /// Entries beside the log under one prefix (e.g. the inbox).
     pub fn scan_side(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + '_ {
         self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
@@ -532,7 +546,13 @@ pub fn is_locked(e: &sled::Error) -> bool {
 fn check_side_writes(writes: &[SideWrite]) -> Result<(), LogError> {
     for w in writes {
         match w.key().first() {
-            Some(&layout::LOG) | Some(&layout::INDEX) | Some(&b'W') | Some(&layout::TABLE) | Some(&b'P') | None => {
+            Some(&layout::LOG)
+            | Some(&layout::INDEX)
+            | Some(&b'W')
+            | Some(&layout::TABLE)
+            | Some(&b'P')
+            | Some(&layout::KEY_INDEX)
+            | None => {
                 return Err(LogError::Refused("side writes may not touch the log's own keys"));
             }
             _ => {}
