@@ -97,7 +97,7 @@ use hcal_actors::log::{ExpectedVersion, LogOptions, NewEvent};
 use hcal_actors::mailbox::router::{Get, Status};
 use hcal_actors::replay::fold_record;
 use hcal_actors::sample::SampleCalendar;
-use hcal_schemas::aggregate::{MailboxState, SubscriptionsState, TenantState};
+use hcal_schemas::aggregate::MailboxState;
 use hcal_schemas::events::mailbox::{CalendarEventUpserted, HeldMeeting};
 use hcal_schemas::{Aggregate, AnyState, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, StreamKind, Timestamp};
 
@@ -394,14 +394,6 @@ async fn measure(
     report.figure(
         "meeting_record_inline_bytes",
         std::mem::size_of::<HeldMeeting>() as f64,
-        "bytes",
-    );
-    let tenant = Journal::<TenantState>::load(&store, StreamId::tenant(&bench.org)).map_err(e)?;
-    report.figure("heap_bytes_per_user_in_tenant_state", per(heap_of(tenant), n), "bytes");
-    let subs = Journal::<SubscriptionsState>::load(&store, StreamId::subscriptions(&bench.org)).map_err(e)?;
-    report.figure(
-        "heap_bytes_per_mailbox_in_subscriptions_state",
-        per(heap_of(subs), n),
         "bytes",
     );
     all_passivated(node, passivation_budget).await?;
