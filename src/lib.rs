@@ -8,3 +8,4 @@ pub mod demo;
 pub mod http;
 pub mod node;
 pub mod telemetry;
+pub mod trim;

@@ -232,8 +232,10 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
     Ok(node)
 }
 
-/// After the server listens: reconcile subscriptions and drain what the inbox kept.
+/// After the server listens: reconcile subscriptions, drain what the inbox
+/// kept, and give freed memory back now and then.
 pub fn after_start(node: &Arc<NodeState>) {
+    crate::trim::spawn_periodic(TRIM_EVERY);
     match node.inbox.streams_with_pending() {
         Ok(streams) => {
             let mailboxes: Vec<StreamId> = streams
@@ -259,6 +261,9 @@ pub fn after_start(node: &Arc<NodeState>) {
         });
     }
 }
+
+/// How often freed memory goes back to the OS.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the node until the process is told to stop (`hcal serve`).
 pub fn serve(config: Config) -> Result<(), NodeError> {

@@ -21,9 +21,10 @@
 //!    active), the rest through the router's `Get` message
 //!    (`router_activation_ms`: snapshot plus tail loaded, actor started).
 //!    `heap_bytes_per_passivated_mailbox` is *passive* minus *empty* over
-//!    N: everything the node keeps per enabled mailbox (tenant user entry,
-//!    subscription entry and route, router entry, key ring entry), *plus*
-//!    what sled's page cache kept of the log written while syncing (cache,
+//!    N: everything the node keeps per enabled mailbox (the Graph client's
+//!    budget of one used in the last 11 minutes; users, subscriptions and
+//!    key locations are in the log's tables, on disk), *plus* what sled
+//!    keeps of the log written while syncing (its page cache and buffers,
 //!    not per-mailbox structure). `heap_bytes_per_passivated_mailbox_
 //!    marginal` is *passive* minus *half* over the second half's count: the
 //!    cost of one more mailbox once the cache is as full as it gets (at
@@ -37,9 +38,10 @@
 //!    *passive* over N: what activating every mailbox once leaves behind
 //!    (sled's cache of what it read). The state alone is measured
 //!    by loading every mailbox's state into a Vec (`heap_bytes_per_mailbox_
-//!    state`), and the tenant and subscription aggregates likewise, per user.
-//!    RSS deltas are printed next to them for comparison (coarser: the
-//!    allocator keeps freed pages).
+//!    state`). RSS deltas are printed next to them for comparison, each
+//!    read right after the node's memory trim (`memory_trim_ms_at_passive`:
+//!    how long one takes with every mailbox passivated); coarser, as the
+//!    allocator keeps pages that are partly in use.
 //! 2. Changes: `--changes` edits (a new subject) through the emulator's
 //!    control API, round-robin over the mailboxes and their meetings, first
 //!    paced at `--rate` per second, then unpaced (as fast as `--in-flight`
@@ -156,6 +158,15 @@ fn node_heap(tap: &tap::Tap) -> (i64, i64) {
     (bytes - tap.held_bytes(), blocks)
 }
 
+/// The process's resident size right after the node's memory trim (which
+/// the node also runs every 30 s: its steady state), and how long the trim took.
+fn trimmed_rss() -> (i64, Duration) {
+    let t = Instant::now();
+    hcal::trim::trim();
+    let took = t.elapsed();
+    (heap::rss().unwrap_or(0), took)
+}
+
 async fn all_passivated(node: &NodeHandle, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
@@ -245,7 +256,7 @@ async fn measure(
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(node).await?;
     let (heap_empty, blocks_empty) = node_heap(tap);
-    let rss_empty = heap::rss().unwrap_or(0);
+    let (rss_empty, _) = trimmed_rss();
     // Enabled in two halves, each synced and left to passivate: the heap the
     // second half adds is what one more passivated mailbox costs once sled's
     // page cache is as full as it gets (at 10,000 mailboxes, the first half
@@ -281,7 +292,8 @@ async fn measure(
 
     // --- Memory. ---
     let (heap_passive, blocks_passive) = node_heap(tap);
-    let rss_passive = heap::rss().unwrap_or(0);
+    let (rss_passive, trim) = trimmed_rss();
+    report.figure("memory_trim_ms_at_passive", trim.as_secs_f64() * 1e3, "ms");
     // The meeting list of passivated mailboxes (a sample: each request costs the node work in
     // proportion to all its mailboxes), then the rest activated through the router directly.
     let b = bench.clone();
@@ -293,7 +305,7 @@ async fn measure(
     let activations = activate(node, &streams[sample..]).await?;
     settle(node).await?;
     let (heap_active, blocks_active) = node_heap(tap);
-    let rss_active = heap::rss().unwrap_or(0);
+    let (rss_active, _) = trimmed_rss();
     // The bench's own timing results, allocated in the interval.
     let heap_active = heap_active
         - (cold.capacity() * std::mem::size_of::<(f64, usize)>()) as i64
