@@ -233,9 +233,9 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
 }
 
 /// After the server listens: reconcile subscriptions, drain what the inbox
-/// kept, and give freed memory back now and then.
+/// kept, and give memory back once mailboxes passivate.
 pub fn after_start(node: &Arc<NodeState>) {
-    crate::trim::spawn_periodic(TRIM_EVERY);
+    crate::trim::spawn_after_passivations(node.router.clone(), TRIM_CHECK_EVERY);
     match node.inbox.streams_with_pending() {
         Ok(streams) => {
             let mailboxes: Vec<StreamId> = streams
@@ -262,8 +262,9 @@ pub fn after_start(node: &Arc<NodeState>) {
     }
 }
 
-/// How often freed memory goes back to the OS.
-const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// How often the node looks whether enough mailboxes passivated to give
+/// the memory they freed back to the OS.
+const TRIM_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs the node until the process is told to stop (`hcal serve`).
 pub fn serve(config: Config) -> Result<(), NodeError> {

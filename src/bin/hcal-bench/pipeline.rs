@@ -159,7 +159,8 @@ fn node_heap(tap: &tap::Tap) -> (i64, i64) {
 }
 
 /// The process's resident size right after the node's memory trim (which
-/// the node also runs every 30 s: its steady state), and how long the trim took.
+/// the node runs once mailboxes passivate: its steady state), and how long
+/// the trim took.
 fn trimmed_rss() -> (i64, Duration) {
     let t = Instant::now();
     hcal::trim::trim();
