@@ -204,6 +204,17 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
     let ours = w.subscriptions().await;
     assert_eq!(ours.len(), 2, "{ours:?}");
     assert_eq!(w.graph_subscriptions().await.len(), 2);
+    // Only activated mailboxes are served: one in error has no meeting list
+    // (and so no actor syncing it against Graph).
+    for (email, served) in [("alice@contoso.example", 200), ("carol@contoso.example", 404)] {
+        let res = reqwest::Client::new()
+            .get(w.url(&format!("/api/v1/users/{email}/meetings")))
+            .bearer_auth(support::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), served, "{email}");
+    }
 
     // Bad input is refused plainly.
     let (status, _) = w.enable("acme", "not-an-address", "user").await;

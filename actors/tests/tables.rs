@@ -16,7 +16,7 @@ use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::events::EventMeta;
 use hcal_schemas::events::subscription::*;
 use hcal_schemas::events::tenant::*;
-use hcal_schemas::{MailboxKey, OrgId, SecretKey, StreamId, SubscriptionEvent, TenantEvent, Timestamp, codec};
+use hcal_schemas::{EventFamily, MailboxKey, OrgId, SecretKey, StreamId, SubscriptionEvent, TenantEvent, Timestamp};
 use proptest::prelude::*;
 
 fn org() -> OrgId {
@@ -109,7 +109,7 @@ proptest! {
         {
             let db = raw_sled(&dir.path().join("log"));
             let tree = db.open_tree("hcal").unwrap();
-            tree.remove(layout::TABLES_FORMAT).unwrap();
+            tree.remove(layout::TABLES_MARK).unwrap();
             for k in tree.scan_prefix([layout::TABLE]).keys() {
                 tree.remove(k.unwrap()).unwrap();
             }
@@ -119,86 +119,88 @@ proptest! {
     }
 }
 
-/// A crash after a commit's rows but before its watermark: at open the
-/// commit's events are projected again over rows that already hold them
-/// (and over later ones), which must change nothing.
-#[test]
-fn a_commit_projected_again_over_its_own_rows_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let tenant = StreamId::tenant(&org());
-    let before = {
-        let store = store(dir.path());
-        store
-            .append_blocking(
-                &tenant,
-                ExpectedVersion::Any,
-                &[event(&store, 1, 0), event(&store, 1, 3)],
-            )
-            .unwrap();
-        let before = store.log.last_seq().unwrap();
-        store
-            .append_blocking(&tenant, ExpectedVersion::Any, &[event(&store, 1, 1)])
-            .unwrap();
-        store
-            .append_blocking(
-                &tenant,
-                ExpectedVersion::Any,
-                &[event(&store, 1, 0), event(&store, 1, 5)],
-            )
-            .unwrap();
-        before
-    };
-    {
-        let db = raw_sled(&dir.path().join("log"));
-        let tree = db.open_tree("hcal").unwrap();
-        assert!(watermark(&tree) > before);
-        tree.insert(layout::WATERMARK, &before.to_be_bytes()[..]).unwrap();
-        db.flush().unwrap();
-    }
-    let store = store(dir.path());
-    assert_rows_match(&store);
-    let row = users::get(&store.log, &StreamId::mailbox(&org(), &key(1)))
-        .unwrap()
-        .unwrap();
-    assert!(row.enabled, "enabled again by the last commit");
-    assert_eq!(row.address_in, 4);
+/// What a crash right after a commit's records leaves (its index, rows,
+/// watermark and the tables' mark never written; the rows, watermark and
+/// mark are one batch, so there is no other torn state), or records an
+/// older build appended without rows: `event` as version `version` of
+/// `stream`, at the next sequence, and nothing else.
+fn tear<E: EventFamily>(dir: &std::path::Path, stream: &StreamId, version: u64, event: &E) {
+    use hcal_actors::log::frame;
+    let db = raw_sled(&dir.join("log"));
+    let tree = db.open_tree("hcal").unwrap();
+    let seq = watermark(&tree) + 1;
+    let mut rec = Vec::new();
+    let payload = event.encode_payload().unwrap();
+    frame::encode_into(
+        &mut rec,
+        stream,
+        version,
+        Timestamp(5),
+        event.type_name(),
+        event.schema_version(),
+        &payload,
+    );
+    let mut blob = Vec::new();
+    layout::push_record(&mut blob, &rec);
+    tree.insert(layout::log_key(seq), blob).unwrap();
+    db.flush().unwrap();
 }
 
-/// A crash after a commit's records but before its rows: the rows are
-/// written at open.
+/// A user disabled by a commit torn after its records is disabled in the
+/// table once the log opens.
 #[test]
 fn a_commit_torn_before_its_rows_gets_them_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let tenant = StreamId::tenant(&org());
     let mbx = StreamId::mailbox(&org(), &key(2));
-    let (before, row_before) = {
+    let disable = {
         let store = store(dir.path());
         store
             .append_blocking(&tenant, ExpectedVersion::Any, &[event(&store, 2, 0)])
             .unwrap();
-        let before = store.log.last_seq().unwrap();
-        // The row as the first commit stored it: its version, then the entry.
-        let mut row = 1u64.to_be_bytes().to_vec();
-        row.extend(codec::encode(&users::get(&store.log, &mbx).unwrap().unwrap()).unwrap());
-        store
-            .append_blocking(&tenant, ExpectedVersion::Any, &[event(&store, 2, 1)])
-            .unwrap();
-        assert!(!users::get(&store.log, &mbx).unwrap().unwrap().enabled);
-        (before, row)
+        event(&store, 2, 1)
     };
-    {
-        let db = raw_sled(&dir.path().join("log"));
-        let tree = db.open_tree("hcal").unwrap();
-        let row_key = tree.scan_prefix([layout::TABLE]).keys().next().unwrap().unwrap();
-        tree.insert(row_key, row_before).unwrap();
-        tree.insert(layout::WATERMARK, &before.to_be_bytes()[..]).unwrap();
-        db.flush().unwrap();
-    }
+    tear(dir.path(), &tenant, 2, &disable);
     let store = store(dir.path());
+    assert_eq!(store.log.head(&tenant).unwrap(), 2);
     assert!(
         !users::get(&store.log, &mbx).unwrap().unwrap().enabled,
         "the disable is projected at open"
     );
+    assert_rows_match(&store);
+}
+
+/// A mailbox's first subscription, torn after its records, opens no gap
+/// when it is projected at open: the projection reads the rows as they
+/// were before the commit, not rows the commit itself had written.
+#[test]
+fn a_first_subscription_torn_before_its_rows_opens_no_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = StreamId::subscriptions(&org());
+    let created = {
+        let store = store(dir.path());
+        let mut made = Vec::new();
+        // Something in the stream first, so the torn commit is not the log's first.
+        let missed = subscription_event(&store, &mut made, 5, 1, 100);
+        store
+            .append_blocking(&stream, ExpectedVersion::Exact(0), &[missed])
+            .unwrap();
+        subscription_event(&store, &mut made, 0, 2, 500)
+    };
+    tear(dir.path(), &stream, 2, &created);
+    let store = store(dir.path());
+    assert_eq!(
+        subscriptions::of_mailbox(&store.log, &org(), &key(2))
+            .unwrap()
+            .map(|(id, _)| id),
+        Some("sub-0".to_string())
+    );
+    let gaps: Vec<MailboxKey> = subscriptions::gaps(&store.log, &org())
+        .unwrap()
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(gaps, vec![key(1)], "only the missed mailbox has a gap");
     assert_rows_match(&store);
 }
 

@@ -19,9 +19,7 @@ pub async fn readyz(node: web::Data<NodeState>) -> HttpResponse {
     let log_ok = node.store.log.last_seq().is_ok();
     let mut tenants = Vec::new();
     for (org, actors) in node.orgs() {
-        if let Ok(summary) = actors.tenant.send(hcal_actors::tenant::Describe).await
-            && let Some(t) = summary.tenant_id
-        {
+        if let Ok(Some(t)) = actors.tenant.send(hcal_actors::tenant::TenantIdOf).await {
             let ok = node.graph.token_ok(&t).await.is_ok();
             tenants.push(serde_json::json!({"org": org.to_string(), "token": ok}));
         }

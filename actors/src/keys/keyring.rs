@@ -138,6 +138,9 @@ impl Keyring {
                     let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
                     let entry = streams.entry(s).or_default();
                     if generation >= entry.erased_below {
+                        // A later record of a generation is the one in use (an
+                        // earlier one was written by a call that then failed).
+                        entry.keys.retain(|k| k.generation != generation);
                         entry.keys.push(KeyAt {
                             generation,
                             tenant_version: wrapped.tenant_version,

@@ -1,7 +1,8 @@
 //! The group committer: one thread owns every write to the log. It takes all
-//! requests waiting, checks each append's expected version, writes the
-//! round's records as one value, its index entries and side writes, then
-//! the watermark, and hands the round to the syncer, which answers it once
+//! requests waiting, checks each append's expected version and projects
+//! its events into table rows, writes the round's records as one value, its
+//! index entries and side writes, then the watermark (one batch with the
+//! rows, when there are any), and hands the round to the syncer, which answers it once
 //! it is on disk. Many concurrent small appends therefore cost one fsync per
 //! round, and the next round is applied while the last one is synced.
 
@@ -202,7 +203,7 @@ impl Committer {
                 // Whatever of the round reached sled is completed (or absent)
                 // after this, and nothing of it was acknowledged.
                 self.heads.clear();
-                match read::complete_index(&self.tree, self.projection) {
+                match read::complete(&self.tree, self.projection) {
                     Ok(next) => self.next_seq = next.max(first_seq),
                     Err(e2) => error!(error = %e2, "completing the index after a failed commit failed"),
                 }
@@ -230,7 +231,6 @@ impl Committer {
         for (k, v) in staged.index {
             self.tree.insert(k, &v[..])?;
         }
-        tables::write(&self.tree, staged.rows)?;
         for w in staged.side {
             match w {
                 SideWrite::Insert(k, v) => drop(self.tree.insert(k, v)?),
@@ -238,8 +238,14 @@ impl Committer {
             }
         }
         if staged.records > 0 {
-            self.tree
-                .insert(layout::WATERMARK, &(first_seq + staged.records - 1).to_be_bytes()[..])?;
+            let watermark = first_seq + staged.records - 1;
+            if staged.rows.is_empty() {
+                self.tree.insert(layout::WATERMARK, &watermark.to_be_bytes()[..])?;
+                self.tree
+                    .insert(layout::TABLES_MARK, &tables::mark(self.projection, watermark)[..])?;
+            } else {
+                tables::write_with_watermark(&self.tree, staged.rows, watermark, self.projection)?;
+            }
         }
         Ok(())
     }
@@ -311,8 +317,12 @@ impl Committer {
             return;
         };
         let result = (|| -> Result<u64, LogError> {
-            let mut last = 0;
+            // Projected first: a record the tables refuse leaves the log as it was.
             let mut rows = tables::Staged::new();
+            for (_, rec) in &records {
+                tables::project_record(self.projection, Some(&self.tree), &mut rows, rec)?;
+            }
+            let mut last = 0;
             for (seq, rec) in &records {
                 let f = frame::decode(rec)?;
                 let stream = StreamId::parse(f.stream).map_err(|e| LogError::Corrupt(e.to_string()))?;
@@ -321,12 +331,10 @@ impl Committer {
                 self.tree.insert(layout::log_key(*seq), blob)?;
                 self.tree
                     .insert(layout::index_key(&stream, f.version), &layout::index_value(*seq, 1)[..])?;
-                tables::project_record(self.projection, Some(&self.tree), &mut rows, rec)?;
                 last = *seq;
             }
-            tables::write(&self.tree, rows)?;
             if last > 0 {
-                self.tree.insert(layout::WATERMARK, &last.to_be_bytes()[..])?;
+                tables::write_with_watermark(&self.tree, rows, last, self.projection)?;
             }
             Ok(last)
         })();

@@ -1,7 +1,8 @@
 //! Where things live in the log's one sled tree, by key prefix.
 //!
 //! A commit writes one value holding all its records (`L`), one index entry
-//! per append (`V`), then the watermark (`W`), as plain inserts: a sled
+//! per append (`V`), then the watermark (`W`), as plain inserts (with its
+//! table rows, the watermark and the tables' mark are one batch: `tables`): a sled
 //! batch costs a forced I/O-buffer roll (measured: apply and flush both
 //! slower), and one value per commit instead of three keys per event cuts
 //! the work sled does per event. The commit's records are all-or-nothing
@@ -18,11 +19,11 @@ pub const INDEX: u8 = b'V';
 pub const WATERMARK: &[u8] = b"W";
 /// `S` + stream -> snapshot: version (u64 BE) + codec-encoded state.
 pub const SNAPSHOT: u8 = b'S';
-/// `T` + table + ... -> a table row: version (u64 BE) of the event that
-/// wrote it + payload (see `tables`).
+/// `T` + table + ... -> a table row (see `tables`).
 pub const TABLE: u8 = b'T';
-/// `P` -> the format (u32 BE) of the projection that wrote the table rows.
-pub const TABLES_FORMAT: &[u8] = b"P";
+/// `P` -> the tables' mark: the format (u32 BE) of the projection that
+/// wrote the rows, and the last sequence (u64 BE) it projected.
+pub const TABLES_MARK: &[u8] = b"P";
 /// `I` + ... -> durable inbox entries (the webhook ingress owns the rest of the key).
 pub const INBOX: u8 = b'I';
 /// `K` + stream -> where the stream's wrapped data keys are in the key file

@@ -221,8 +221,7 @@ impl EventLog {
         // A crash between a commit's records and its index leaves the index
         // short; complete it before anything reads or writes.
         let projection: &'static dyn tables::Projection = &crate::tables::TABLES;
-        let next_seq = read::complete_index(&tree, projection)?.max(1);
-        tables::rebuild_if_stale(&tree, projection)?;
+        let next_seq = read::complete(&tree, projection)?.max(1);
         db.flush()?;
         durability.sync()?;
         let stats = Arc::new(LogStats::default());
@@ -457,12 +456,12 @@ impl EventLog {
         })
     }
 
-    /// A table row's payload (see [`tables`]), as the last commit left it.
+    /// A table row (see [`tables`]), as the last commit left it.
     pub fn row(&self, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
         tables::get(&self.inner.tree, key)
     }
 
-    /// Every table row as stored (key, version + payload), in key order (for the digest).
+    /// Every table row (key, value), in key order (for the digest).
     pub fn table_rows(&self) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>, LogError> {
         self.inner
             .tree
@@ -474,12 +473,9 @@ impl EventLog {
             .collect()
     }
 
-    /// Table rows under one key prefix: (key, payload), in key order.
+    /// Table rows under one key prefix: (key, value), in key order.
     pub fn rows(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + use<'_> {
-        self.inner.tree.scan_prefix(prefix).map(|r| {
-            let (k, v) = r?;
-            Ok((k, tables::payload(v)?))
-        })
+        self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
     }
 
     /// One entry beside the log.

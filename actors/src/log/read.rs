@@ -3,7 +3,6 @@
 
 use hcal_schemas::StreamId;
 
-use super::tables::{self, Projection};
 use super::{LogError, StoredRecord, frame, layout};
 
 fn corrupt(why: &str) -> LogError {
@@ -160,12 +159,11 @@ pub fn stream_heads(tree: &sled::Tree) -> impl Iterator<Item = Result<(StreamId,
     })
 }
 
-/// Makes the index and the tables whole for commits past the watermark (a
-/// crash between a commit's records and its watermark), and returns the
-/// next free sequence.
+/// Makes the index whole for commits past the watermark (a crash between a
+/// commit's records and its watermark), and returns the next free sequence.
 /// Each record of such a commit gets an entry of its own, overwriting any
 /// entry the commit had written for its first version, so entries never overlap.
-pub fn complete_index(tree: &sled::Tree, projection: &dyn Projection) -> Result<u64, LogError> {
+pub fn complete_index(tree: &sled::Tree) -> Result<u64, LogError> {
     let watermark = match tree.get(layout::WATERMARK)? {
         Some(v) => layout::be_u64(&v).ok_or_else(|| corrupt("bad watermark"))?,
         None => 0,
@@ -178,7 +176,6 @@ pub fn complete_index(tree: &sled::Tree, projection: &dyn Projection) -> Result<
     let tail: Vec<(sled::IVec, sled::IVec)> = tree
         .range(layout::log_key(start)..=layout::log_key(u64::MAX))
         .collect::<Result<_, _>>()?;
-    let mut rows = tables::Staged::new();
     for (k, blob) in tail {
         let first = layout::seq_of_log_key(&k).ok_or_else(|| corrupt("bad log key"))?;
         for rec in commit_records(first, blob) {
@@ -193,12 +190,18 @@ pub fn complete_index(tree: &sled::Tree, projection: &dyn Projection) -> Result<
                 layout::index_key(&stream, f.version),
                 &layout::index_value(rec.seq, 1)[..],
             )?;
-            tables::project_record(projection, Some(tree), &mut rows, rec.bytes())?;
         }
     }
-    tables::write(tree, rows)?;
     if last > watermark {
         tree.insert(layout::WATERMARK, &last.to_be_bytes()[..])?;
     }
     Ok(last + 1)
+}
+
+/// Makes the index and then the tables whole (see `complete_index` and
+/// `tables::complete`); returns the next free sequence.
+pub fn complete(tree: &sled::Tree, projection: &dyn super::tables::Projection) -> Result<u64, LogError> {
+    let next = complete_index(tree)?;
+    super::tables::complete(tree, projection, next.saturating_sub(1))?;
+    Ok(next)
 }

@@ -1,14 +1,14 @@
 //! Tables: rows derived from events, kept in the log's tree and written by
-//! the commit that appends those events (before its watermark), so that a
-//! node reads by key, from disk, what it would otherwise hold in memory for
-//! every mailbox it has.
+//! the commit that appends those events, so that a node reads by key, from
+//! disk, what it would otherwise hold in memory for every mailbox it has.
 //!
-//! A row's stored value starts with the version of the event that last
-//! wrote it (in the one stream that writes that row). Completing a commit
-//! past the watermark projects its events again over rows that may already
-//! hold them, or hold later ones; a row at that version or past it is left
-//! as it is, so projecting the tail again, in order, ends where the first
-//! projection did.
+//! A round's rows, its watermark and the tables' mark (`P`: the projection's
+//! format and the last sequence projected) are written as one sled batch:
+//! after a crash either all of them are there or none, so completing the
+//! tail past the mark at open projects it over exactly the rows that were
+//! there before it (a projection may read any row, not only the one it
+//! writes). A round without rows writes the mark after its watermark; a
+//! mark left behind by a crash covers only rounds that wrote no rows.
 
 use std::collections::HashMap;
 
@@ -32,7 +32,7 @@ pub trait Projection: Send + Sync {
     fn format(&self) -> u32;
 }
 
-/// A commit's row changes, staged: key -> stored value (None: removed).
+/// Row changes, staged: key -> value (None: removed).
 pub type Staged = HashMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Rows as a projection sees them while it projects one event: the tree
@@ -41,60 +41,32 @@ pub type Staged = HashMap<Vec<u8>, Option<Vec<u8>>>;
 pub struct Rows<'a> {
     tree: Option<&'a sled::Tree>,
     staged: &'a mut Staged,
-    version: u64,
 }
 
 impl<'a> Rows<'a> {
-    pub fn new(tree: Option<&'a sled::Tree>, staged: &'a mut Staged, version: u64) -> Self {
-        Self { tree, staged, version }
+    pub fn new(tree: Option<&'a sled::Tree>, staged: &'a mut Staged) -> Self {
+        Self { tree, staged }
     }
 
-    /// The row's stored value: (version that wrote it, payload).
-    fn stored(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>, LogError> {
-        let value = match self.staged.get(key) {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(match self.staged.get(key) {
             Some(v) => v.clone(),
             None => match self.tree {
                 Some(tree) => tree.get(key)?.map(|v| v.to_vec()),
                 None => None,
             },
-        };
-        match value {
-            None => Ok(None),
-            Some(v) => {
-                let version =
-                    layout::be_u64(&v).ok_or_else(|| LogError::Corrupt("table row without a version".into()))?;
-                Ok(Some((version, v[8..].to_vec())))
-            }
-        }
+        })
     }
 
-    /// A row's payload.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
-        Ok(self.stored(key)?.map(|(_, payload)| payload))
-    }
-
-    /// Whether this event may still change the row (it is not already
-    /// written by this event or a later one).
-    fn may_change(&self, key: &[u8]) -> Result<bool, LogError> {
-        Ok(self.stored(key)?.is_none_or(|(v, _)| v < self.version))
-    }
-
-    pub fn put(&mut self, key: Vec<u8>, payload: &[u8]) -> Result<(), LogError> {
+    pub fn put(&mut self, key: Vec<u8>, value: &[u8]) -> Result<(), LogError> {
         check_key(&key)?;
-        if self.may_change(&key)? {
-            let mut value = Vec::with_capacity(8 + payload.len());
-            value.extend_from_slice(&self.version.to_be_bytes());
-            value.extend_from_slice(payload);
-            self.staged.insert(key, Some(value));
-        }
+        self.staged.insert(key, Some(value.to_vec()));
         Ok(())
     }
 
     pub fn remove(&mut self, key: Vec<u8>) -> Result<(), LogError> {
         check_key(&key)?;
-        if self.may_change(&key)? {
-            self.staged.insert(key, None);
-        }
+        self.staged.insert(key, None);
         Ok(())
     }
 }
@@ -114,66 +86,108 @@ pub fn project_record(
     record: &[u8],
 ) -> Result<(), LogError> {
     let frame = super::frame::decode(record)?;
-    projection.project(&frame, &mut Rows::new(tree, staged, frame.version))
+    projection.project(&frame, &mut Rows::new(tree, staged))
 }
 
-pub fn write(tree: &sled::Tree, staged: Staged) -> Result<(), LogError> {
+/// The tables' mark: the projection's format and the last sequence projected.
+pub fn mark(projection: &dyn Projection, seq: u64) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..4].copy_from_slice(&projection.format().to_be_bytes());
+    v[4..].copy_from_slice(&seq.to_be_bytes());
+    v
+}
+
+/// (format, last sequence projected) of the mark, if there is one.
+fn read_mark(tree: &sled::Tree) -> Result<Option<(u32, u64)>, LogError> {
+    Ok(tree.get(layout::TABLES_MARK)?.and_then(|v| {
+        let format = u32::from_be_bytes(v.get(..4)?.try_into().ok()?);
+        Some((format, layout::be_u64(v.get(4..)?)?))
+    }))
+}
+
+/// Writes a round's rows, its watermark and the mark as one batch.
+pub fn write_with_watermark(
+    tree: &sled::Tree,
+    staged: Staged,
+    watermark: u64,
+    projection: &dyn Projection,
+) -> Result<(), LogError> {
+    let mut batch = batch_of(staged);
+    batch.insert(layout::WATERMARK, &watermark.to_be_bytes()[..]);
+    batch.insert(layout::TABLES_MARK, &mark(projection, watermark)[..]);
+    tree.apply_batch(batch)?;
+    Ok(())
+}
+
+/// A row, as the last durable commit left it.
+pub fn get(tree: &sled::Tree, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
+    Ok(tree.get(key)?)
+}
+
+/// Brings the tables up to the log's last record at open, before anything
+/// reads or writes: all rows again from the whole log when another format
+/// of the projection wrote them (or none did: a log from before the
+/// tables), else the records past the mark (a crash's tail, or records an
+/// older build appended without rows).
+pub fn complete(tree: &sled::Tree, projection: &dyn Projection, last_seq: u64) -> Result<(), LogError> {
+    let (from, rebuilding) = match read_mark(tree)? {
+        Some((format, seq)) if format == projection.format() => (seq + 1, false),
+        _ => {
+            for key in tree.scan_prefix([layout::TABLE]).keys() {
+                tree.remove(key?)?;
+            }
+            (0, true)
+        }
+    };
+    if !rebuilding && from > last_seq {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let mut staged = Staged::new();
+    let mut events = 0u64;
+    for record in super::read::from_seq(tree, from) {
+        let record = record?;
+        project_record(projection, Some(tree), &mut staged, record.bytes())?;
+        events += 1;
+        // A rebuild writes as it goes (a crash before its mark starts it
+        // again from nothing); a tail is one batch with the mark.
+        if rebuilding && staged.len() >= 4096 {
+            write(tree, std::mem::take(&mut staged))?;
+        }
+        if events.is_multiple_of(100_000) {
+            info!(events, "bringing the log's tables up to date");
+        }
+    }
+    let mut batch = batch_of(staged);
+    batch.insert(layout::TABLES_MARK, &mark(projection, last_seq)[..]);
+    tree.apply_batch(batch)?;
+    if events > 0 {
+        info!(
+            events,
+            seconds = started.elapsed().as_secs_f64(),
+            "brought the log's tables up to date"
+        );
+    }
+    Ok(())
+}
+
+fn batch_of(staged: Staged) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (k, v) in staged {
+        match v {
+            Some(v) => batch.insert(k, v),
+            None => batch.remove(k),
+        }
+    }
+    batch
+}
+
+fn write(tree: &sled::Tree, staged: Staged) -> Result<(), LogError> {
     for (k, v) in staged {
         match v {
             Some(v) => drop(tree.insert(k, v)?),
             None => drop(tree.remove(k)?),
         }
-    }
-    Ok(())
-}
-
-/// A row's payload, as the last durable commit left it.
-pub fn get(tree: &sled::Tree, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
-    tree.get(key)?.map(payload).transpose()
-}
-
-/// A stored row's payload (after the version that wrote it).
-pub fn payload(stored: sled::IVec) -> Result<sled::IVec, LogError> {
-    if stored.len() < 8 {
-        return Err(LogError::Corrupt("table row without a version".into()));
-    }
-    Ok(stored.subslice(8, stored.len() - 8))
-}
-
-/// Rebuilds every row from the whole log when the rows were written by
-/// another format of the projection (or by a node that had none), before
-/// anything reads or writes.
-pub fn rebuild_if_stale(tree: &sled::Tree, projection: &dyn Projection) -> Result<(), LogError> {
-    let format = projection.format().to_be_bytes();
-    if tree.get(layout::TABLES_FORMAT)?.as_deref() == Some(&format[..]) {
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    for key in tree.scan_prefix([layout::TABLE]).keys() {
-        tree.remove(key?)?;
-    }
-    let mut staged = Staged::new();
-    let mut events = 0u64;
-    for record in super::read::from_seq(tree, 0) {
-        let record = record?;
-        project_record(projection, Some(tree), &mut staged, record.bytes())?;
-        events += 1;
-        // Written a chunk at a time; later reads see earlier chunks in the tree.
-        if staged.len() >= 4096 {
-            write(tree, std::mem::take(&mut staged))?;
-        }
-        if events.is_multiple_of(100_000) {
-            info!(events, "rebuilding the log's tables");
-        }
-    }
-    write(tree, staged)?;
-    tree.insert(layout::TABLES_FORMAT, &format[..])?;
-    if events > 0 {
-        info!(
-            events,
-            seconds = started.elapsed().as_secs_f64(),
-            "rebuilt the log's tables"
-        );
     }
     Ok(())
 }

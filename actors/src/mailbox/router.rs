@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use hcal_schemas::aggregate::mailbox::JoinFailures;
 use hcal_schemas::aggregate::tenant::UserEntry;
+use hcal_schemas::events::tenant::UserStatus;
 use hcal_schemas::{MailboxKey, OrgId, StreamId};
 use tracing::{info, warn};
 
@@ -86,7 +87,7 @@ impl MailboxRouter {
             None => {
                 // Where its sealed address is: the users table, read from
                 // disk, so that a passivated mailbox costs nothing here.
-                let address_in = self.enabled_user(stream)?.address_in;
+                let address_in = self.activated_user(stream)?.address_in;
                 let tenant_stream = StreamId::tenant(&stream.org());
                 match crate::tenant::addresses_at(&self.store, &tenant_stream, &[address_in]).remove(&address_in) {
                     Some(a) => a,
@@ -146,10 +147,12 @@ impl MailboxRouter {
 }
 
 impl MailboxRouter {
-    /// The user entry of `stream`'s mailbox, if it is enabled.
-    fn enabled_user(&self, stream: &StreamId) -> Option<UserEntry> {
+    /// The user entry of `stream`'s mailbox, if it is enabled and was
+    /// activated (checked and subscribed): the mailboxes the tenant hands
+    /// over. One pending or in error is not served until it is.
+    fn activated_user(&self, stream: &StreamId) -> Option<UserEntry> {
         match crate::tables::users::get(&self.store.log, stream) {
-            Ok(user) => user.filter(|u| u.enabled),
+            Ok(user) => user.filter(|u| u.enabled && u.status == UserStatus::Activated),
             Err(e) => {
                 warn!(%stream, error = %e, "the users table could not be read");
                 activation_failed("address");
@@ -304,7 +307,7 @@ impl Handler<JoinFailed> for MailboxRouter {
 
     fn handle(&mut self, msg: JoinFailed, _: &mut Context<Self>) {
         match msg.failures {
-            Some(f) if self.enabled_user(&msg.stream).is_some() => {
+            Some(f) if self.activated_user(&msg.stream).is_some() => {
                 self.join_failures.insert(msg.stream, f);
             }
             _ => {
@@ -375,7 +378,7 @@ pub struct Locate {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Presence {
-    /// An enabled mailbox of a known user.
+    /// An enabled mailbox whose user is activated.
     pub enabled: bool,
     /// Its actor is live (not passivated).
     pub active: bool,
@@ -386,7 +389,7 @@ impl Handler<Locate> for MailboxRouter {
 
     fn handle(&mut self, msg: Locate, _: &mut Context<Self>) -> Self::Result {
         MessageResult(Presence {
-            enabled: self.enabled_user(&msg.stream).is_some(),
+            enabled: self.activated_user(&msg.stream).is_some(),
             active: self.active.get(&msg.stream).is_some_and(|a| a.connected()),
         })
     }

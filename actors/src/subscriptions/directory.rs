@@ -68,10 +68,18 @@ pub enum Verdict {
 /// (each miss costs a table read and opening one sealed value).
 const RECENT: usize = 4096;
 
+/// Subscriptions checked recently, and how many removals the directory
+/// was told of: a route read before a removal is not kept after it.
+#[derive(Default)]
+struct Recent {
+    removals: u64,
+    routes: HashMap<GraphId, Route>,
+}
+
 #[derive(Clone)]
 pub struct SubscriptionDirectory {
     store: Store,
-    recent: Arc<Mutex<HashMap<GraphId, Route>>>,
+    recent: Arc<Mutex<Recent>>,
     /// Subscriptions the node has (for the gauge).
     known: Arc<AtomicUsize>,
 }
@@ -96,8 +104,9 @@ impl SubscriptionDirectory {
 
     /// A subscription was recorded as removed: its notifications are refused from now on.
     pub fn removed(&self, subscription_id: &str) {
-        if let Ok(mut m) = self.recent.lock() {
-            m.remove(&GraphId::new(subscription_id));
+        if let Ok(mut r) = self.recent.lock() {
+            r.removals += 1;
+            r.routes.remove(&GraphId::new(subscription_id));
         }
         let _ = self
             .known
@@ -105,22 +114,24 @@ impl SubscriptionDirectory {
     }
 
     pub fn check(&self, subscription_id: &str, client_state: Option<&str>) -> Verdict {
-        let route = match self
-            .recent
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&GraphId::new(subscription_id)).cloned())
-        {
+        let id = GraphId::new(subscription_id);
+        let (cached, removals) = match self.recent.lock() {
+            Ok(r) => (r.routes.get(&id).cloned(), r.removals),
+            Err(_) => (None, u64::MAX),
+        };
+        let route = match cached {
             Some(r) => r,
             None => match self.load(subscription_id) {
-                Some(r) => {
-                    if let Ok(mut m) = self.recent.lock() {
-                        if m.len() >= RECENT {
-                            *m = HashMap::new();
+                Some(route) => {
+                    if let Ok(mut r) = self.recent.lock()
+                        && r.removals == removals
+                    {
+                        if r.routes.len() >= RECENT {
+                            r.routes = HashMap::new();
                         }
-                        m.insert(GraphId::new(subscription_id), r.clone());
+                        r.routes.insert(id, route.clone());
                     }
-                    r
+                    route
                 }
                 None => return Verdict::Unknown,
             },

@@ -362,7 +362,7 @@ impl SubscriptionManager {
     /// resubscribe. Runs as the actor's one piece of work.
     fn record(
         &mut self,
-        outcome: Outcome,
+        mut outcome: Outcome,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Result<(), SubscriptionError>> {
         if outcome.events.is_empty() {
@@ -372,6 +372,9 @@ impl SubscriptionManager {
                 async move { inbox.retire(&retire).await.map_err(SubscriptionError::from) }.into_actor(self),
             );
         }
+        // Graph may repeat a removal in one batch; the directory counts each once.
+        outcome.removed.sort();
+        outcome.removed.dedup();
         let gaps_before = self.gaps_among(&outcome.events);
         let side = outcome
             .retire

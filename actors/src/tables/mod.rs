@@ -37,8 +37,8 @@ impl Projection for Tables {
         Ok(())
     }
 
-    /// 1: users. 2: subscriptions.
+    /// 1: users. 2: subscriptions. 3: rows without the version that wrote them.
     fn format(&self) -> u32 {
-        2
+        3
     }
 }

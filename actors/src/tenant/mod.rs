@@ -276,11 +276,6 @@ impl TenantSupervisor {
         out
     }
 
-    fn address(&self, mailbox: &MailboxKey) -> Option<String> {
-        let user = self.user(mailbox)?;
-        self.addresses([(mailbox, &user)].into_iter()).remove(mailbox)
-    }
-
     /// The addresses of `users`, read from the events that enabled them
     /// (one pass over the log); those that cannot be read are left out.
     fn addresses<'a>(
@@ -318,7 +313,13 @@ impl TenantSupervisor {
 
     /// Checks a mailbox and subscribes it; records the status if it changed.
     fn activate(&mut self, mailbox: MailboxKey, ctx: &mut Context<Self>) {
-        let (Some(address), Some(tenant)) = (self.address(&mailbox), self.tenant_id()) else {
+        let Some(user) = self.user(&mailbox).filter(|u| u.enabled) else {
+            // Disabled meanwhile (or never enabled): nothing to check.
+            self.forget_checks(&mailbox);
+            return;
+        };
+        let address = self.addresses([(&mailbox, &user)].into_iter()).remove(&mailbox);
+        let (Some(address), Some(tenant)) = (address, self.tenant_id()) else {
             return;
         };
         if !self.activating.insert(mailbox.clone()) {
@@ -369,6 +370,11 @@ impl TenantSupervisor {
         };
         ctx.spawn(fut.into_actor(self).map(move |(status, tenant), act, ctx| {
             act.activating.remove(&mailbox);
+            if !act.user(&mailbox).is_some_and(|u| u.enabled) {
+                // Disabled while it was being checked: not checked again.
+                act.forget_checks(&mailbox);
+                return;
+            }
             act.schedule_check(&mailbox, &status);
             if status == UserStatus::Activated
                 && let (Some(r), Some(t)) = (&act.mailboxes, tenant)
@@ -383,6 +389,12 @@ impl TenantSupervisor {
             }
             to_self(ctx, SetStatus { mailbox, status });
         }));
+    }
+
+    /// A mailbox no longer to be checked (disabled).
+    fn forget_checks(&mut self, mailbox: &MailboxKey) {
+        self.next_check.remove(mailbox);
+        self.failures.remove(mailbox);
     }
 
     /// When to try a mailbox again after `status`. Transient trouble (throttling, an
@@ -460,14 +472,16 @@ impl Handler<SetStatus> for TenantSupervisor {
         }
         info!(org = %self.org, mailbox = %msg.mailbox, status = ?msg.status, "user status changed");
         metrics::counter!("hcal_user_status_changes_total").increment(1);
+        let mailbox = msg.mailbox.clone();
         let e = UserStatusChanged {
             mailbox: msg.mailbox,
             status: msg.status,
             graph_user_id: None,
         };
-        AtomicResponse::new(Box::pin(self.append(vec![e.into()]).map(|r, _, _| {
+        AtomicResponse::new(Box::pin(self.append(vec![e.into()]).map(move |r, act, _| {
             if let Err(e) = r {
-                warn!(error = %e, "recording a user status failed");
+                warn!(error = %e, "recording a user status failed; the mailbox is checked again");
+                act.next_check.insert(mailbox, act.clock.now());
             }
         })))
     }
@@ -814,8 +828,7 @@ impl Handler<DisableUser> for TenantSupervisor {
             .into_actor(act)
             .map(move |r, act, _| {
                 r?;
-                act.next_check.remove(&mailbox);
-                act.failures.remove(&mailbox);
+                act.forget_checks(&mailbox);
                 let u = act.user(&mailbox).ok_or(TenantError::UnknownUser)?;
                 Ok(UserInfo::new(&mailbox, Some(address), &u))
             })
@@ -833,6 +846,20 @@ impl Handler<ListUsers> for TenantSupervisor {
 
     fn handle(&mut self, _: ListUsers, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.user_infos())
+    }
+}
+
+/// The Microsoft tenant the organisation is connected to, if any (cheap:
+/// for readiness probes; `Describe` counts users from the users table).
+#[derive(Message)]
+#[rtype(result = "Option<String>")]
+pub struct TenantIdOf;
+
+impl Handler<TenantIdOf> for TenantSupervisor {
+    type Result = Option<String>;
+
+    fn handle(&mut self, _: TenantIdOf, _: &mut Context<Self>) -> Option<String> {
+        self.tenant_id()
     }
 }
 
