@@ -458,7 +458,7 @@ impl EventLog {
 
     /// A table row (see [`tables`]), as the last commit left it.
     pub fn row(&self, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
-        tables::get(&self.inner.tree, key)
+        Ok(self.inner.tree.get(key)?)
     }
 
     /// Every table row (key, value), in key order (for the digest).

@@ -119,11 +119,6 @@ pub fn write_with_watermark(
     Ok(())
 }
 
-/// A row, as the last durable commit left it.
-pub fn get(tree: &sled::Tree, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
-    Ok(tree.get(key)?)
-}
-
 /// Brings the tables up to the log's last record at open, before anything
 /// reads or writes: all rows again from the whole log when another format
 /// of the projection wrote them (or none did: a log from before the
