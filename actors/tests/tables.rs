@@ -356,3 +356,22 @@ proptest! {
         assert_rows_match(&store);
     }
 }
+
+/// Appends that the committer takes in one round see each other's rows:
+/// hundreds of changes to one user's entry submitted at once, and the table
+/// still says what a replay of the log, in its order, says.
+#[tokio::test]
+async fn appends_committed_together_see_each_others_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let tenant = StreamId::tenant(&org());
+    let appends = (0u16..400).map(|i| {
+        let e = NewEvent::from_event(&event(&store, 0, (i % 6) as u8)).unwrap();
+        store.log.append(&tenant, ExpectedVersion::Any, vec![e])
+    });
+    let done = futures_util::future::join_all(appends).await;
+    assert!(done.iter().all(Result::is_ok));
+    let commits = store.log.stats().commits.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(commits < 100, "{commits} commits: rounds held several appends");
+    assert_rows_match(&store);
+}

@@ -271,10 +271,10 @@ impl Committer {
         }
         let count = u32::try_from(events.len()).map_err(|_| LogError::Refused("too many events in one append"))?;
         let append_seq = first_seq + staged.records;
-        // Projected first, into a copy of the round's rows: an event the
-        // projection refuses leaves the round as it was.
+        // Projected first, into this append's own changes over the round's:
+        // an event the projection refuses leaves the round as it was.
         let mut frames = Vec::with_capacity(events.len());
-        let mut rows: Option<tables::Staged> = None;
+        let mut rows = tables::Staged::new();
         for (version, ev) in (current + 1..).zip(events) {
             let mut frame_buf = Vec::new();
             frame::encode_into(
@@ -287,14 +287,17 @@ impl Committer {
                 &ev.payload,
             );
             if self.projection.writes(stream) {
-                let rows = rows.get_or_insert_with(|| staged.rows.clone());
-                tables::project_record(self.projection, Some(&self.tree), rows, &frame_buf)?;
+                tables::project_record_over(
+                    self.projection,
+                    Some(&self.tree),
+                    Some(&staged.rows),
+                    &mut rows,
+                    &frame_buf,
+                )?;
             }
             frames.push(frame_buf);
         }
-        if let Some(rows) = rows {
-            staged.rows = rows;
-        }
+        staged.rows.extend(rows);
         for frame_buf in &frames {
             layout::push_record(&mut staged.blob, frame_buf);
             staged.records += 1;

@@ -36,25 +36,22 @@ pub trait Projection: Send + Sync {
 pub type Staged = HashMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Rows as a projection sees them while it projects one event: the tree
-/// (none for a replay, which stages every row), with the changes staged so
-/// far in front of it.
+/// (none for a replay, which stages every row), under the changes staged
+/// before (the round's, for an append), under the changes staged so far.
 pub struct Rows<'a> {
     tree: Option<&'a sled::Tree>,
+    under: Option<&'a Staged>,
     staged: &'a mut Staged,
 }
 
 impl<'a> Rows<'a> {
-    pub fn new(tree: Option<&'a sled::Tree>, staged: &'a mut Staged) -> Self {
-        Self { tree, staged }
-    }
-
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
-        Ok(match self.staged.get(key) {
-            Some(v) => v.clone(),
-            None => match self.tree {
-                Some(tree) => tree.get(key)?.map(|v| v.to_vec()),
-                None => None,
-            },
+        if let Some(v) = self.staged.get(key).or_else(|| self.under.and_then(|u| u.get(key))) {
+            return Ok(v.clone());
+        }
+        Ok(match self.tree {
+            Some(tree) => tree.get(key)?.map(|v| v.to_vec()),
+            None => None,
         })
     }
 
@@ -85,8 +82,20 @@ pub fn project_record(
     staged: &mut Staged,
     record: &[u8],
 ) -> Result<(), LogError> {
+    project_record_over(projection, tree, None, staged, record)
+}
+
+/// Projects one stored record into `staged`, reading rows through it, then
+/// `under`, then the tree.
+pub fn project_record_over(
+    projection: &dyn Projection,
+    tree: Option<&sled::Tree>,
+    under: Option<&Staged>,
+    staged: &mut Staged,
+    record: &[u8],
+) -> Result<(), LogError> {
     let frame = super::frame::decode(record)?;
-    projection.project(&frame, &mut Rows::new(tree, staged))
+    projection.project(&frame, &mut Rows { tree, under, staged })
 }
 
 /// The tables' mark: the projection's format and the last sequence projected.
