@@ -456,16 +456,9 @@ impl EventLog {
         })
     }
 
-    /// A table row (see [`tables`]), as the last commit left it.
-    pub fn row(&self, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
-        Ok(self.inner.tree.get(key)?)
-    }
-
     /// Every table row (key, value), in key order (for the digest).
     pub fn table_rows(&self) -> Result<std::collections::BTreeMap<Vec<u8>, Vec<u8>>, LogError> {
-        self.inner
-            .tree
-            .scan_prefix([layout::TABLE])
+        self.scan_side(&[layout::TABLE])
             .map(|r| {
                 let (k, v) = r?;
                 Ok((k.to_vec(), v.to_vec()))
@@ -473,12 +466,7 @@ impl EventLog {
             .collect()
     }
 
-    /// Table rows under one key prefix: (key, value), in key order.
-    pub fn rows(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + use<'_> {
-        self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
-    }
-
-    /// One entry beside the log.
+    /// One entry beside the log's records (a table row, an inbox entry, ...).
     pub fn side(&self, key: &[u8]) -> Result<Option<sled::IVec>, LogError> {
         Ok(self.inner.tree.get(key)?)
     }
@@ -497,8 +485,12 @@ impl EventLog {
         Ok(())
     }
 
-    /// Entries beside the log under one prefix (e.g. the inbox).
-    pub fn scan_side(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + '_ {
+    /// Entries beside the log's records under one key prefix, in key order
+    /// (table rows, the inbox, ...).
+    pub fn scan_side(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), LogError>> + use<'_> {
         self.inner.tree.scan_prefix(prefix).map(|r| r.map_err(LogError::from))
     }
 

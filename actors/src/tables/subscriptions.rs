@@ -191,7 +191,7 @@ pub(super) fn project(frame: &Frame<'_>, rows: &mut Rows<'_>) -> Result<(), LogE
 
 /// A subscription by its Graph id.
 pub fn get(log: &EventLog, id: &str) -> Result<Option<Subscription>, LogError> {
-    log.row(&by_id(id))?.map(|b| decode(&b)).transpose()
+    log.side(&by_id(id))?.map(|b| decode(&b)).transpose()
 }
 
 /// The current subscription of a mailbox: its id and what it is.
@@ -200,7 +200,7 @@ pub fn of_mailbox(
     org: &OrgId,
     mailbox: &MailboxKey,
 ) -> Result<Option<(String, Subscription)>, LogError> {
-    let Some(row) = log.row(&by_mailbox(org, mailbox))? else {
+    let Some(row) = log.side(&by_mailbox(org, mailbox))? else {
         return Ok(None);
     };
     let Some(id) = decode::<MailboxRow>(&row)?.subscription else {
@@ -214,7 +214,7 @@ pub fn of_mailbox(
 pub fn expiring(log: &EventLog, org: &OrgId, until: Timestamp) -> Result<Vec<(String, Timestamp)>, LogError> {
     let prefix = org_prefix(BY_EXPIRY, org);
     let mut out = Vec::new();
-    for r in log.rows(&prefix) {
+    for r in log.scan_side(&prefix) {
         let (k, _) = r?;
         let rest = &k[prefix.len()..];
         let expires = layout::be_u64(rest).ok_or_else(|| corrupt("short expiry key"))?;
@@ -235,7 +235,7 @@ pub fn of_org(log: &EventLog, org: &OrgId) -> Result<Vec<(String, Timestamp)>, L
 /// Subscriptions of an organisation that Graph asked to reauthorise.
 pub fn reauthorization_wanted(log: &EventLog, org: &OrgId) -> Result<Vec<String>, LogError> {
     let prefix = org_prefix(REAUTHORIZE, org);
-    log.rows(&prefix)
+    log.scan_side(&prefix)
         .map(|r| {
             let (k, _) = r?;
             Ok(std::str::from_utf8(&k[prefix.len()..]).map_err(corrupt)?.to_string())
@@ -245,7 +245,7 @@ pub fn reauthorization_wanted(log: &EventLog, org: &OrgId) -> Result<Vec<String>
 
 /// Mailboxes of an organisation with a gap, and since when.
 pub fn gaps(log: &EventLog, org: &OrgId) -> Result<Vec<(MailboxKey, Timestamp)>, LogError> {
-    log.rows(&mailboxes_prefix(GAPS, org))
+    log.scan_side(&mailboxes_prefix(GAPS, org))
         .map(|r| {
             let (k, v) = r?;
             let text = std::str::from_utf8(&k[2..]).map_err(corrupt)?;
@@ -260,10 +260,11 @@ pub fn gaps(log: &EventLog, org: &OrgId) -> Result<Vec<(MailboxKey, Timestamp)>,
 
 /// Since when a mailbox has had a gap, if it has one.
 pub fn gap_of(log: &EventLog, org: &OrgId, mailbox: &MailboxKey) -> Result<Option<Timestamp>, LogError> {
-    log.row(&gap(org, mailbox))?.map(|b| decode(&b)).transpose()
+    log.side(&gap(org, mailbox))?.map(|b| decode(&b)).transpose()
 }
 
 /// How many subscriptions the node has, in all organisations.
 pub fn count(log: &EventLog) -> Result<usize, LogError> {
-    log.rows(&[layout::TABLE, BY_ID]).try_fold(0, |n, r| r.map(|_| n + 1))
+    log.scan_side(&[layout::TABLE, BY_ID])
+        .try_fold(0, |n, r| r.map(|_| n + 1))
 }

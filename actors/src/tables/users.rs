@@ -56,7 +56,7 @@ pub(super) fn project(frame: &Frame<'_>, rows: &mut Rows<'_>) -> Result<(), LogE
 
 /// The user entry of a mailbox (None: never enabled).
 pub fn get(log: &EventLog, mailbox: &StreamId) -> Result<Option<UserEntry>, LogError> {
-    match log.row(&key(mailbox))? {
+    match log.side(&key(mailbox))? {
         Some(bytes) => Ok(Some(codec::decode(&bytes).map_err(corrupt)?)),
         None => Ok(None),
     }
@@ -67,7 +67,7 @@ fn rows<'a>(
     log: &'a EventLog,
     prefix: &[u8],
 ) -> impl Iterator<Item = Result<(StreamId, UserEntry), LogError>> + use<'a> {
-    log.rows(prefix).map(|r| {
+    log.scan_side(prefix).map(|r| {
         let (k, v) = r?;
         let text = k.get(2..).and_then(|t| std::str::from_utf8(t).ok()).unwrap_or_default();
         let stream = StreamId::parse(text).map_err(corrupt)?;
