@@ -13,24 +13,29 @@
 //! 1. Memory (live heap bytes counted by the bench's global allocator, see
 //!    `heap.rs`; counting is on only for this part, less the heap of the
 //!    tap's samples, which are the bench's). Readings: *empty*
-//!    before the mailboxes are enabled; *half* once the first half is
-//!    enabled, synced and passivated (idle); *passive* once the second half
-//!    is too; *active* right after all are activated again; *again* after
-//!    they passivate again. Activation: a meeting-list GET each for the
+//!    before the mailboxes are enabled; then, the mailboxes being enabled
+//!    in four quarters, one after each quarter is enabled, synced and
+//!    passivated (idle), the last being *passive*; *active* right after
+//!    all are activated again; *again* after they passivate again.
+//!    Activation: a meeting-list GET each for the
 //!    first 1,000 (`meeting_list_cold_ms`, then `_warm_ms` once all are
 //!    active), the rest through the router's `Get` message
 //!    (`router_activation_ms`: snapshot plus tail loaded, actor started).
 //!    `heap_bytes_per_passivated_mailbox` is *passive* minus *empty* over
 //!    N: everything the node keeps per enabled mailbox (the Graph client's
 //!    budget of one used in the last 11 minutes; users, subscriptions and
-//!    key locations are in the log's tables, on disk), *plus* what sled
-//!    keeps of the log written while syncing (its page cache and buffers,
-//!    not per-mailbox structure). `heap_bytes_per_passivated_mailbox_
-//!    marginal` is *passive* minus *half* over the second half's count: the
-//!    cost of one more mailbox once the cache is as full as it gets (at
-//!    small N, where the whole log fits in the cache, it still carries the
-//!    cache; and sled may grow or shrink its cache between the readings, so
-//!    it is an estimate). `heap_bytes_per_active_mailbox_over_passivated` is
+//!    key locations are in the log's tables, on disk), *plus* what the node
+//!    sets up once on first use whatever its size (sled's page cache and
+//!    I/O buffers, the join detector's compiled patterns, pooled HTTP
+//!    connections). `heap_bytes_per_passivated_mailbox_marginal` is the
+//!    slope of a least-squares line through the four quarters' readings
+//!    (heap against mailboxes enabled): what one more mailbox costs once
+//!    those are set up, the first quarter having filled the cache; its
+//!    intercept, less *empty*, is `heap_bytes_fixed_over_empty`, and
+//!    `heap_fit_residual_max_bytes` is how far the farthest reading lies
+//!    from the line (sled grows and shrinks its cache between readings).
+//!    The `rss_` figures are the same from the resident size, read right
+//!    after the node's memory trim. `heap_bytes_per_active_mailbox_over_passivated` is
 //!    *active* minus *passive* over the active count: the actor, its state,
 //!    its actix mailbox and context, the router's entry for the actor, the open
 //!    data key, and what sled read into its cache to load it.
@@ -153,6 +158,48 @@ fn heap_of<T>(value: T) -> i64 {
 
 /// Live heap and blocks, less the heap of the tap's samples (the node's metrics add to them
 /// as it enables and syncs mailboxes, but they are the benchmark's).
+/// Mailbox set-up in this many steps, with a memory reading after each.
+const QUARTERS: usize = 4;
+
+/// The node's memory once a step's mailboxes have passivated.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    mailboxes: usize,
+    heap: i64,
+    blocks: i64,
+    rss: i64,
+}
+
+/// A least-squares line through readings, one measure against mailboxes.
+struct Line {
+    slope: f64,
+    intercept: f64,
+    /// The farthest a reading lies from the line.
+    residual_max: f64,
+}
+
+impl Line {
+    fn through(readings: &[Reading], y: impl Fn(&Reading) -> i64) -> Line {
+        let points: Vec<(f64, f64)> = readings.iter().map(|r| (r.mailboxes as f64, y(r) as f64)).collect();
+        let count = points.len().max(1) as f64;
+        let mean_x = points.iter().map(|p| p.0).sum::<f64>() / count;
+        let mean_y = points.iter().map(|p| p.1).sum::<f64>() / count;
+        let sxx: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+        let sxy: f64 = points.iter().map(|p| (p.0 - mean_x) * (p.1 - mean_y)).sum();
+        let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        let intercept = mean_y - slope * mean_x;
+        let residual_max = points
+            .iter()
+            .map(|p| (p.1 - intercept - slope * p.0).abs())
+            .fold(0.0, f64::max);
+        Line {
+            slope,
+            intercept,
+            residual_max,
+        }
+    }
+}
+
 fn node_heap(tap: &tap::Tap) -> (i64, i64) {
     let (bytes, blocks) = heap::live();
     (bytes - tap.held_bytes(), blocks)
@@ -258,16 +305,16 @@ async fn measure(
     settle(node).await?;
     let (heap_empty, blocks_empty) = node_heap(tap);
     let (rss_empty, _) = trimmed_rss();
-    // Enabled in two halves, each synced and left to passivate: the heap the
-    // second half adds is what one more passivated mailbox costs once sled's
-    // page cache is as full as it gets (at 10,000 mailboxes, the first half
-    // writes more log than the log cache holds), while the average over all
-    // of them also carries that cache.
-    let half = n / 2;
+    // Enabled in quarters, each synced and left to passivate, with a reading after each: the
+    // slope through the readings is what one more passivated mailbox costs once sled's page
+    // cache is as full as it gets (at 10,000 mailboxes, a quarter writes more log than the
+    // log cache holds), while the average over all of them also carries that cache.
     let mut setup = Duration::ZERO;
     let mut seen_in_error = std::collections::HashSet::<String>::new();
-    let mut heap_half = (0, 0);
-    for (from, to) in [(0, half), (half, n)] {
+    let mut readings: Vec<Reading> = Vec::with_capacity(QUARTERS);
+    let mut trim = Duration::ZERO;
+    for q in 0..QUARTERS {
+        let (from, to) = (n * q / QUARTERS, n * (q + 1) / QUARTERS);
         let t = Instant::now();
         let activated = enable_and_sync(bench, tap, from, to, meetings, &mut seen_in_error).await?;
         setup += t.elapsed();
@@ -276,9 +323,15 @@ async fn measure(
         }
         all_passivated(node, passivation_budget).await?;
         settle(node).await?;
-        if from == 0 {
-            heap_half = node_heap(tap);
-        }
+        let (heap, blocks) = node_heap(tap);
+        let (rss, took) = trimmed_rss();
+        trim = took;
+        readings.push(Reading {
+            mailboxes: to,
+            heap,
+            blocks,
+            rss,
+        });
     }
     report.figure(
         "mailboxes_enabled_and_synced_per_s",
@@ -292,8 +345,8 @@ async fn measure(
     );
 
     // --- Memory. ---
-    let (heap_passive, blocks_passive) = node_heap(tap);
-    let (rss_passive, trim) = trimmed_rss();
+    let passive = readings.last().copied().ok_or("no mailboxes")?;
+    let (heap_passive, blocks_passive, rss_passive) = (passive.heap, passive.blocks, passive.rss);
     report.figure("memory_trim_ms_at_passive", trim.as_secs_f64() * 1e3, "ms");
     // The meeting list of passivated mailboxes (a sample: each request costs the node work in
     // proportion to all its mailboxes), then the rest activated through the router directly.
@@ -326,16 +379,6 @@ async fn measure(
         "bytes",
     );
     report.figure(
-        "heap_bytes_per_passivated_mailbox_marginal",
-        per(heap_passive - heap_half.0, n - half),
-        "bytes",
-    );
-    report.figure(
-        "heap_blocks_per_passivated_mailbox_marginal",
-        per(blocks_passive - heap_half.1, n - half),
-        "blocks",
-    );
-    report.figure(
         "heap_blocks_per_passivated_mailbox",
         per(blocks_passive - blocks_empty, n),
         "blocks",
@@ -345,6 +388,16 @@ async fn measure(
         per(rss_passive - rss_empty, n),
         "bytes",
     );
+    let heap = Line::through(&readings, |r| r.heap);
+    report.figure("heap_bytes_per_passivated_mailbox_marginal", heap.slope, "bytes");
+    report.figure("heap_bytes_fixed_over_empty", heap.intercept - heap_empty as f64, "bytes");
+    report.figure("heap_fit_residual_max_bytes", heap.residual_max, "bytes");
+    let blocks = Line::through(&readings, |r| r.blocks);
+    report.figure("heap_blocks_per_passivated_mailbox_marginal", blocks.slope, "blocks");
+    let rss = Line::through(&readings, |r| r.rss);
+    report.figure("rss_bytes_per_passivated_mailbox_marginal", rss.slope, "bytes");
+    report.figure("rss_bytes_fixed_over_empty", rss.intercept - rss_empty as f64, "bytes");
+    report.figure("rss_fit_residual_max_bytes", rss.residual_max, "bytes");
     report.figure("mailboxes_active_at_reading", live as f64, "mailboxes");
     report.figure(
         "heap_bytes_per_active_mailbox_over_passivated",
