@@ -21,9 +21,25 @@ use crate::report::{Report, percentile};
 pub(crate) const ADMIN: &str = "bench-admin-token-0123456789";
 pub(crate) const ORG: &str = "bench";
 
-/// Sends `req` and reads its answer as JSON.
+/// Sends `req` and reads its answer as JSON; a failure names the request.
 pub(crate) async fn json_of(req: reqwest::RequestBuilder) -> Result<Value, String> {
-    req.send().await.map_err(e)?.json().await.map_err(e)
+    let r = req.send().await.map_err(e)?;
+    body_json(r).await
+}
+
+/// An answer's body as JSON, or an error naming the URL and status, and
+/// the body's start when it is not JSON (a hard-to-place "error decoding
+/// response body" stopped a run under heaptrack).
+async fn body_json(r: reqwest::Response) -> Result<Value, String> {
+    let (url, status) = (r.url().clone(), r.status());
+    let text = r
+        .text()
+        .await
+        .map_err(|err| format!("{url}: {status}, reading the body: {err}"))?;
+    serde_json::from_str(&text).map_err(|err| {
+        let head: String = text.chars().take(200).collect();
+        format!("{url}: {status}, body is not JSON ({err}): {head:?}")
+    })
 }
 
 pub(crate) fn e<E: std::fmt::Display>(e: E) -> String {
@@ -285,7 +301,7 @@ impl Bench {
             .await
             .map_err(e)?;
         let status = r.status();
-        let body: Value = r.json().await.map_err(e)?;
+        let body = body_json(r).await?;
         if !status.is_success() {
             return Err(format!("meetings of {}: {status} {body}", mail(i)));
         }
