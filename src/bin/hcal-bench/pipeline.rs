@@ -390,7 +390,11 @@ async fn measure(
     );
     let heap = Line::through(&readings, |r| r.heap);
     report.figure("heap_bytes_per_passivated_mailbox_marginal", heap.slope, "bytes");
-    report.figure("heap_bytes_fixed_over_empty", heap.intercept - heap_empty as f64, "bytes");
+    report.figure(
+        "heap_bytes_fixed_over_empty",
+        heap.intercept - heap_empty as f64,
+        "bytes",
+    );
     report.figure("heap_fit_residual_max_bytes", heap.residual_max, "bytes");
     let blocks = Line::through(&readings, |r| r.blocks);
     report.figure("heap_blocks_per_passivated_mailbox_marginal", blocks.slope, "blocks");
