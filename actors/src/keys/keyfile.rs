@@ -107,6 +107,25 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
         read_record(&bytes, 0).map(|(r, _)| r).ok_or_else(corrupt)
     }
 
+    /// Every record, each with its offset, read again from the file.
+    pub fn records(&self) -> Result<Vec<(u64, R)>, KeyError> {
+        let mut bytes = vec![0u8; usize::try_from(self.len).map_err(|_| self.corrupt("too long"))?];
+        self.file.read_exact_at(&mut bytes, 0)?;
+        let mut records = Vec::new();
+        let mut pos = MAGIC.len();
+        while pos < bytes.len() {
+            let (rec, next) = read_record::<R>(&bytes, pos)
+                .ok_or_else(|| self.corrupt(&format!("a record at {pos} does not read")))?;
+            records.push((pos as u64, rec));
+            pos = next;
+        }
+        Ok(records)
+    }
+
+    fn corrupt(&self, what: &str) -> KeyError {
+        KeyError::Corrupt(format!("{}: {what}", self.path.display()))
+    }
+
     /// Replaces the whole file with `records`, atomically and durably. Their offsets.
     pub fn rewrite(&mut self, records: &[R]) -> Result<Vec<u64>, KeyError> {
         let tmp = self.path.with_extension("tmp");

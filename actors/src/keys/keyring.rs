@@ -74,6 +74,47 @@ fn index_key(stream: &StreamId) -> Vec<u8> {
     k
 }
 
+/// Where each stream's keys are, as the key file's records say (the
+/// truth; the index in the log is derived from it).
+fn streams_in(records: Vec<(u64, DataKeyRecord)>) -> Result<BTreeMap<StreamId, StreamKeys>, KeyError> {
+    let mut streams: BTreeMap<StreamId, StreamKeys> = BTreeMap::new();
+    for (offset, r) in records {
+        match r {
+            DataKeyRecord::Key {
+                stream,
+                generation,
+                wrapped,
+            } => {
+                let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
+                let entry = streams.entry(s).or_default();
+                if generation >= entry.erased_below {
+                    // A later record of a generation is the one in use (an
+                    // earlier one was written by a call that then failed).
+                    entry.keys.retain(|k| k.generation != generation);
+                    entry.keys.push(KeyAt {
+                        generation,
+                        tenant_version: wrapped.tenant_version,
+                        offset,
+                    });
+                }
+            }
+            DataKeyRecord::Erased {
+                stream,
+                next_generation,
+            } => {
+                let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
+                let entry = streams.entry(s).or_default();
+                entry.keys.retain(|k| k.generation >= next_generation);
+                entry.erased_below = entry.erased_below.max(next_generation);
+            }
+        }
+    }
+    for s in streams.values_mut() {
+        s.keys.sort_by_key(|k| k.generation);
+    }
+    Ok(streams)
+}
+
 /// An index row: its stream and where that stream's keys are.
 fn parse_row(key: &[u8], value: &[u8]) -> Option<(StreamId, StreamKeys)> {
     let stream = StreamId::parse(std::str::from_utf8(key.get(1..)?).ok()?).ok()?;
@@ -127,41 +168,7 @@ impl Keyring {
     /// moves every key).
     pub fn open(data_dir: &Path, manager: Arc<dyn KeyManager>, log: EventLog) -> Result<Self, KeyError> {
         let (file, records) = KeyFile::<DataKeyRecord>::open(&data_dir.join("keys").join("data-keys.bin"))?;
-        let mut streams: BTreeMap<StreamId, StreamKeys> = BTreeMap::new();
-        for (offset, r) in records {
-            match r {
-                DataKeyRecord::Key {
-                    stream,
-                    generation,
-                    wrapped,
-                } => {
-                    let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
-                    let entry = streams.entry(s).or_default();
-                    if generation >= entry.erased_below {
-                        // A later record of a generation is the one in use (an
-                        // earlier one was written by a call that then failed).
-                        entry.keys.retain(|k| k.generation != generation);
-                        entry.keys.push(KeyAt {
-                            generation,
-                            tenant_version: wrapped.tenant_version,
-                            offset,
-                        });
-                    }
-                }
-                DataKeyRecord::Erased {
-                    stream,
-                    next_generation,
-                } => {
-                    let s = StreamId::parse(&stream).map_err(|e| KeyError::Corrupt(e.to_string()))?;
-                    let entry = streams.entry(s).or_default();
-                    entry.keys.retain(|k| k.generation >= next_generation);
-                    entry.erased_below = entry.erased_below.max(next_generation);
-                }
-            }
-        }
-        for s in streams.values_mut() {
-            s.keys.sort_by_key(|k| k.generation);
-        }
+        let streams = streams_in(records)?;
         let keyring = Self {
             manager,
             log,
@@ -192,17 +199,6 @@ impl Keyring {
             }
         }
         Ok(())
-    }
-
-    /// The whole index.
-    fn indexed(&self) -> Result<BTreeMap<StreamId, StreamKeys>, KeyError> {
-        self.log
-            .scan_side(&[layout::KEY_INDEX])
-            .map(|r| {
-                let (k, v) = r.map_err(log_error)?;
-                parse_row(&k, &v).ok_or_else(|| KeyError::Corrupt("a key index row does not read".into()))
-            })
-            .collect()
     }
 
     /// Where the stream's keys are (None: it never had one).
@@ -337,7 +333,9 @@ impl Keyring {
     /// values open as erased from now on. Durable on return.
     pub fn erase(&self, stream: &StreamId) -> Result<(), KeyError> {
         let mut state = self.lock()?;
-        let mut streams = self.indexed()?;
+        // From the key file, not the index: a row the index lost must not
+        // take that stream's keys out of the rewritten file.
+        let mut streams = streams_in(state.file.records()?)?;
         let entry = streams.entry(stream.clone()).or_default();
         entry.erased_below = entry.next_generation();
         entry.keys.clear();
@@ -371,10 +369,7 @@ impl Keyring {
                 k.offset = offset;
             }
         }
-        for (s, keys) in &streams {
-            self.save(s, keys)?;
-        }
-        Ok(())
+        self.reindex(&streams)
     }
 
     /// Whether `stream` was erased.
