@@ -3,11 +3,14 @@
 //! and bare `digits@domain` video addresses.
 //!
 //! Tokens stop at whitespace, at characters that never stand unescaped in a URL, and at any
-//! non-ASCII character (meeting links are ASCII; this keeps `…/j/123に参加` apart). Trailing
+//! non-ASCII character (meeting links are ASCII; this keeps `…/j/123に参加` apart). They also
+//! start right after one: word boundaries are ASCII ones, so a link written straight after
+//! Chinese or Japanese text (`会议链接https://…`, no space, as those languages write) is found,
+//! where a Unicode boundary saw one word. Trailing
 //! punctuation and unbalanced closing brackets are trimmed, so a sentence's full stop or a
 //! surrounding parenthesis never ends up in a URI.
 
-use regex::Regex;
+use regex::bytes::{Regex, RegexBuilder};
 use std::sync::LazyLock;
 
 /// The longest token considered. Nested SafeLinks grow long, but nothing legitimate is
@@ -44,16 +47,21 @@ const URLC: &str = r#"[!#-&(-;=?-Z_a-z~]"#;
 
 static SCANNER: LazyLock<Regex> = LazyLock::new(|| {
     let pattern = format!(
-        r#"(?i)(?P<url>\b[a-z][a-z0-9+.\-]{{1,20}}://{URLC}+)|(?P<sip>\b(?:sips?|h323):{URLC}+)|(?P<tel>\btel:\+?[0-9(][0-9()\-.,;#*+ ]*[0-9#])|(?P<digits>\b[0-9]{{3,20}}@(?:(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,24}}|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})\b)|(?P<bare>\b(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,24}}/{URLC}*)"#
+        r#"(?P<url>\b[a-z][a-z0-9+.\-]{{1,20}}://{URLC}+)|(?P<sip>\b(?:sips?|h323):{URLC}+)|(?P<tel>\btel:\+?[0-9(][0-9()\-.,;#*+ ]*[0-9#])|(?P<digits>\b[0-9]{{3,20}}@(?:(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,24}}|[0-9]{{1,3}}(?:\.[0-9]{{1,3}}){{3}})\b)|(?P<bare>\b(?:[a-z0-9](?:[a-z0-9\-]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,24}}/{URLC}*)"#
     );
     // The pattern is a constant; a failure here is a programming error caught by every test.
-    Regex::new(&pattern).expect("scanner pattern compiles")
+    // Without Unicode: ASCII word boundaries and case folding (and a fifth of the memory).
+    RegexBuilder::new(&pattern)
+        .case_insensitive(true)
+        .unicode(false)
+        .build()
+        .expect("scanner pattern compiles")
 });
 
 /// Scans `text` for link-shaped tokens, in order of appearance.
 pub fn scan(text: &str, limit: usize) -> Vec<Token> {
     let mut out = Vec::new();
-    for caps in SCANNER.captures_iter(text) {
+    for caps in SCANNER.captures_iter(text.as_bytes()) {
         if out.len() >= limit {
             break;
         }
@@ -61,8 +69,16 @@ pub fn scan(text: &str, limit: usize) -> Vec<Token> {
         if m.len() > MAX_TOKEN_LEN {
             continue;
         }
-        let prev = text[..m.start()].chars().next_back();
-        let raw = m.as_str();
+        // The pattern matches ASCII only, so a match starts and ends on character boundaries.
+        let (Some(before), Some(raw)) = (text.get(..m.start()), text.get(m.range())) else {
+            continue;
+        };
+        let prev = before.chars().next_back();
+        // An ASCII boundary also falls inside a word of a script written with spaces
+        // (`Réunionhttps://…`), where no token starts, as none did with Unicode boundaries.
+        if prev.is_some_and(|c| !c.is_ascii() && c.is_alphanumeric() && !written_without_spaces(c)) {
+            continue;
+        }
         let (kind, text) = if caps.name("url").is_some() {
             (TokenKind::Url, trim_trailing(raw).to_string())
         } else if caps.name("sip").is_some() {
@@ -91,6 +107,23 @@ pub fn scan(text: &str, limit: usize) -> Vec<Token> {
         }
     }
     out
+}
+
+/// Letters of Chinese, Japanese and Korean (and the full-width forms used among them),
+/// after which a link may follow with no space.
+fn written_without_spaces(c: char) -> bool {
+    matches!(u32::from(c),
+        0x1100..=0x11FF // Hangul Jamo
+        | 0x2E80..=0x2FDF // CJK and Kangxi radicals
+        | 0x3000..=0x31FF // CJK symbols, kana, Bopomofo, Hangul compatibility
+        | 0x3400..=0x4DBF // CJK extension A
+        | 0x4E00..=0x9FFF // CJK unified ideographs
+        | 0xA960..=0xA97F // Hangul Jamo extended A
+        | 0xAC00..=0xD7FF // Hangul syllables, Jamo extended B
+        | 0xF900..=0xFAFF // CJK compatibility ideographs
+        | 0xFF00..=0xFFEF // half-width and full-width forms
+        | 0x20000..=0x3FFFF // CJK extensions B and later
+    )
 }
 
 fn is_meaningful(kind: TokenKind, text: &str) -> bool {
@@ -169,6 +202,25 @@ mod tests {
         assert_eq!(
             texts("会議 https://zoom.us/j/123に参加。"),
             vec!["https://zoom.us/j/123"]
+        );
+    }
+
+    /// Chinese and Japanese put no space between words, nor before a link.
+    #[test]
+    fn finds_links_written_straight_after_cjk_text() {
+        assert_eq!(
+            texts("会议链接https://acme.zoom.us/j/123456789请加入"),
+            vec!["https://acme.zoom.us/j/123456789"]
+        );
+        assert_eq!(
+            texts("会議はmeet.google.com/abc-defg-hijから、またはsip:123@vc.example。"),
+            vec!["https://meet.google.com/abc-defg-hij", "sip:123@vc.example"]
+        );
+        assert_eq!(texts("회의https://zoom.us/j/42"), vec!["https://zoom.us/j/42"]);
+        // Inside a word of a script written with spaces, no token starts.
+        assert_eq!(
+            texts("Réunionhttps://meet.google.com/abc-defg-hij"),
+            Vec::<String>::new()
         );
     }
 
