@@ -32,8 +32,9 @@ const SUM: usize = 8;
 pub struct KeyFile<R> {
     path: PathBuf,
     file: File,
-    /// Where the next record goes.
-    len: u64,
+    /// A failed append could not be cut back off: no more writes until a
+    /// reopen cuts the torn tail.
+    torn: bool,
     _r: PhantomData<R>,
 }
 
@@ -44,55 +45,52 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
             std::fs::create_dir_all(dir)?;
         }
         let existed = path.exists();
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
+        let opened = |file| Self {
+            path: path.to_path_buf(),
+            file,
+            torn: false,
+            _r: PhantomData,
+        };
         if !existed || bytes.is_empty() {
-            file.write_all(MAGIC)?;
+            file.write_all_at(MAGIC, 0)?;
             file.sync_all()?;
             sync_dir(path)?;
-            return Ok((
-                Self {
-                    path: path.to_path_buf(),
-                    file,
-                    len: MAGIC.len() as u64,
-                    _r: PhantomData,
-                },
-                Vec::new(),
-            ));
+            return Ok((opened(file), Vec::new()));
         }
         if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
             return Err(KeyError::Corrupt(format!("{} is not an hcal key file", path.display())));
         }
-        let mut records = Vec::new();
-        let mut pos = MAGIC.len();
-        while let Some((rec, next)) = read_record::<R>(&bytes, pos) {
-            records.push((pos as u64, rec));
-            pos = next;
-        }
-        if pos < bytes.len() {
+        let (records, end) = parse(&bytes);
+        if end < bytes.len() {
             // A torn tail from a crash during an append: cut it off.
-            file.set_len(pos as u64)?;
+            file.set_len(end as u64)?;
             file.sync_all()?;
         }
-        Ok((
-            Self {
-                path: path.to_path_buf(),
-                file,
-                len: pos as u64,
-                _r: PhantomData,
-            },
-            records,
-        ))
+        Ok((opened(file), records))
     }
 
-    /// Appends one record; durable on return. Its offset.
+    /// Appends one record at the file's end; durable on return. Its offset.
+    /// A failed append is cut back off, so that every record is whole and
+    /// the next one lands where the file says.
     pub fn append(&mut self, record: &R) -> Result<u64, KeyError> {
+        if self.torn {
+            return Err(self.corrupt("an earlier failed write could not be undone; restart to recover"));
+        }
         let bytes = encode_record(record)?;
-        self.file.write_all(&bytes)?;
-        self.file.sync_data()?;
-        let at = self.len;
-        self.len += bytes.len() as u64;
+        let at = self.file.metadata()?.len();
+        let written = self.file.write_all_at(&bytes, at).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            self.torn = self.file.set_len(at).and_then(|()| self.file.sync_data()).is_err();
+            return Err(e.into());
+        }
         Ok(at)
     }
 
@@ -107,17 +105,19 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
         read_record(&bytes, 0).map(|(r, _)| r).ok_or_else(corrupt)
     }
 
-    /// Every record, each with its offset, read again from the file.
+    /// Every record, each with its offset, read again from the file: what
+    /// `open` would return. A record that does not read is an error here
+    /// (appends leave none), not a tail to cut.
     pub fn records(&self) -> Result<Vec<(u64, R)>, KeyError> {
-        let mut bytes = vec![0u8; usize::try_from(self.len).map_err(|_| self.corrupt("too long"))?];
+        let len = self.file.metadata()?.len();
+        let mut bytes = vec![0u8; usize::try_from(len).map_err(|_| self.corrupt("too long"))?];
         self.file.read_exact_at(&mut bytes, 0)?;
-        let mut records = Vec::new();
-        let mut pos = MAGIC.len();
-        while pos < bytes.len() {
-            let (rec, next) = read_record::<R>(&bytes, pos)
-                .ok_or_else(|| self.corrupt(&format!("a record at {pos} does not read")))?;
-            records.push((pos as u64, rec));
-            pos = next;
+        if bytes.get(..MAGIC.len()) != Some(&MAGIC[..]) {
+            return Err(self.corrupt("not an hcal key file"));
+        }
+        let (records, end) = parse(&bytes);
+        if end < bytes.len() {
+            return Err(self.corrupt(&format!("a record at {end} does not read")));
         }
         Ok(records)
     }
@@ -127,27 +127,44 @@ impl<R: Serialize + DeserializeOwned> KeyFile<R> {
     }
 
     /// Replaces the whole file with `records`, atomically and durably. Their offsets.
+    /// The new file's handle is the one written, so that after the rename
+    /// every later read and append goes to it, whatever fails after.
     pub fn rewrite(&mut self, records: &[R]) -> Result<Vec<u64>, KeyError> {
         let tmp = self.path.with_extension("tmp");
         let mut offsets = Vec::with_capacity(records.len());
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(MAGIC)?;
         let mut len = MAGIC.len() as u64;
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(MAGIC)?;
-            for r in records {
-                let bytes = encode_record(r)?;
-                f.write_all(&bytes)?;
-                offsets.push(len);
-                len += bytes.len() as u64;
-            }
-            f.sync_all()?;
+        for r in records {
+            let bytes = encode_record(r)?;
+            f.write_all(&bytes)?;
+            offsets.push(len);
+            len += bytes.len() as u64;
         }
+        f.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
+        self.file = f;
+        self.torn = false;
         sync_dir(&self.path)?;
-        self.file = OpenOptions::new().read(true).append(true).open(&self.path)?;
-        self.len = len;
         Ok(offsets)
     }
+}
+
+/// The whole records after the magic, each with its offset, and where the
+/// last whole one ends.
+fn parse<R: DeserializeOwned>(bytes: &[u8]) -> (Vec<(u64, R)>, usize) {
+    let mut records = Vec::new();
+    let mut pos = MAGIC.len();
+    while let Some((rec, next)) = read_record::<R>(bytes, pos) {
+        records.push((pos as u64, rec));
+        pos = next;
+    }
+    (records, pos)
 }
 
 fn encode_record<R: Serialize>(record: &R) -> Result<Vec<u8>, KeyError> {
@@ -216,5 +233,25 @@ mod tests {
         );
         let bytes = std::fs::read(&path).unwrap();
         assert!(!bytes.windows(3).any(|w| w == b"one"));
+    }
+
+    /// What an erase rewrites from: the records `open` would give, read
+    /// from the file itself; bytes that do not read are refused, not cut.
+    #[test]
+    fn records_read_again_are_what_open_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.bin");
+        let (mut f, _) = KeyFile::<String>::open(&path).unwrap();
+        f.append(&"one".to_string()).unwrap();
+        f.rewrite(&["two".to_string()]).unwrap();
+        f.append(&"three".to_string()).unwrap();
+        let again = f.records().unwrap();
+        let (_, opened) = KeyFile::<String>::open(&path).unwrap();
+        assert_eq!(again, opened);
+        assert_eq!(again.len(), 2);
+        let mut raw = OpenOptions::new().append(true).open(&path).unwrap();
+        raw.write_all(&[0, 0, 0, 9, 1, 2]).unwrap();
+        drop(raw);
+        assert!(matches!(f.records(), Err(KeyError::Corrupt(_))));
     }
 }
