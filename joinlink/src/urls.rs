@@ -61,11 +61,14 @@ static SCANNER: LazyLock<Regex> = LazyLock::new(|| {
 /// Scans `text` for link-shaped tokens, in order of appearance.
 pub fn scan(text: &str, limit: usize) -> Vec<Token> {
     let mut out = Vec::new();
-    for caps in SCANNER.captures_iter(text.as_bytes()) {
-        if out.len() >= limit {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while out.len() < limit && from <= bytes.len() {
+        let Some(caps) = SCANNER.captures_at(bytes, from) else {
             break;
-        }
-        let Some(m) = caps.get(0) else { continue };
+        };
+        let Some(m) = caps.get(0) else { break };
+        from = m.end().max(m.start() + 1);
         if m.len() > MAX_TOKEN_LEN {
             continue;
         }
@@ -73,12 +76,15 @@ pub fn scan(text: &str, limit: usize) -> Vec<Token> {
         let (Some(before), Some(raw)) = (text.get(..m.start()), text.get(m.range())) else {
             continue;
         };
-        let prev = before.chars().next_back();
         // An ASCII boundary also falls inside a word of a script written with spaces
         // (`Réunionhttps://…`), where no token starts, as none did with Unicode boundaries.
-        if prev.is_some_and(|c| !c.is_ascii() && c.is_alphanumeric() && !written_without_spaces(c)) {
+        // The search goes on from the next byte, so that a link later in that run
+        // (`Réunion-https://…`) is still found.
+        if inside_a_word(before) {
+            from = m.start() + 1;
             continue;
         }
+        let prev = before.chars().next_back();
         let (kind, text) = if caps.name("url").is_some() {
             (TokenKind::Url, trim_trailing(raw).to_string())
         } else if caps.name("sip").is_some() {
@@ -109,11 +115,32 @@ pub fn scan(text: &str, limit: usize) -> Vec<Token> {
     out
 }
 
-/// Letters of Chinese, Japanese and Korean (and the full-width forms used among them),
+/// Whether text ending in `before` ends inside a word of a script written with
+/// spaces: its last character, past combining marks and joiners, is a non-ASCII
+/// letter (an ASCII one is the pattern's own boundary).
+fn inside_a_word(before: &str) -> bool {
+    let joins = |c: char| {
+        matches!(u32::from(c),
+            0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F // combining marks
+            | 0x200C | 0x200D // zero-width (non-)joiner
+        )
+    };
+    before
+        .chars()
+        .rev()
+        .find(|&c| !joins(c))
+        .is_some_and(|c| !c.is_ascii() && c.is_alphabetic() && !written_without_spaces(c))
+}
+
+/// Letters of scripts written without spaces between words (Chinese, Japanese,
+/// Korean and the full-width forms used among them, Thai, Lao, Khmer, Myanmar),
 /// after which a link may follow with no space.
 fn written_without_spaces(c: char) -> bool {
     matches!(u32::from(c),
-        0x1100..=0x11FF // Hangul Jamo
+        0x0E00..=0x0EFF // Thai, Lao
+        | 0x1000..=0x109F // Myanmar
+        | 0x1100..=0x11FF // Hangul Jamo
+        | 0x1780..=0x17FF // Khmer
         | 0x2E80..=0x2FDF // CJK and Kangxi radicals
         | 0x3000..=0x31FF // CJK symbols, kana, Bopomofo, Hangul compatibility
         | 0x3400..=0x4DBF // CJK extension A
