@@ -139,8 +139,8 @@ fn no_sensitive_value_reaches_the_data_directory_in_plaintext() {
     }
 }
 
-#[test]
-fn erasing_a_mailbox_shreds_it_and_leaves_the_others() {
+/// A store with two mailboxes of one meeting each: (dir, store, gone, kept).
+fn one_to_erase_one_to_keep() -> (tempfile::TempDir, Store, StreamId, StreamId) {
     let dir = tempfile::tempdir().unwrap();
     let org = OrgId::new("fabrikam").unwrap();
     let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
@@ -148,6 +148,12 @@ fn erasing_a_mailbox_shreds_it_and_leaves_the_others() {
     let kept = StreamId::mailbox(&org, &store.keys.mailbox_key("kept@fabrikam.example"));
     upsert(&store, &gone, "a", "to be forgotten");
     upsert(&store, &kept, "b", "to be kept");
+    (dir, store, gone, kept)
+}
+
+#[test]
+fn erasing_a_mailbox_shreds_it_and_leaves_the_others() {
+    let (dir, store, gone, kept) = one_to_erase_one_to_keep();
     let before = std::fs::read(dir.path().join("keys/data-keys.bin")).unwrap();
     // Not held open: the kept key is read again from the rewritten key file.
     store.keys.close(&kept);
@@ -286,17 +292,12 @@ fn keys_read_after_their_index_is_lost_or_spoiled() {
 /// (sled losing a write) must not take another mailbox's keys with it.
 #[test]
 fn an_erase_keeps_the_keys_of_a_mailbox_whose_index_row_was_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let org = OrgId::new("fabrikam").unwrap();
-    let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
-    let gone = StreamId::mailbox(&org, &store.keys.mailbox_key("gone@fabrikam.example"));
-    let kept = StreamId::mailbox(&org, &store.keys.mailbox_key("kept@fabrikam.example"));
-    upsert(&store, &gone, "a", "to be forgotten");
-    upsert(&store, &kept, "b", "to be kept");
+    let (dir, store, gone, kept) = one_to_erase_one_to_keep();
     store.keys.close(&kept);
     let mut row = vec![b'K'];
     row.extend_from_slice(kept.to_string().as_bytes());
     store.log.write_derived(&row, None).unwrap();
+    assert_eq!(store.log.side(&row).unwrap(), None);
 
     store.keys.erase(&gone).unwrap();
     assert_eq!(subject_of(&store, &gone), "<erased>");
