@@ -151,6 +151,17 @@ fn one_to_erase_one_to_keep() -> (tempfile::TempDir, Store, StreamId, StreamId) 
     (dir, store, gone, kept)
 }
 
+/// `gone` reads as erased and `kept` as kept, in `store` and after reopening it.
+fn erased_and_kept_also_after_reopening(dir: &Path, store: Store, gone: &StreamId, kept: &StreamId) -> Store {
+    assert_eq!(subject_of(&store, gone), "<erased>");
+    assert_eq!(subject_of(&store, kept), "to be kept");
+    drop(store);
+    let store = Store::open(dir, master(), &LogOptions::default()).unwrap();
+    assert_eq!(subject_of(&store, gone), "<erased>");
+    assert_eq!(subject_of(&store, kept), "to be kept");
+    store
+}
+
 #[test]
 fn erasing_a_mailbox_shreds_it_and_leaves_the_others() {
     let (dir, store, gone, kept) = one_to_erase_one_to_keep();
@@ -163,13 +174,8 @@ fn erasing_a_mailbox_shreds_it_and_leaves_the_others() {
         after.len() < before.len(),
         "the destroyed key's bytes are still in the key file"
     );
-    assert_eq!(subject_of(&store, &gone), "<erased>");
-    assert_eq!(subject_of(&store, &kept), "to be kept");
     // Still so after reopening, and replay as a whole succeeds.
-    drop(store);
-    let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
-    assert_eq!(subject_of(&store, &gone), "<erased>");
-    assert_eq!(subject_of(&store, &kept), "to be kept");
+    let store = erased_and_kept_also_after_reopening(dir.path(), store, &gone, &kept);
     assert!(store.keys.is_erased(&gone));
     // New writes to an erased mailbox get a fresh key; the old data stays gone.
     let k = upsert(&store, &gone, "c", "after erasure");
@@ -300,10 +306,5 @@ fn an_erase_keeps_the_keys_of_a_mailbox_whose_index_row_was_lost() {
     assert_eq!(store.log.side(&row).unwrap(), None);
 
     store.keys.erase(&gone).unwrap();
-    assert_eq!(subject_of(&store, &gone), "<erased>");
-    assert_eq!(subject_of(&store, &kept), "to be kept");
-    drop(store);
-    let store = Store::open(dir.path(), master(), &LogOptions::default()).unwrap();
-    assert_eq!(subject_of(&store, &gone), "<erased>");
-    assert_eq!(subject_of(&store, &kept), "to be kept");
+    erased_and_kept_also_after_reopening(dir.path(), store, &gone, &kept);
 }
