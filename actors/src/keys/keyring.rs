@@ -44,13 +44,17 @@ struct KeyAt {
 }
 
 impl StreamKeys {
-    /// The generation a new key of this stream gets.
-    fn next_generation(&self) -> u32 {
-        self.keys
-            .last()
-            .map(|k| k.generation + 1)
-            .unwrap_or(0)
-            .max(self.erased_below)
+    /// The generation a new key of this stream gets (none after the last
+    /// a u32 holds, which only a key file written by other hands reaches).
+    fn next_generation(&self) -> Result<u32, KeyError> {
+        let after_last = match self.keys.last() {
+            Some(k) => k
+                .generation
+                .checked_add(1)
+                .ok_or_else(|| KeyError::Corrupt("a stream's key generations are used up".into()))?,
+            None => 0,
+        };
+        Ok(after_last.max(self.erased_below))
     }
 }
 
@@ -262,7 +266,7 @@ impl Keyring {
         let generation = match usable {
             Some(g) => g,
             None => {
-                let generation = entry.next_generation();
+                let generation = entry.next_generation()?;
                 let key = SecretKey::generate();
                 let wrapped = self.manager.wrap(&org, &key, &data_aad(stream, generation))?;
                 let tenant_version = wrapped.tenant_version;
@@ -337,7 +341,7 @@ impl Keyring {
         // take that stream's keys out of the rewritten file.
         let mut streams = streams_in(state.file.records()?)?;
         let entry = streams.entry(stream.clone()).or_default();
-        entry.erased_below = entry.next_generation();
+        entry.erased_below = entry.next_generation()?;
         entry.keys.clear();
         state.open.remove(stream);
         // Rewrite the file without the destroyed keys, so their bytes are gone;
@@ -392,5 +396,30 @@ impl KeyLookup for Keyring {
         let mut state = self.lock().map_err(|e| SealError::Key(e.to_string()))?;
         self.open_key(&mut state, stream, key.0)
             .map_err(|e| SealError::Key(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generation_past_the_last_is_an_error_not_a_wrap() {
+        let at = |generation| KeyAt {
+            generation,
+            tenant_version: 1,
+            offset: 8,
+        };
+        let keys = |gens: &[u32], erased_below| StreamKeys {
+            keys: gens.iter().map(|&g| at(g)).collect(),
+            erased_below,
+        };
+        assert_eq!(keys(&[], 0).next_generation().unwrap(), 0);
+        assert_eq!(keys(&[0, 1], 0).next_generation().unwrap(), 2);
+        assert_eq!(keys(&[], 5).next_generation().unwrap(), 5);
+        assert!(matches!(
+            keys(&[u32::MAX], 0).next_generation(),
+            Err(KeyError::Corrupt(_))
+        ));
     }
 }
