@@ -339,7 +339,16 @@ impl Keyring {
         let mut state = self.lock()?;
         // From the key file, not the index: a row the index lost must not
         // take that stream's keys out of the rewritten file.
-        let mut streams = streams_in(state.file.records()?)?;
+        let records = state.file.records()?;
+        // The wrapped keys as read, by where they were: the kept ones are written again.
+        let mut wrapped: HashMap<u64, WrappedKey> = records
+            .iter()
+            .filter_map(|(at, r)| match r {
+                DataKeyRecord::Key { wrapped, .. } => Some((*at, wrapped.clone())),
+                DataKeyRecord::Erased { .. } => None,
+            })
+            .collect();
+        let mut streams = streams_in(records)?;
         let entry = streams.entry(stream.clone()).or_default();
         entry.erased_below = entry.next_generation()?;
         entry.keys.clear();
@@ -360,7 +369,9 @@ impl Keyring {
                 records.push(DataKeyRecord::Key {
                     stream: s.to_string(),
                     generation: k.generation,
-                    wrapped: wrapped_at(&state.file, s, *k)?,
+                    wrapped: wrapped
+                        .remove(&k.offset)
+                        .ok_or_else(|| KeyError::Corrupt(format!("no key {} of {s} in the key file", k.generation)))?,
                 });
                 whose.push(Some((s.clone(), i)));
             }
