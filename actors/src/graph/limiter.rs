@@ -4,16 +4,17 @@
 //! window are forgotten, so a node that has touched many mailboxes does not
 //! hold a limiter for each forever.
 //!
-//! A budget counts in buckets of a tenth of the window, in a ring of eleven
-//! counts (32 bytes a mailbox), and forgets a bucket only once its *end* is
-//! a full window old: it never undercounts a true rolling window, and frees
-//! a request at most one bucket (a minute of Graph's ten) after that window
-//! would. A mailbox's semaphore exists only while it has a request in
+//! Budgets count in buckets of a tenth of the window, a map of per-mailbox
+//! counts for each (a mailbox costs an entry in each bucket it made requests
+//! in, 17 bytes and the map's slack), and forget a bucket only once its
+//! *end* is a full window old: they never undercount a true rolling window,
+//! and free a request at most one bucket (a minute of Graph's ten) after
+//! that window would. A mailbox's semaphore exists only while it has a request in
 //! flight or waiting (one left by a waiter that gave up goes at the next
 //! sweep); mailboxes are known by a 64-bit keyed hash of their key (two
 //! that collide would share limits: stricter, never looser).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,8 +23,6 @@ use tokio::sync::Semaphore;
 
 /// Buckets in a window.
 const BUCKETS: u32 = 10;
-/// Buckets a budget remembers: those a window back from the current one, and it.
-const SLOTS: usize = BUCKETS as usize + 1;
 /// How often idle mailboxes are looked for (at most; only on use).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -69,51 +68,70 @@ impl Window {
     }
 }
 
-/// A rolling count of one mailbox's requests: the counts of the buckets
-/// `newest - BUCKETS ..= newest`, bucket `b` at `b % SLOTS`.
+/// Every mailbox's rolling count of requests: for each bucket still
+/// counted (those a window back from the current one, and it; oldest
+/// first), how many requests each mailbox made in it. A mailbox costs an
+/// entry only in the buckets it made requests in, and a bucket leaves whole
+/// once forgotten, so an idle mailbox is gone from here a window after its
+/// last request without any sweep.
 #[derive(Debug, Default)]
-pub(crate) struct Budget {
-    newest: u64,
-    counts: [u16; SLOTS],
-    total: u16,
+pub(crate) struct Budgets {
+    buckets: VecDeque<(u64, HashMap<u64, u16>)>,
 }
 
-impl Budget {
+impl Budgets {
     fn prune(&mut self, w: &Window, now: Instant) {
         let current = w.bucket_of(now);
-        if current <= self.newest {
-            return;
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(b, _)| b.saturating_add(u64::from(BUCKETS)) < current)
+        {
+            self.buckets.pop_front();
         }
-        let steps = (current - self.newest).min(SLOTS as u64);
-        for b in current + 1 - steps..=current {
-            let slot = &mut self.counts[(b % SLOTS as u64) as usize];
-            self.total -= *slot;
-            *slot = 0;
-        }
-        self.newest = current;
     }
 
-    /// Count one request at `now`, or say how long until one fits.
-    pub(crate) fn try_take(&mut self, w: &Window, now: Instant) -> Result<(), Duration> {
+    /// Count one request of `mailbox` at `now`, or say how long until one fits.
+    pub(crate) fn try_take(&mut self, mailbox: u64, w: &Window, now: Instant) -> Result<(), Duration> {
         self.prune(w, now);
-        if self.total >= w.limit {
-            let oldest = (self.newest.saturating_sub(u64::from(BUCKETS))..=self.newest)
-                .find(|b| self.counts[(b % SLOTS as u64) as usize] > 0);
+        let mut total = 0u32;
+        let mut oldest = None;
+        for (b, counts) in &self.buckets {
+            if let Some(&c) = counts.get(&mailbox) {
+                total += u32::from(c);
+                oldest = oldest.or(Some(*b));
+            }
+        }
+        if total >= u32::from(w.limit) {
             let wait = match oldest {
                 Some(b) => w.forgotten_at(b).saturating_duration_since(now),
                 None => w.bucket,
             };
             return Err(wait.max(Duration::from_millis(1)));
         }
-        self.counts[(self.newest % SLOTS as u64) as usize] += 1;
-        self.total += 1;
+        // A `now` read just before another caller's later one still counts in
+        // the newest bucket: forgotten a little later, never earlier.
+        let current = w.bucket_of(now);
+        match self.buckets.back_mut() {
+            Some((b, counts)) if *b >= current => *counts.entry(mailbox).or_default() += 1,
+            _ => self.buckets.push_back((current, HashMap::from([(mailbox, 1)]))),
+        }
         Ok(())
     }
 
-    /// Nothing counted any more at `now`.
-    pub(crate) fn is_empty(&mut self, w: &Window, now: Instant) -> bool {
+    /// Mailboxes with a request still counted at `now`.
+    fn mailboxes(&mut self, w: &Window, now: Instant) -> usize {
         self.prune(w, now);
-        self.total == 0
+        let mut seen: HashSet<u64> = HashSet::new();
+        for (_, counts) in &self.buckets {
+            seen.extend(counts.keys());
+        }
+        seen.len()
+    }
+
+    /// (mailbox, bucket) counts held: what the budgets cost in memory.
+    fn entries(&self) -> usize {
+        self.buckets.iter().map(|(_, counts)| counts.len()).sum()
     }
 }
 
@@ -121,7 +139,7 @@ impl Budget {
 /// of mailboxes with a request in flight or waiting.
 #[derive(Debug, Default)]
 struct Tracked {
-    budgets: HashMap<u64, Budget>,
+    budgets: Budgets,
     busy: HashMap<u64, Arc<Semaphore>>,
 }
 
@@ -203,17 +221,10 @@ impl Limiters {
             tracked: self.tracked.clone(),
         };
         let mut tracked = lock(&self.tracked);
-        let known = tracked.budgets.len();
-        let taken = tracked
-            .budgets
-            .entry(mailbox)
-            .or_default()
-            .try_take(&self.window, Instant::now());
-        let now_known = tracked.budgets.len();
+        let taken = tracked.budgets.try_take(mailbox, &self.window, Instant::now());
+        let entries = tracked.budgets.entries();
         drop(tracked);
-        if now_known != known {
-            metrics::gauge!("hcal_graph_mailboxes_tracked").set(now_known as f64);
-        }
+        metrics::gauge!("hcal_graph_budget_entries").set(entries as f64);
         match taken {
             Ok(()) => Ok(slot),
             Err(wait) => Err(Refused::Budget(wait)),
@@ -231,20 +242,19 @@ impl Limiters {
         self.sweep(now);
     }
 
-    /// Forget the budgets that count nothing any more, and the semaphores
+    /// Forget the buckets that count nothing any more, and the semaphores
     /// of acquisitions given up before they were granted.
     pub(crate) fn sweep(&self, now: Instant) {
         let mut tracked = lock(&self.tracked);
-        tracked.budgets.retain(|_, b| !b.is_empty(&self.window, now));
+        tracked.budgets.prune(&self.window, now);
         tracked.busy.retain(|_, s| Arc::strong_count(s) > 1);
-        crate::sparse::shrink_if_sparse(&mut tracked.budgets);
         crate::sparse::shrink_if_sparse(&mut tracked.busy);
-        metrics::gauge!("hcal_graph_mailboxes_tracked").set(tracked.budgets.len() as f64);
+        metrics::gauge!("hcal_graph_budget_entries").set(tracked.budgets.entries() as f64);
     }
 
-    /// Mailboxes whose budget still counts (as `hcal_graph_mailboxes_tracked`).
+    /// Mailboxes whose budget still counts.
     pub(crate) fn tracked(&self) -> usize {
-        lock(&self.tracked).budgets.len()
+        lock(&self.tracked).budgets.mailboxes(&self.window, Instant::now())
     }
 }
 
@@ -257,51 +267,62 @@ mod tests {
         let t0 = Instant::now();
         let window = Duration::from_secs(600);
         let w = Window::new(3, window, t0);
-        let mut b = Budget::default();
+        let mut b = Budgets::default();
+        let (alice, bob) = (1, 2);
         for i in 0..3 {
-            assert!(b.try_take(&w, t0 + Duration::from_secs(i)).is_ok());
+            assert!(b.try_take(alice, &w, t0 + Duration::from_secs(i * 30)).is_ok());
         }
         // The first bucket (0-60 s) is forgotten once a window has passed its end.
-        let wait = b.try_take(&w, t0 + Duration::from_secs(5)).unwrap_err();
-        assert_eq!(wait, Duration::from_secs(655));
+        let wait = b.try_take(alice, &w, t0 + Duration::from_secs(65)).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(595));
+        // Another mailbox has a budget of its own.
+        assert!(b.try_take(bob, &w, t0 + Duration::from_secs(65)).is_ok());
         // Still spent a true rolling window after the requests, and until then.
-        assert!(b.try_take(&w, t0 + Duration::from_secs(602)).is_err());
-        assert!(b.try_take(&w, t0 + Duration::from_secs(659)).is_err());
-        // Free once it has.
-        assert!(b.try_take(&w, t0 + Duration::from_secs(660)).is_ok());
-        assert!(!b.is_empty(&w, t0 + Duration::from_secs(660)));
-        assert!(b.is_empty(&w, t0 + Duration::from_secs(1400)));
+        assert!(b.try_take(alice, &w, t0 + Duration::from_secs(602)).is_err());
+        assert!(b.try_take(alice, &w, t0 + Duration::from_secs(659)).is_err());
+        // Two of three free once the first bucket has gone, the third once the second has.
+        assert!(b.try_take(alice, &w, t0 + Duration::from_secs(660)).is_ok());
+        assert!(b.try_take(alice, &w, t0 + Duration::from_secs(661)).is_ok());
+        assert!(b.try_take(alice, &w, t0 + Duration::from_secs(662)).is_err());
+        assert_eq!(b.mailboxes(&w, t0 + Duration::from_secs(662)), 2);
+        // A window after their last requests, nothing of either is held.
+        assert_eq!(b.mailboxes(&w, t0 + Duration::from_secs(1400)), 0);
+        assert_eq!(b.entries(), 0);
     }
 
     proptest::proptest! {
-        /// Against an exact rolling window: a budget never lets more than
-        /// its limit through in any window, and refuses only when the limit
-        /// was reached within a window and a bucket.
+        /// Against an exact rolling window per mailbox: a budget never lets
+        /// more than its limit through in any window, refuses only when the
+        /// limit was reached within a window and a bucket, and one mailbox's
+        /// requests never count against another's.
         #[test]
         fn budget_is_a_rolling_window_at_most_a_bucket_late(
             limit in 1u32..20,
-            gaps in proptest::collection::vec(0u64..200_000, 1..300),
+            requests in proptest::collection::vec((0u64..200_000, 0u64..3), 1..300),
         ) {
             let t0 = Instant::now();
             let window = Duration::from_secs(600);
             let w = Window::new(limit, window, t0);
-            let mut b = Budget::default();
-            let mut taken: Vec<Duration> = Vec::new();
+            let mut b = Budgets::default();
+            let mut taken: HashMap<u64, Vec<Duration>> = HashMap::new();
             let mut at = Duration::ZERO;
-            for gap in gaps {
+            for (gap, mailbox) in requests {
                 at += Duration::from_millis(gap);
                 let in_window =
                     |taken: &[Duration], span: Duration| taken.iter().filter(|t| at - **t < span).count() as u32;
-                match b.try_take(&w, t0 + at) {
+                let mine = taken.entry(mailbox).or_default();
+                match b.try_take(mailbox, &w, t0 + at) {
                     Ok(()) => {
-                        taken.push(at);
-                        proptest::prop_assert!(in_window(&taken, window) <= limit);
+                        mine.push(at);
+                        proptest::prop_assert!(in_window(mine, window) <= limit);
                     }
                     Err(wait) => {
-                        proptest::prop_assert!(in_window(&taken, window + w.bucket) >= limit);
+                        proptest::prop_assert!(in_window(mine, window + w.bucket) >= limit);
                         proptest::prop_assert!(wait <= window + w.bucket);
                     }
                 }
+                // Only buckets of the last window and a bucket are held.
+                proptest::prop_assert!(b.buckets.len() <= BUCKETS as usize + 1);
             }
         }
     }
