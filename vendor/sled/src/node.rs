@@ -2,6 +2,12 @@ use std::{num::NonZeroU64, ops::Bound};
 
 use super::*;
 
+/// hcal: a leaf's entries (encoded keys and values) may grow to this many
+/// bytes before it splits, when it holds more than 16.
+const LEAF_SPLIT_BYTES: u64 = 4096;
+/// hcal: a leaf holds at most this many entries.
+const LEAF_MAX_LEN: usize = 128;
+
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct Node {
     pub(crate) prefix_len: u8,
@@ -597,15 +603,21 @@ impl Node {
     }
 
     pub(crate) fn should_split(&self) -> bool {
-        let threshold = if cfg!(any(test, feature = "lock_free_delays")) {
-            2
+        let len = self.data.len();
+        let size_checks = if cfg!(any(test, feature = "lock_free_delays")) {
+            len > 2
         } else if self.data.is_index() {
-            256
+            len > 256
         } else {
-            16
+            // hcal: a leaf of more than 16 entries splits only once its
+            // entries pass LEAF_SPLIT_BYTES (or it holds LEAF_MAX_LEN), so
+            // that small keys share a few pages instead of one per 8-16:
+            // every page costs its metadata in memory for as long as the
+            // database is open, cached or not.
+            len > LEAF_MAX_LEN
+                || (len > 16 && self.data.rss() > LEAF_SPLIT_BYTES)
         };
 
-        let size_checks = self.data.len() > threshold;
         let safety_checks = self.merging_child.is_none() && !self.merging;
 
         size_checks && safety_checks
