@@ -39,6 +39,7 @@ pub async fn metrics(node: web::Data<NodeState>) -> HttpResponse {
     metrics::gauge!("hcal_log_commits").set(load(&stats.commits) as f64);
     metrics::gauge!("hcal_log_fsyncs").set(load(&stats.syncs) as f64);
     metrics::gauge!("hcal_log_events_appended").set(load(&stats.events) as f64);
+    metrics::gauge!("hcal_log_heads_cached").set(load(&stats.heads_cached) as f64);
     metrics::gauge!("hcal_inbox_pending").set(node.inbox.len() as f64);
     metrics::gauge!("hcal_subscriptions_known").set(node.directory.len() as f64);
     HttpResponse::Ok()

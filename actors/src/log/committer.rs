@@ -22,11 +22,15 @@ use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, 
 /// A round stops taking requests past this many record bytes, so that its
 /// value stays well below sled's out-of-line blob size (segment / 4).
 const ROUND_BYTES: usize = 96 * 1024;
-/// Heads remembered between rounds; past this many they are forgotten (the
-/// memory given back) and read from the index again. A head read is one
-/// seek, so the cache need not hold every stream a node has: a node of
-/// 10,000 mailboxes kept some 100 bytes a mailbox here.
-const HEAD_CACHE: usize = 4_096;
+/// Heads remembered between rounds: those of streams being written. A
+/// stream's head stays while its writer is live and goes when the writer
+/// says it is done ([`Request::Forget`]: a mailbox actor passivating), so a
+/// passivated mailbox costs nothing here and a live one never has its head
+/// read from the index (a seek that, with thousands of mailboxes busy in
+/// turn, pulls an index leaf into sled's cache each time). Past this many
+/// all are forgotten and read again as needed: a bound for writers that
+/// never say they are done.
+const HEAD_CACHE: usize = 65_536;
 
 pub(super) enum Request {
     Append {
@@ -45,6 +49,10 @@ pub(super) enum Request {
         records: Vec<(u64, Vec<u8>)>,
         reply: Reply<()>,
     },
+    /// The stream's writer is done for now: its cached head may go.
+    Forget {
+        stream: StreamId,
+    },
 }
 
 impl Request {
@@ -53,6 +61,7 @@ impl Request {
             Request::Append { events, .. } => events.iter().map(|e| e.payload.len() + 64).sum(),
             Request::Write { writes, .. } => writes.len() * 64,
             Request::Import { .. } => ROUND_BYTES,
+            Request::Forget { .. } => 0,
         }
     }
 }
@@ -108,10 +117,17 @@ impl Committer {
                     Err(_) => return,
                 },
             };
-            if matches!(first, Request::Import { .. }) {
-                self.import(first);
-                continue;
-            }
+            let first = match first {
+                Request::Import { .. } => {
+                    self.import(first);
+                    continue;
+                }
+                Request::Forget { stream } => {
+                    self.forget(&stream);
+                    continue;
+                }
+                r => r,
+            };
             let mut bytes = first.bytes();
             let mut round = vec![first];
             while round.len() < max_batch && bytes < ROUND_BYTES {
@@ -120,6 +136,9 @@ impl Committer {
                         carry = Some(r);
                         break;
                     }
+                    // Applied before the round: a stream forgotten then appended to in
+                    // it has its head read again, as after any forget.
+                    Ok(Request::Forget { stream }) => self.forget(&stream),
                     Ok(r) => {
                         bytes += r.bytes();
                         round.push(r);
@@ -129,6 +148,14 @@ impl Committer {
             }
             self.commit(round);
         }
+    }
+
+    fn forget(&mut self, stream: &StreamId) {
+        self.heads.remove(stream);
+        crate::sparse::shrink_if_sparse(&mut self.heads);
+        self.stats
+            .heads_cached
+            .store(self.heads.len() as u64, Ordering::Relaxed);
     }
 
     fn head(&self, stream: &StreamId, staged: &Staged) -> Result<u64, LogError> {
@@ -146,7 +173,7 @@ impl Committer {
         let mut staged = Staged::default();
         let mut answers: Vec<Answer> = Vec::with_capacity(round.len());
         for request in round {
-            answers.push(match request {
+            let answer = match request {
                 Request::Append {
                     stream,
                     expected,
@@ -167,7 +194,13 @@ impl Committer {
                 Request::Import { reply, .. } => {
                     Answer::Write(reply, Err(LogError::Refused("import mixed into a round")))
                 }
-            });
+                // Taken out as a round is gathered; nothing to answer.
+                Request::Forget { stream } => {
+                    self.forget(&stream);
+                    continue;
+                }
+            };
+            answers.push(answer);
         }
         if let Some(reason) = self.broken.get() {
             let fail = || LogError::Broken(reason.clone());
@@ -192,6 +225,9 @@ impl Committer {
                     self.heads = HashMap::new();
                 }
                 self.heads.extend(heads);
+                self.stats
+                    .heads_cached
+                    .store(self.heads.len() as u64, Ordering::Relaxed);
                 self.hand_over(Applied {
                     answers,
                     records,

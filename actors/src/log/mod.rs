@@ -159,6 +159,8 @@ pub struct LogStats {
     pub apply_nanos: AtomicU64,
     pub flush_nanos: AtomicU64,
     pub sync_nanos: AtomicU64,
+    /// Stream heads the committer holds (those of streams being written).
+    pub heads_cached: AtomicU64,
 }
 
 struct Inner {
@@ -263,6 +265,14 @@ impl EventLog {
     fn submit(&self, request: Request) -> Result<(), LogError> {
         let tx = self.inner.tx.as_ref().ok_or(LogError::Closed)?;
         tx.send(request).map_err(|_| LogError::Closed)
+    }
+
+    /// `stream`'s writer is done for now (a mailbox actor passivating): the
+    /// committer forgets the stream's cached head, and reads it from the
+    /// index again at the stream's next append.
+    pub fn forget_head(&self, stream: &StreamId) {
+        // A closed log holds no heads.
+        let _ = self.submit(Request::Forget { stream: stream.clone() });
     }
 
     fn submit_append(

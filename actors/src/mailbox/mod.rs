@@ -590,6 +590,7 @@ impl Actor for MailboxActor {
             warn!(error = %e, "snapshot at passivation failed");
         }
         self.journal.store().keys.close(self.stream());
+        self.journal.store().log.forget_head(self.stream());
         info!(stream = %self.stream(), "mailbox passivated");
         self.router.do_send(router::Passivated {
             stream: self.stream().clone(),
