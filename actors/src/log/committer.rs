@@ -117,17 +117,10 @@ impl Committer {
                     Err(_) => return,
                 },
             };
-            let first = match first {
-                Request::Import { .. } => {
-                    self.import(first);
-                    continue;
-                }
-                Request::Forget { stream } => {
-                    self.forget(&stream);
-                    continue;
-                }
-                r => r,
-            };
+            if matches!(first, Request::Import { .. }) {
+                self.import(first);
+                continue;
+            }
             let mut bytes = first.bytes();
             let mut round = vec![first];
             while round.len() < max_batch && bytes < ROUND_BYTES {
@@ -136,9 +129,6 @@ impl Committer {
                         carry = Some(r);
                         break;
                     }
-                    // Applied before the round: a stream forgotten then appended to in
-                    // it has its head read again, as after any forget.
-                    Ok(Request::Forget { stream }) => self.forget(&stream),
                     Ok(r) => {
                         bytes += r.bytes();
                         round.push(r);
@@ -194,7 +184,7 @@ impl Committer {
                 Request::Import { reply, .. } => {
                     Answer::Write(reply, Err(LogError::Refused("import mixed into a round")))
                 }
-                // Taken out as a round is gathered; nothing to answer.
+                // Nothing to answer. An append earlier in the round caches the head again.
                 Request::Forget { stream } => {
                     self.forget(&stream);
                     continue;
