@@ -23,6 +23,11 @@ async fn alice_subscribed() -> World {
     assert_eq!(w.connect("acme").await.0, 200);
     assert_eq!(w.enable("acme", "alice@contoso.example", "user").await.0, 200);
     eventually(10, "alice subscribed", || async { w.subscriptions().await.len() == 1 }).await;
+    // Graph holds the subscription a moment before the node has recorded the mailbox.
+    eventually(10, "alice's mailbox known to the node", || async {
+        w.admin(Method::GET, "/mailboxes/alice@contoso.example", None).await.0 == 200
+    })
+    .await;
     w
 }
 
