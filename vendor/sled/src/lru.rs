@@ -24,11 +24,12 @@ const MAX_QUEUE_ITEMS: usize = 4;
 #[cfg(any(test, feature = "lock_free_delays"))]
 const N_SHARDS: usize = 2;
 
-// hcal: 16, not 256 (vendor/README.md). A shard never evicts its last page, so
+// hcal: 4, not 256 (vendor/README.md). A shard never evicts its last page, so
 // with shards smaller than a leaf the cache held a leaf per shard, whatever its
-// capacity.
+// capacity; and a shard evicts down to its own share, so a leaf of commit
+// values larger than that share pushed out every other page of its shard.
 #[cfg(not(any(test, feature = "lock_free_delays")))]
-const N_SHARDS: usize = 16;
+const N_SHARDS: usize = 4;
 
 struct AccessBlock {
     len: AtomicUsize,
