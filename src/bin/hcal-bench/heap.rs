@@ -1,15 +1,17 @@
 //! Live heap bytes of this process, counted by the global allocator while
 //! counting is on: what `pipeline` reads before and after mailboxes
 //! activate and passivate. The figure is the bytes asked for (`Layout`
-//! sizes), not the allocator's own overhead per block (glibc: 8-16 bytes
-//! and rounding to 16), which is why the number of live blocks is kept too.
+//! sizes), not the allocator's own overhead per block (jemalloc rounds each
+//! up to its size class), which is why the number of live blocks is kept too.
 //!
 //! Counting is off unless a benchmark turns it on, so the other benchmarks
 //! pay one relaxed load per allocation. A delta between two readings is
 //! exact as long as counting stayed on between them: a block freed in the
 //! interval counts against it whenever it was allocated.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use hcal::trim::Allocator;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
 
 pub struct Counting;
@@ -18,12 +20,12 @@ static ON: AtomicBool = AtomicBool::new(false);
 static BYTES: AtomicIsize = AtomicIsize::new(0);
 static BLOCKS: AtomicIsize = AtomicIsize::new(0);
 
-// SAFETY: every call is forwarded unchanged to the system allocator; the
+// SAFETY: every call is forwarded unchanged to the node's allocator; the
 // counters are only statistics.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as ours.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { Allocator.alloc(layout) };
         if !p.is_null() && ON.load(Relaxed) {
             BYTES.fetch_add(layout.size() as isize, Relaxed);
             BLOCKS.fetch_add(1, Relaxed);
@@ -33,7 +35,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as ours.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { Allocator.alloc_zeroed(layout) };
         if !p.is_null() && ON.load(Relaxed) {
             BYTES.fetch_add(layout.size() as isize, Relaxed);
             BLOCKS.fetch_add(1, Relaxed);
@@ -43,7 +45,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) };
+        unsafe { Allocator.dealloc(ptr, layout) };
         if ON.load(Relaxed) {
             BYTES.fetch_sub(layout.size() as isize, Relaxed);
             BLOCKS.fetch_sub(1, Relaxed);
@@ -52,7 +54,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as ours.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { Allocator.realloc(ptr, layout, new_size) };
         if !p.is_null() && ON.load(Relaxed) {
             BYTES.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
         }
