@@ -6,6 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod memory;
 pub mod node;
 pub mod telemetry;
-pub mod trim;

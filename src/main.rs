@@ -1,8 +1,8 @@
 use std::process::ExitCode;
 
-/// jemalloc, for what `hcal::trim` says.
+/// jemalloc, for what `hcal::memory` says.
 #[global_allocator]
-static ALLOCATOR: hcal::trim::Allocator = hcal::trim::Allocator;
+static ALLOCATOR: hcal::memory::Allocator = hcal::memory::Allocator;
 
 fn main() -> ExitCode {
     hcal::cli::main()

@@ -235,7 +235,7 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
 /// After the server listens: reconcile subscriptions, drain what the inbox
 /// kept, and give memory back once mailboxes passivate.
 pub fn after_start(node: &Arc<NodeState>) {
-    crate::trim::spawn_after_passivations(node.router.clone(), TRIM_CHECK_EVERY);
+    crate::memory::spawn_after_passivations(node.router.clone(), TRIM_CHECK_EVERY);
     match node.inbox.streams_with_pending() {
         Ok(streams) => {
             let mailboxes: Vec<StreamId> = streams

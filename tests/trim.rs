@@ -7,7 +7,7 @@
 
 /// The node's allocator, as every hcal binary declares it.
 #[global_allocator]
-static ALLOCATOR: hcal::trim::Allocator = hcal::trim::Allocator;
+static ALLOCATOR: hcal::memory::Allocator = hcal::memory::Allocator;
 
 fn rss() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -24,7 +24,7 @@ fn a_trim_returns_freed_memory_to_the_os() {
     // mailbox does.
     let kept = blocks.into_iter().step_by(64).collect::<Vec<_>>();
     let before = rss();
-    hcal::trim::trim();
+    hcal::memory::trim();
     let after = rss();
     assert!(
         before - after > 32 << 20,

@@ -10,9 +10,9 @@
 //! interval counts against it whenever it was allocated.
 
 use std::alloc::{GlobalAlloc, Layout};
-
-use hcal::trim::Allocator;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+
+use hcal::memory::Allocator;
 
 pub struct Counting;
 

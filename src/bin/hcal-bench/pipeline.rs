@@ -210,7 +210,7 @@ fn node_heap(tap: &tap::Tap) -> (i64, i64) {
 /// the trim took.
 fn trimmed_rss() -> (i64, Duration) {
     let t = Instant::now();
-    hcal::trim::trim();
+    hcal::memory::trim();
     let took = t.elapsed();
     (heap::rss().unwrap_or(0), took)
 }
