@@ -6,16 +6,16 @@
 //! outlive a mailbox's activation (sled's page metadata, a Graph budget
 //! entry) pinned the pages around them: at 10,000 mailboxes each passivated
 //! one cost 2.1-2.6 KB of resident memory at the margin against 0.1-0.3 KB
-//! of live heap. jemalloc keeps each size class on pages of its own: 0.44
-//! and 0.51 KB at the margin in two runs, with 11-16% less CPU per change
-//! at 1,000 changes/s, and 1,758 and 2,531 changes/s unpaced against 1,413
-//! and 1,538 (`docs/bench-history.md`, tenth session).
+//! of live heap. jemalloc keeps each size class on pages of its own:
+//! 0.44-0.59 KB at the margin in three runs, with 10-16% less CPU per
+//! change at 1,000 changes/s, and 1,758-2,531 changes/s unpaced against
+//! 1,413 and 1,538 (`docs/bench-history.md`, tenth session).
 //! Every binary declares it: `#[global_allocator] static A: Allocator =
 //! Allocator;`.
 //!
 //! jemalloc returns freed pages by itself only as its arenas see new work
 //! (a 10 s decay). A node frees much at once when mailboxes passivate, so
-//! after enough have, it purges every arena ([`trim`]: 0.8 and 5.6 ms with
+//! after enough have, it purges every arena ([`trim`]: 0.8-5.9 ms with
 //! 10,000 mailboxes passivated).
 
 use std::time::{Duration, Instant};
