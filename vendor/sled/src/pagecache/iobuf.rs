@@ -1176,20 +1176,12 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
     drop(measure_assign_offset);
 
     // if writers is 0, it's our responsibility to write the buffer.
-    if header::n_writers(sealed) == 0 && write_here {
+    if header::n_writers(sealed) == 0 {
         iobufs.config.global_error()?;
-        trace!("writing iobuf with lsn {} to log from the flushing thread", lsn);
-        if let Err(e) = iobufs.write_to_log(iobuf) {
-            error!("hit error while writing iobuf with lsn {}: {:?}", lsn, e);
-            iobufs.config.set_global_error(e.clone());
-            let intervals = iobufs.intervals.lock();
-            drop(intervals);
-            let _notified = iobufs.interval_updated.notify_all();
-            return Err(e);
+        if write_here {
+            trace!("writing iobuf with lsn {} to log from the flushing thread", lsn);
+            return write_or_fail(iobufs, iobuf, lsn);
         }
-        Ok(())
-    } else if header::n_writers(sealed) == 0 {
-        iobufs.config.global_error()?;
         trace!(
             "asynchronously writing iobuf with lsn {} to log from maybe_seal",
             lsn
@@ -1197,24 +1189,8 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
         let iobufs = iobufs.clone();
         let iobuf = iobuf.clone();
         let _result = threadpool::spawn(move || {
-            if let Err(e) = iobufs.write_to_log(&iobuf) {
-                error!(
-                    "hit error while writing iobuf with lsn {}: {:?}",
-                    lsn, e
-                );
-
-                // store error before notifying so that waiting threads will see
-                // it
-                iobufs.config.set_global_error(e);
-
-                let intervals = iobufs.intervals.lock();
-
-                // having held the mutex makes this linearized
-                // with the notify below.
-                drop(intervals);
-
-                let _notified = iobufs.interval_updated.notify_all();
-            }
+            // the error is stored for the waiting threads to see
+            let _ = write_or_fail(&iobufs, &iobuf, lsn);
         })?;
 
         #[cfg(feature = "event_log")]
@@ -1224,6 +1200,28 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
     } else {
         Ok(())
     }
+}
+
+/// Writes a sealed buffer; on failure stores the error where waiting
+/// threads will see it, wakes them, and returns it.
+fn write_or_fail(iobufs: &Arc<IoBufs>, iobuf: &Arc<IoBuf>, lsn: Lsn) -> Result<()> {
+    if let Err(e) = iobufs.write_to_log(iobuf) {
+        error!("hit error while writing iobuf with lsn {}: {:?}", lsn, e);
+
+        // store error before notifying so that waiting threads will see
+        // it
+        iobufs.config.set_global_error(e.clone());
+
+        let intervals = iobufs.intervals.lock();
+
+        // having held the mutex makes this linearized
+        // with the notify below.
+        drop(intervals);
+
+        let _notified = iobufs.interval_updated.notify_all();
+        return Err(e);
+    }
+    Ok(())
 }
 
 impl Debug for IoBufs {
