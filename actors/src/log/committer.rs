@@ -4,18 +4,21 @@
 //! index entries and side writes, then the watermark (one batch with the
 //! rows, when there are any), and hands the round to the syncer, which answers it once
 //! it is on disk. Many concurrent small appends therefore cost one fsync per
-//! round, and the next round is applied while the last one is synced.
+//! round, and the next round is applied while the last one is synced. A
+//! lone writer's rounds (one request, and one before it, nothing waiting
+//! behind, the syncer idle) are settled here under the syncer's lock: such
+//! an append then waits for no thread hand-off but its answer.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hcal_schemas::{StreamId, Timestamp};
 use tracing::{error, trace_span};
 
-use super::syncer::{Answer, Applied, Broken, Reply, nanos};
+use super::syncer::{Answer, Applied, Broken, Reply, Syncer, nanos};
 use super::tables::{self, Projection};
 use super::{Appended, ExpectedVersion, LogError, LogStats, NewEvent, SideWrite, frame, layout, read};
 
@@ -69,6 +72,10 @@ impl Request {
 pub(super) struct Committer {
     tree: sled::Tree,
     to_sync: SyncSender<Applied>,
+    syncer: Arc<Mutex<Syncer>>,
+    /// Requests in the previous round: a lone writer's rounds hold one each,
+    /// one after another.
+    last_round: usize,
     broken: Broken,
     next_seq: u64,
     heads: HashMap<StreamId, u64>,
@@ -91,6 +98,7 @@ impl Committer {
     pub fn new(
         tree: sled::Tree,
         to_sync: SyncSender<Applied>,
+        syncer: Arc<Mutex<Syncer>>,
         broken: Broken,
         next_seq: u64,
         stats: Arc<LogStats>,
@@ -99,6 +107,8 @@ impl Committer {
         Self {
             tree,
             to_sync,
+            syncer,
+            last_round: 0,
             broken,
             next_seq,
             heads: HashMap::new(),
@@ -123,6 +133,7 @@ impl Committer {
             }
             let mut bytes = first.bytes();
             let mut round = vec![first];
+            let mut drained = false;
             while round.len() < max_batch && bytes < ROUND_BYTES {
                 match rx.try_recv() {
                     Ok(r @ Request::Import { .. }) => {
@@ -133,10 +144,15 @@ impl Committer {
                         bytes += r.bytes();
                         round.push(r);
                     }
-                    Err(_) => break,
+                    Err(_) => {
+                        drained = true;
+                        break;
+                    }
                 }
             }
-            self.commit(round);
+            let alone = drained && round.len() == 1 && self.last_round == 1;
+            self.last_round = round.len();
+            self.commit(round, alone);
         }
     }
 
@@ -155,7 +171,8 @@ impl Committer {
         read::head(&self.tree, stream)
     }
 
-    fn commit(&mut self, round: Vec<Request>) {
+    /// Applies `round`; `alone`: a lone writer's, to settle here if the syncer is idle.
+    fn commit(&mut self, round: Vec<Request>, alone: bool) {
         let _span = trace_span!("log.commit", requests = round.len()).entered();
         let started = Instant::now();
         let at = Timestamp::now();
@@ -218,11 +235,14 @@ impl Committer {
                 self.stats
                     .heads_cached
                     .store(self.heads.len() as u64, Ordering::Relaxed);
-                self.hand_over(Applied {
-                    answers,
-                    records,
-                    sides,
-                });
+                self.hand_over(
+                    Applied {
+                        answers,
+                        records,
+                        sides,
+                    },
+                    alone,
+                );
             }
             Err(e) => {
                 error!(error = %e, "log commit failed; answering the round with the error");
@@ -240,8 +260,13 @@ impl Committer {
         }
     }
 
-    /// Passes an applied round to the syncer, which answers it once durable.
-    fn hand_over(&self, round: Applied) {
+    /// Passes an applied round to the syncer, which answers it once durable;
+    /// or settles a lone writer's round here when the syncer is idle.
+    fn hand_over(&self, round: Applied, alone: bool) {
+        if alone && let Ok(mut syncer) = self.syncer.try_lock() {
+            syncer.settle(vec![round]);
+            return;
+        }
         if let Err(std::sync::mpsc::SendError(round)) = self.to_sync.send(round) {
             round
                 .answers
@@ -371,11 +396,14 @@ impl Committer {
             Ok(last) => {
                 self.next_seq = self.next_seq.max(last + 1);
                 self.heads.clear();
-                self.hand_over(Applied {
-                    answers: vec![Answer::Write(reply, Ok(()))],
-                    records: records.len() as u64,
-                    sides: 0,
-                });
+                self.hand_over(
+                    Applied {
+                        answers: vec![Answer::Write(reply, Ok(()))],
+                        records: records.len() as u64,
+                        sides: 0,
+                    },
+                    false,
+                );
             }
             Err(e) => drop(reply.send(Err(e))),
         }

@@ -12,9 +12,9 @@ mod syncer;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use hcal_schemas::codec::CodecError;
@@ -231,8 +231,21 @@ impl EventLog {
         // Two applied rounds may wait for the syncer; then the committer waits.
         let (to_sync, synced) = mpsc::sync_channel(2);
         let broken = syncer::Broken::default();
-        let syncer = syncer::Syncer::new(db.clone(), durability, stats.clone(), broken.clone());
-        let committer = committer::Committer::new(tree.clone(), to_sync, broken, next_seq, stats.clone(), projection);
+        let syncer = Arc::new(Mutex::new(syncer::Syncer::new(
+            db.clone(),
+            durability,
+            stats.clone(),
+            broken.clone(),
+        )));
+        let committer = committer::Committer::new(
+            tree.clone(),
+            to_sync,
+            syncer.clone(),
+            broken,
+            next_seq,
+            stats.clone(),
+            projection,
+        );
         let max_batch = options.max_batch.max(1);
         let threads = vec![
             std::thread::Builder::new()
@@ -240,7 +253,7 @@ impl EventLog {
                 .spawn(move || committer.run(rx, max_batch))?,
             std::thread::Builder::new()
                 .name("hcal-log-sync".into())
-                .spawn(move || syncer.run(synced))?,
+                .spawn(move || syncer::run(syncer, synced))?,
         ];
         Ok(Self {
             inner: Arc::new(Inner {

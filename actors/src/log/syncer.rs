@@ -3,14 +3,17 @@
 //! The committer applies a round to sled and hands it here; while this
 //! thread flushes and fsyncs, the committer already applies the next round
 //! (sled's flush covers everything applied before it was called). Rounds
-//! that queue up meanwhile share the next flush. A failed flush or fsync
-//! stops the log for good: after one, the kernel may have dropped the
-//! unwritten pages, so a later success would not prove the earlier rounds
-//! durable; every later request is answered with the first failure.
+//! that queue up meanwhile share the next flush. A lone writer gains
+//! nothing from that overlap and pays a thread hand-off on every append, so
+//! the committer settles such rounds itself ([`Syncer::settle`], under the
+//! same lock). A failed flush or fsync stops the log for good: after one,
+//! the kernel may have dropped the unwritten pages, so a later success
+//! would not prove the earlier rounds durable; every later request is
+//! answered with the first failure.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use tracing::{error, trace_span};
@@ -71,24 +74,20 @@ impl Syncer {
         }
     }
 
-    /// Runs until the committer hangs up, answering every round it sent.
-    pub fn run(mut self, rx: Receiver<Applied>) {
-        while let Ok(first) = rx.recv() {
-            let mut rounds = vec![first];
-            rounds.extend(rx.try_iter());
-            let failure = match self.broken.get() {
-                Some(reason) => Some(reason.clone()),
-                None => self.sync(&rounds).err().map(|e| {
-                    let reason = format!("flushing to disk failed: {e}");
-                    error!(error = %e, "the event log could not make a commit durable; it takes no more writes");
-                    self.broken.get_or_init(|| reason).clone()
-                }),
-            };
-            let fail = failure.map(|reason| move || LogError::Broken(reason.clone()));
-            let fail = fail.as_ref().map(|f| f as &dyn Fn() -> LogError);
-            for round in rounds {
-                round.answers.into_iter().for_each(|a| a.send(fail));
-            }
+    /// Makes `rounds` durable, or finds the log broken, and answers them.
+    pub fn settle(&mut self, rounds: Vec<Applied>) {
+        let failure = match self.broken.get() {
+            Some(reason) => Some(reason.clone()),
+            None => self.sync(&rounds).err().map(|e| {
+                let reason = format!("flushing to disk failed: {e}");
+                error!(error = %e, "the event log could not make a commit durable; it takes no more writes");
+                self.broken.get_or_init(|| reason).clone()
+            }),
+        };
+        let fail = failure.map(|reason| move || LogError::Broken(reason.clone()));
+        let fail = fail.as_ref().map(|f| f as &dyn Fn() -> LogError);
+        for round in rounds {
+            round.answers.into_iter().for_each(|a| a.send(fail));
         }
     }
 
@@ -114,4 +113,16 @@ impl Syncer {
 
 pub(super) fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The syncer's thread: settles every round the committer sends, those that
+/// queued meanwhile together, until the committer hangs up.
+pub(super) fn run(syncer: Arc<Mutex<Syncer>>, rx: Receiver<Applied>) {
+    while let Ok(first) = rx.recv() {
+        let mut rounds = vec![first];
+        rounds.extend(rx.try_iter());
+        // Settling leaves the syncer consistent even if it panicked midway.
+        let mut syncer = syncer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        syncer.settle(rounds);
+    }
 }
