@@ -72,9 +72,31 @@ pub fn live() -> (i64, i64) {
     (BYTES.load(Relaxed) as i64, BLOCKS.load(Relaxed) as i64)
 }
 
-/// Resident set size of this process, from /proc (Linux), bytes.
-pub fn rss() -> Option<i64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: i64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
+/// Resident memory of this process, from /proc (Linux), bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resident {
+    /// Every resident page, the program's own code included.
+    pub total: i64,
+    /// Anonymous pages only: heap, stacks, the allocator's metadata; not the
+    /// program's code and read-only data, which page in as code paths first
+    /// run and do not grow with mailboxes.
+    pub anon: i64,
+}
+
+pub fn resident() -> Option<Resident> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |field: &str| -> Option<i64> {
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        line[field.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(|k| k * 1024)
+    };
+    Some(Resident {
+        total: kib("VmRSS:")?,
+        anon: kib("RssAnon:")?,
+    })
 }

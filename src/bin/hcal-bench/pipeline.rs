@@ -11,8 +11,8 @@
 //!
 //! Figures, in the order they are measured:
 //! 1. Memory (live heap bytes counted by the bench's global allocator, see
-//!    `heap.rs`; counting is on only for this part, less the heap of the
-//!    tap's samples, which are the bench's). Readings: *empty*
+//!    `heap.rs`; counting is on only for this part, and the tap keeps no
+//!    samples during it, which would be the bench's). Readings: *empty*
 //!    before the mailboxes are enabled; then, the mailboxes being enabled
 //!    in four quarters, one after each quarter is enabled, synced and
 //!    passivated (idle), the last being *passive*; *active* right after
@@ -35,7 +35,10 @@
 //!    `heap_fit_residual_max_bytes` is how far the farthest reading lies
 //!    from the line (sled grows and shrinks its cache between readings).
 //!    The `rss_` figures are the same from the resident size, read right
-//!    after the node's memory trim. `heap_bytes_per_active_mailbox_over_passivated` is
+//!    after the node's memory trim, and the `rss_anon_` ones from its
+//!    anonymous part (without the program's code, which pages in as code
+//!    paths first run); each reading is printed on stderr as it is taken.
+//!    `heap_bytes_per_active_mailbox_over_passivated` is
 //!    *active* minus *passive* over the active count: the actor, its state,
 //!    its actix mailbox and context, the router's entry for the actor, the open
 //!    data key, and what sled read into its cache to load it.
@@ -156,8 +159,6 @@ fn heap_of<T>(value: T) -> i64 {
     before - after
 }
 
-/// Live heap and blocks, less the heap of the tap's samples (the node's metrics add to them
-/// as it enables and syncs mailboxes, but they are the benchmark's).
 /// Mailbox set-up in this many steps, with a memory reading after each.
 const QUARTERS: usize = 4;
 
@@ -167,7 +168,7 @@ struct Reading {
     mailboxes: usize,
     heap: i64,
     blocks: i64,
-    rss: i64,
+    rss: heap::Resident,
 }
 
 /// A least-squares line through readings, one measure against mailboxes.
@@ -200,19 +201,14 @@ impl Line {
     }
 }
 
-fn node_heap(tap: &tap::Tap) -> (i64, i64) {
-    let (bytes, blocks) = heap::live();
-    (bytes - tap.held_bytes(), blocks)
-}
-
 /// The process's resident size right after the node's memory trim (which
 /// the node runs once mailboxes passivate: its steady state), and how long
 /// the trim took.
-fn trimmed_rss() -> (i64, Duration) {
+fn trimmed_rss() -> (heap::Resident, Duration) {
     let t = Instant::now();
     hcal::memory::trim();
     let took = t.elapsed();
-    (heap::rss().unwrap_or(0), took)
+    (heap::resident().unwrap_or_default(), took)
 }
 
 async fn all_passivated(node: &NodeHandle, within: Duration) -> Result<(), String> {
@@ -300,10 +296,13 @@ async fn measure(
         .collect();
 
     // --- Set-up: connect the org, enable and sync every mailbox. ---
+    // The tap's times and samples would grow with every event the set-up
+    // appends, in this process's memory: not kept until the changes.
+    tap.record(false);
     bench.connect().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(node).await?;
-    let (heap_empty, blocks_empty) = node_heap(tap);
+    let (heap_empty, blocks_empty) = heap::live();
     let (rss_empty, _) = trimmed_rss();
     // Enabled in quarters, each synced and left to passivate, with a reading after each: the
     // slope through the readings is what one more passivated mailbox costs once sled's page
@@ -323,9 +322,16 @@ async fn measure(
         }
         all_passivated(node, passivation_budget).await?;
         settle(node).await?;
-        let (heap, blocks) = node_heap(tap);
+        let (heap, blocks) = heap::live();
         let (rss, took) = trimmed_rss();
         trim = took;
+        eprintln!(
+            "pipeline: {to} mailboxes passivated, over empty: heap {} B in {} blocks, RSS {} B, of it anonymous {} B",
+            heap - heap_empty,
+            blocks - blocks_empty,
+            rss.total - rss_empty.total,
+            rss.anon - rss_empty.anon,
+        );
         readings.push(Reading {
             mailboxes: to,
             heap,
@@ -358,7 +364,7 @@ async fn measure(
     .await?;
     let activations = activate(node, &streams[sample..]).await?;
     settle(node).await?;
-    let (heap_active, blocks_active) = node_heap(tap);
+    let (heap_active, blocks_active) = heap::live();
     let (rss_active, _) = trimmed_rss();
     // The bench's own timing results, allocated in the interval.
     let heap_active = heap_active
@@ -385,7 +391,12 @@ async fn measure(
     );
     report.figure(
         "rss_bytes_per_passivated_mailbox",
-        per(rss_passive - rss_empty, n),
+        per(rss_passive.total - rss_empty.total, n),
+        "bytes",
+    );
+    report.figure(
+        "rss_anon_bytes_per_passivated_mailbox",
+        per(rss_passive.anon - rss_empty.anon, n),
         "bytes",
     );
     let heap = Line::through(&readings, |r| r.heap);
@@ -398,10 +409,23 @@ async fn measure(
     report.figure("heap_fit_residual_max_bytes", heap.residual_max, "bytes");
     let blocks = Line::through(&readings, |r| r.blocks);
     report.figure("heap_blocks_per_passivated_mailbox_marginal", blocks.slope, "blocks");
-    let rss = Line::through(&readings, |r| r.rss);
-    report.figure("rss_bytes_per_passivated_mailbox_marginal", rss.slope, "bytes");
-    report.figure("rss_bytes_fixed_over_empty", rss.intercept - rss_empty as f64, "bytes");
-    report.figure("rss_fit_residual_max_bytes", rss.residual_max, "bytes");
+    for (name, of) in [
+        ("rss", (|r: &heap::Resident| r.total) as fn(&heap::Resident) -> i64),
+        ("rss_anon", |r| r.anon),
+    ] {
+        let line = Line::through(&readings, |r| of(&r.rss));
+        report.figure(
+            &format!("{name}_bytes_per_passivated_mailbox_marginal"),
+            line.slope,
+            "bytes",
+        );
+        report.figure(
+            &format!("{name}_bytes_fixed_over_empty"),
+            line.intercept - of(&rss_empty) as f64,
+            "bytes",
+        );
+        report.figure(&format!("{name}_fit_residual_max_bytes"), line.residual_max, "bytes");
+    }
     report.figure("mailboxes_active_at_reading", live as f64, "mailboxes");
     report.figure(
         "heap_bytes_per_active_mailbox_over_passivated",
@@ -415,7 +439,7 @@ async fn measure(
     );
     report.figure(
         "rss_bytes_per_active_mailbox_over_passivated",
-        per(rss_active - rss_passive, live),
+        per(rss_active.total - rss_passive.total, live),
         "bytes",
     );
     report.figure(
@@ -468,13 +492,14 @@ async fn measure(
     );
     all_passivated(node, passivation_budget).await?;
     settle(node).await?;
-    let (heap_again, _) = node_heap(tap);
+    let (heap_again, _) = heap::live();
     report.figure(
         "heap_bytes_per_mailbox_after_activation_cycle",
         per(heap_again - heap_passive, n),
         "bytes",
     );
     heap::counting(false);
+    tap.record(true);
 
     // --- Changes: paced, then unpaced. ---
     let mut next_change = 0usize;

@@ -7,10 +7,12 @@
 //! `hcal_mailbox_events_appended_total`, and every sample of the
 //! `hcal_notification_to_applied_seconds` and of the
 //! `hcal_join_notification_to_patch_seconds` histograms. Gauges and other
-//! histograms are dropped.
+//! histograms are dropped. Times and samples are kept only while recording
+//! is on (from install); a benchmark turns it off while it reads the node's
+//! memory, which they would otherwise add to as the node works.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -25,8 +27,9 @@ pub const PATCH_LATENCY: &str = "hcal_join_notification_to_patch_seconds";
 
 pub type Stamps = Arc<Mutex<Vec<(Instant, u64)>>>;
 
-#[derive(Default)]
 pub struct Tap {
+    /// Whether times and samples are kept (totals always are).
+    recording: Arc<AtomicBool>,
     counters: Mutex<HashMap<String, Counter>>,
     totals: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// (when, how many) of each increment of [`APPLIED`].
@@ -39,7 +42,26 @@ pub struct Tap {
     pub patch_latency: Arc<Mutex<Vec<(Instant, f64)>>>,
 }
 
+impl Default for Tap {
+    fn default() -> Self {
+        Self {
+            recording: Arc::new(AtomicBool::new(true)),
+            counters: Mutex::default(),
+            totals: Mutex::default(),
+            applied: Stamps::default(),
+            appended: Stamps::default(),
+            latency: Arc::default(),
+            patch_latency: Arc::default(),
+        }
+    }
+}
+
 impl Tap {
+    /// Keep times and samples from now on, or stop keeping them.
+    pub fn record(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+
     /// A counter's total so far (0 if never incremented).
     pub fn total(&self, name: &str) -> u64 {
         self.totals
@@ -48,27 +70,18 @@ impl Tap {
             .and_then(|m| m.get(name).map(|t| t.load(Ordering::Relaxed)))
             .unwrap_or(0)
     }
-
-    /// The heap the tap's samples take: the benchmark's, not the node's, though the node's
-    /// counters and histograms add to them.
-    pub fn held_bytes(&self) -> i64 {
-        fn held<T>(v: &Mutex<Vec<T>>) -> usize {
-            v.lock().map(|v| v.capacity() * std::mem::size_of::<T>()).unwrap_or(0)
-        }
-        let bytes = held(&self.applied) + held(&self.appended) + held(&self.latency) + held(&self.patch_latency);
-        bytes as i64
-    }
 }
 
 struct CounterTap {
     total: Arc<AtomicU64>,
-    stamps: Option<Stamps>,
+    stamps: Option<(Stamps, Arc<AtomicBool>)>,
 }
 
 impl CounterFn for CounterTap {
     fn increment(&self, value: u64) {
         self.total.fetch_add(value, Ordering::Relaxed);
-        if let Some(s) = &self.stamps
+        if let Some((s, recording)) = &self.stamps
+            && recording.load(Ordering::Relaxed)
             && let Ok(mut v) = s.lock()
         {
             v.push((Instant::now(), value));
@@ -80,11 +93,13 @@ impl CounterFn for CounterTap {
     }
 }
 
-struct HistogramTap(Arc<Mutex<Vec<(Instant, f64)>>>);
+struct HistogramTap(Arc<Mutex<Vec<(Instant, f64)>>>, Arc<AtomicBool>);
 
 impl HistogramFn for HistogramTap {
     fn record(&self, value: f64) {
-        if let Ok(mut v) = self.0.lock() {
+        if self.1.load(Ordering::Relaxed)
+            && let Ok(mut v) = self.0.lock()
+        {
             v.push((Instant::now(), value));
         }
     }
@@ -113,7 +128,8 @@ impl Recorder for TapRecorder {
             APPLIED => Some(self.0.applied.clone()),
             EVENTS_APPENDED => Some(self.0.appended.clone()),
             _ => None,
-        };
+        }
+        .map(|s| (s, self.0.recording.clone()));
         let c = Counter::from_arc(Arc::new(CounterTap { total, stamps }));
         counters.insert(name.to_string(), c.clone());
         c
@@ -125,8 +141,13 @@ impl Recorder for TapRecorder {
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         match key.name() {
-            APPLIED_LATENCY => Histogram::from_arc(Arc::new(HistogramTap(self.0.latency.clone()))),
-            PATCH_LATENCY => Histogram::from_arc(Arc::new(HistogramTap(self.0.patch_latency.clone()))),
+            APPLIED_LATENCY => {
+                Histogram::from_arc(Arc::new(HistogramTap(self.0.latency.clone(), self.0.recording.clone())))
+            }
+            PATCH_LATENCY => Histogram::from_arc(Arc::new(HistogramTap(
+                self.0.patch_latency.clone(),
+                self.0.recording.clone(),
+            ))),
             _ => Histogram::noop(),
         }
     }
