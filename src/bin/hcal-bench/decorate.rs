@@ -38,7 +38,7 @@ use hcal::node::NodeHandle;
 use serde_json::{Value, json};
 
 use crate::report::Report;
-use crate::world::{self, Bench, EmulatorProcess, by_status, cpu_ms, e, each, json_of, latencies, mail};
+use crate::world::{self, Bench, EmulatorProcess, by_status, cpu_ms, e, each, json_of, latencies, mail, own_cpu_ms};
 use crate::{baseline, tap};
 
 pub struct DecorateBench {
@@ -104,8 +104,7 @@ async fn measure(
     let samples_mark = tap.patch_latency.lock().map_err(e)?.len();
     let patches_before = tap.total("hcal_join_patches_total");
     let failures_before = tap.total("hcal_join_failures_total");
-    let me = std::process::id().to_string();
-    let (cpu_node0, cpu_emu0) = (cpu_ms(&me), cpu_ms(emu_pid));
+    let ((cpu_node0, cpu_driver0), cpu_emu0) = (own_cpu_ms(), cpu_ms(emu_pid));
     let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
     let gate = Arc::new(tokio::sync::Semaphore::new(64));
     let t0 = Instant::now();
@@ -160,7 +159,7 @@ async fn measure(
     // The echoes of the last PATCHes, so that the request counts are whole.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = requests(bench).await?;
-    let (cpu_node1, cpu_emu1) = (cpu_ms(&me), cpu_ms(emu_pid));
+    let ((cpu_node1, cpu_driver1), cpu_emu1) = (own_cpu_ms(), cpu_ms(emu_pid));
 
     let samples: Vec<(Instant, f64)> = tap.patch_latency.lock().map_err(e)?[samples_mark..].to_vec();
     let done = samples.last().map_or(last, |(at, _)| *at);
@@ -212,6 +211,7 @@ async fn measure(
         "failures",
     );
     report.figure("node_cpu_ms_per_decoration", (cpu_node1 - cpu_node0) / per, "ms");
+    report.figure("driver_cpu_ms_per_decoration", (cpu_driver1 - cpu_driver0) / per, "ms");
     report.figure("emulator_cpu_ms_per_decoration", (cpu_emu1 - cpu_emu0) / per, "ms");
     Ok(())
 }

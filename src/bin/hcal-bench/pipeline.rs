@@ -85,8 +85,9 @@
 //!    one POST in flight per URL, at most `--notification-batch` per POST),
 //!    the log's fsyncs and mean fsync and the most fsync time added within
 //!    one 5 ms sampling interval (about the longest fsync), Graph GETs per
-//!    change (1.0 = none wasted), and CPU time per change of this process
-//!    (node and the bench's edit driver) and of the emulator's.
+//!    change (1.0 = none wasted), and CPU time per change of the node
+//!    (this process less the bench's driver threads), of the driver (its
+//!    runtime's threads and the main thread) and of the emulator.
 //!    `HCAL_BENCH_DUMP=<prefix>` writes each change's (edit answered,
 //!    applied) times, ms from the phase start, to `<prefix>-<phase>.csv`.
 //! 3. Activation: every node mailbox loaded as the router does it
@@ -112,7 +113,9 @@ use hcal_schemas::events::mailbox::{CalendarEventUpserted, HeldMeeting};
 use hcal_schemas::{Aggregate, AnyState, MailboxEvent, MailboxKey, OrgId, SecretKey, StreamId, StreamKind, Timestamp};
 
 use crate::report::{Report, percentile};
-use crate::world::{Bench, EmulatorProcess, by_status, cpu_ms, deliveries, e, each, latencies, mail, settle};
+use crate::world::{
+    Bench, EmulatorProcess, by_status, cpu_ms, deliveries, e, each, latencies, mail, own_cpu_ms, settle,
+};
 use crate::{baseline, heap, tap, world};
 
 pub struct PipelineBench {
@@ -607,8 +610,7 @@ async fn changes(
     let appended_before = tap.total(tap::EVENTS_APPENDED);
     let gets_before = tap.total("hcal_mailbox_graph_gets_total");
     let coalesced_before = tap.total("hcal_notifications_coalesced_total");
-    let me = std::process::id().to_string();
-    let (cpu_node0, cpu_emu0) = (cpu_ms(&me), cpu_ms(emu_pid));
+    let ((cpu_node0, cpu_driver0), cpu_emu0) = (own_cpu_ms(), cpu_ms(emu_pid));
     let since = chrono::Utc::now();
     // The log's fsyncs, sampled every 5 ms: how long they took.
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
@@ -691,7 +693,7 @@ async fn changes(
     let (syncs, sync_nanos, longest_sync) = sampler.await.map_err(e)?;
     let applied_total = tap.total(tap::APPLIED) - applied_before;
     let appended_total = tap.total(tap::EVENTS_APPENDED) - appended_before;
-    let (cpu_node1, cpu_emu1) = (cpu_ms(&me), cpu_ms(emu_pid));
+    let ((cpu_node1, cpu_driver1), cpu_emu1) = (own_cpu_ms(), cpu_ms(emu_pid));
     let by_counter = applied_total > 0;
     let (signal, done_count, stamps) = if by_counter {
         (
@@ -811,6 +813,11 @@ async fn changes(
     report.figure(
         &format!("node_cpu_ms_per_change_{label}"),
         (cpu_node1 - cpu_node0) / changes,
+        "ms",
+    );
+    report.figure(
+        &format!("driver_cpu_ms_per_change_{label}"),
+        (cpu_driver1 - cpu_driver0) / changes,
         "ms",
     );
     report.figure(

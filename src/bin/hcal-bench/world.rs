@@ -214,14 +214,42 @@ pub(crate) fn config(graph: &str, dir: &tempfile::TempDir) -> Result<Config, Str
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name(DRIVER)
         .enable_all()
         .build()
         .map_err(e)
 }
 
+/// The name of the driver's threads (see [`runtime`]).
+const DRIVER: &str = "bench-driver";
+
 /// CPU time (user + system) of a process so far, milliseconds (USER_HZ = 100).
 pub(crate) fn cpu_ms(pid: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu_ms(&format!("/proc/{pid}/stat"))
+}
+
+/// This process's CPU time so far, ms, split: (the node's, the driver's).
+/// The driver's is its runtime's threads' and the main thread's (which
+/// blocks on that runtime); the node's is the rest, threads that have
+/// exited included (the process's total counts them).
+pub(crate) fn own_cpu_ms() -> (f64, f64) {
+    let total = cpu_ms("self");
+    let main = std::process::id().to_string();
+    let driver: f64 = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| {
+            task.file_name().to_str() == Some(main.as_str())
+                || std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim_end() == DRIVER)
+        })
+        .map(|task| stat_cpu_ms(&task.path().join("stat").to_string_lossy()))
+        .sum();
+    (total - driver, driver)
+}
+
+fn stat_cpu_ms(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
