@@ -313,18 +313,34 @@ impl TenantSupervisor {
 
     /// Checks a mailbox and subscribes it; records the status if it changed.
     fn activate(&mut self, mailbox: MailboxKey, ctx: &mut Context<Self>) {
-        let Some(user) = self.user(&mailbox).filter(|u| u.enabled) else {
-            // Disabled meanwhile (or never enabled): nothing to check.
-            self.forget_checks(&mailbox);
-            return;
-        };
-        let address = self.addresses([(&mailbox, &user)].into_iter()).remove(&mailbox);
-        let (Some(address), Some(tenant)) = (address, self.tenant_id()) else {
-            return;
-        };
-        if !self.activating.insert(mailbox.clone()) {
-            return;
+        self.activate_all(vec![mailbox], ctx);
+    }
+
+    /// [`Self::activate`] for each of `mailboxes` not being checked already,
+    /// their entries and addresses read in one pass.
+    fn activate_all(&mut self, mut mailboxes: Vec<MailboxKey>, ctx: &mut Context<Self>) {
+        mailboxes.retain(|m| !self.activating.contains(m));
+        let mut users = Vec::with_capacity(mailboxes.len());
+        for mailbox in mailboxes {
+            match self.user(&mailbox).filter(|u| u.enabled) {
+                Some(user) => users.push((mailbox, user)),
+                // Disabled meanwhile (or never enabled): nothing to check.
+                None => self.forget_checks(&mailbox),
+            }
         }
+        let mut addresses = self.addresses(users.iter().map(|(m, u)| (m, u)));
+        for (mailbox, _) in users {
+            if let Some(address) = addresses.remove(&mailbox) {
+                self.check_and_subscribe(mailbox, address, ctx);
+            }
+        }
+    }
+
+    fn check_and_subscribe(&mut self, mailbox: MailboxKey, address: String, ctx: &mut Context<Self>) {
+        let Some(tenant) = self.tenant_id() else {
+            return;
+        };
+        self.activating.insert(mailbox.clone());
         let graph = self.graph.clone();
         let subs = self.subscriptions.clone();
         let key = mailbox.clone();
@@ -448,9 +464,7 @@ impl Actor for TenantSupervisor {
                 .filter(|(_, at)| **at <= now)
                 .map(|(k, _)| k.clone())
                 .collect();
-            for k in due {
-                act.activate(k, ctx);
-            }
+            act.activate_all(due, ctx);
         });
     }
 }
