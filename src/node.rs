@@ -46,6 +46,8 @@ pub enum NodeError {
     Listen { addr: SocketAddr, reason: String },
     #[error("the node stopped: {0}")]
     Stopped(String),
+    #[error("cannot start the thread for organisations' actors: {0}")]
+    Supervisors(std::io::Error),
 }
 
 /// One organisation's actors.
@@ -69,6 +71,43 @@ pub struct NodeState {
     /// Injected failures (drills); only reachable when `fault_injection` is on.
     pub faults: Faults,
     orgs: RwLock<BTreeMap<OrgId, OrgActors>>,
+    supervisors: Supervisors,
+}
+
+/// Where organisations' actors run: a thread of their own, neither an HTTP
+/// worker (an org first seen in a request would otherwise live on that
+/// worker, and its long work, such as listing 40,000 users, hold up the
+/// webhook answers Graph wants within 3 s) nor the mailboxes'.
+struct Supervisors {
+    handle: ArbiterHandle,
+    arbiter: std::sync::Mutex<Option<Arbiter>>,
+}
+
+impl Supervisors {
+    fn start() -> Result<Self, NodeError> {
+        let arbiter = Arbiter::try_new().map_err(NodeError::Supervisors)?;
+        Ok(Self {
+            handle: arbiter.handle(),
+            arbiter: std::sync::Mutex::new(Some(arbiter)),
+        })
+    }
+
+    /// Stops the thread and waits until its actors are gone (they hold the log).
+    fn stop(&self) {
+        let arbiter = self.arbiter.lock().ok().and_then(|mut a| a.take());
+        if let Some(a) = arbiter {
+            a.stop();
+            let _ = a.join();
+        }
+    }
+}
+
+impl Drop for Supervisors {
+    /// A node that failed to start does not leave the thread behind (not
+    /// waited for: this may run on that thread).
+    fn drop(&mut self) {
+        self.handle.stop();
+    }
 }
 
 impl NodeState {
@@ -112,8 +151,8 @@ impl NodeState {
                 renew_before: c.subscriptions.renew_before,
                 tick: c.subscriptions.tick,
             },
-        )?
-        .start();
+        )?;
+        let subscriptions = SubscriptionManager::start_in_arbiter(&self.supervisors.handle, move |_| subscriptions);
         let tenant = TenantSupervisor::load(
             org.clone(),
             &self.store,
@@ -127,8 +166,8 @@ impl NodeState {
                 tick: c.subscriptions.tick,
             },
             self.tokens.clone(),
-        )?
-        .start();
+        )?;
+        let tenant = TenantSupervisor::start_in_arbiter(&self.supervisors.handle, move |_| tenant);
         self.router.do_send(RegisterOrg {
             org: org.clone(),
             subscriptions: subscriptions.clone(),
@@ -215,6 +254,7 @@ pub fn build(config: Config) -> Result<Arc<NodeState>, NodeError> {
         graph,
         metrics,
         orgs: RwLock::new(BTreeMap::new()),
+        supervisors: Supervisors::start()?,
         store,
         config,
     });
@@ -275,7 +315,9 @@ pub fn serve(config: Config) -> Result<(), NodeError> {
         let (server, addr) = http::server(node.clone(), listen)?;
         info!(%addr, "hcal is serving");
         after_start(&node);
-        server.await.map_err(|e| NodeError::Stopped(e.to_string()))
+        let served = server.await.map_err(|e| NodeError::Stopped(e.to_string()));
+        node.supervisors.stop();
+        served
     })
 }
 
@@ -306,8 +348,9 @@ impl NodeHandle {
                         }
                         Ok((node, server, addr)) => {
                             after_start(&node);
-                            let _ = tx.send(Ok((addr, node, server.handle())));
+                            let _ = tx.send(Ok((addr, node.clone(), server.handle())));
                             let _ = server.await;
+                            node.supervisors.stop();
                         }
                     }
                 });
