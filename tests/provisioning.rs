@@ -269,11 +269,14 @@ async fn a_mailbox_that_met_transient_graph_errors_is_retried_within_a_minute() 
 }
 
 /// A directory sync enabling many users at once: every enable is answered 200
-/// while earlier ones are still being activated, and each ends activated.
+/// while earlier ones are still being activated, each ends activated, and
+/// the operator's gauges of the onboarding come back to nothing left to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enabling_many_users_at_once_answers_every_one() {
     const USERS: usize = 120;
     const CLIENTS: usize = 4;
+    // An organisation of its own: the node's metrics are the process's.
+    const ORG: &str = "burst";
     let user = |i: usize| format!("burst{i:03}@contoso.example");
     let seed = seed_with(|t| {
         for i in 0..USERS {
@@ -290,13 +293,13 @@ async fn enabling_many_users_at_once_answers_every_one() {
         }
     });
     let w = World::start(seed).await;
-    assert_eq!(w.connect("acme").await.0, 200);
+    assert_eq!(w.connect(ORG).await.0, 200);
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..CLIENTS {
         let http = w.http.clone();
         let urls: Vec<String> = (c..USERS)
             .step_by(CLIENTS)
-            .map(|i| w.url(&format!("/admin/v1/orgs/acme/users/{}", user(i))))
+            .map(|i| w.url(&format!("/admin/v1/orgs/{ORG}/users/{}", user(i))))
             .collect();
         clients.spawn(async move {
             let mut refused = Vec::new();
@@ -322,8 +325,31 @@ async fn enabling_many_users_at_once_answers_every_one() {
         refused.first()
     );
     eventually(60, "every burst user activated", || async {
-        let users = w.users("acme").await;
+        let users = w.users(ORG).await;
         users.len() == USERS && users.iter().all(|u| u["status"] == "activated")
     })
     .await;
+    let metrics = w
+        .http
+        .get(w.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("org=\"{ORG}\"")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+    };
+    assert_eq!(value("hcal_users_awaiting_activation"), Some(0.0), "{metrics}");
+    assert_eq!(value("hcal_user_checks_in_flight"), Some(0.0), "{metrics}");
+    let checks: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("hcal_user_check_seconds_count"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(checks >= USERS as f64, "{checks} checks recorded for {USERS} users");
 }

@@ -334,6 +334,15 @@ impl TenantSupervisor {
                 self.check_and_subscribe(mailbox, address, ctx);
             }
         }
+        self.report_checks();
+    }
+
+    /// How many enabled mailboxes wait to be activated, and how many of them
+    /// are being checked now (an onboarding's progress).
+    fn report_checks(&self) {
+        let org = self.org.to_string();
+        metrics::gauge!("hcal_users_awaiting_activation", "org" => org.clone()).set(self.next_check.len() as f64);
+        metrics::gauge!("hcal_user_checks_in_flight", "org" => org).set(self.activating.len() as f64);
     }
 
     fn check_and_subscribe(&mut self, mailbox: MailboxKey, address: String, ctx: &mut Context<Self>) {
@@ -341,6 +350,7 @@ impl TenantSupervisor {
             return;
         };
         self.activating.insert(mailbox.clone());
+        let started = std::time::Instant::now();
         let graph = self.graph.clone();
         let subs = self.subscriptions.clone();
         let key = mailbox.clone();
@@ -385,16 +395,18 @@ impl TenantSupervisor {
             }
         };
         ctx.spawn(fut.into_actor(self).map(move |(status, tenant), act, ctx| {
+            metrics::histogram!("hcal_user_check_seconds").record(started.elapsed().as_secs_f64());
             act.activating.remove(&mailbox);
             if !act.user(&mailbox).is_some_and(|u| u.enabled) {
                 // Disabled while it was being checked: not checked again.
                 act.forget_checks(&mailbox);
+                act.report_checks();
                 return;
             }
             act.schedule_check(&mailbox, &status);
+            act.report_checks();
             if status == UserStatus::Activated
                 && let (Some(r), Some(t)) = (&act.mailboxes, tenant)
-                && act.user(&mailbox).is_some_and(|u| u.enabled)
             {
                 r.do_send(MailboxLifecycle::Activated {
                     org: act.org.clone(),
