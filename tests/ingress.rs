@@ -16,7 +16,7 @@ use hcal_emulator::Seed;
 use hcal_schemas::{OrgId, StreamId};
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{ProcessWorld, World, eventually};
+use support::{ProcessWorld, World, eventually, metric};
 
 async fn alice_subscribed() -> World {
     let w = World::start(Seed::example()).await;
@@ -37,13 +37,6 @@ fn alice_stream(w: &World) -> StreamId {
         &OrgId::new("acme").unwrap(),
         &state.store.keys.mailbox_key("alice@contoso.example"),
     )
-}
-
-fn metric(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,27 +100,11 @@ async fn bad_bodies_get_4xx_and_forged_notifications_are_dropped_silently() {
         .await;
     assert!((200..300).contains(&s));
     eventually(10, "the forged notification counted", || async {
-        let m = w
-            .http
-            .get(w.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = w.metrics().await;
         metric(&m, "hcal_notifications_dropped_total", "client_state") >= 1.0
     })
     .await;
-    let m = w
-        .http
-        .get(w.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = w.metrics().await;
     assert!(metric(&m, "hcal_notifications_dropped_total", "unknown_subscription") >= 1.0);
     assert!(w.node().state.inbox.count(&alice_stream(&w)).unwrap() == 0);
 }

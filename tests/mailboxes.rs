@@ -454,21 +454,8 @@ async fn idle_mailboxes_passivate_and_come_back_on_demand() {
         meetings(&w, ALICE, &from, &to).await.len() == 2
     })
     .await;
-    let m = w
-        .http
-        .get(w.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let total = |name: &str| -> f64 {
-        m.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let m = w.metrics().await;
+    let total = |name: &str| support::metric(&m, name, "");
     let activations = total("hcal_mailbox_activations_total");
     assert!(activations >= 2.0, "{activations}");
     // The lists' subjects came from the log, not from the actors' memory.

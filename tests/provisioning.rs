@@ -329,15 +329,7 @@ async fn enabling_many_users_at_once_answers_every_one() {
         users.len() == USERS && users.iter().all(|u| u["status"] == "activated")
     })
     .await;
-    let metrics = w
-        .http
-        .get(w.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     let value = |name: &str| -> Option<f64> {
         metrics
             .lines()
@@ -346,10 +338,6 @@ async fn enabling_many_users_at_once_answers_every_one() {
     };
     assert_eq!(value("hcal_users_awaiting_activation"), Some(0.0), "{metrics}");
     assert_eq!(value("hcal_user_checks_in_flight"), Some(0.0), "{metrics}");
-    let checks: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("hcal_user_check_seconds_count"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let checks = support::metric(&metrics, "hcal_user_check_seconds_count", "");
     assert!(checks >= USERS as f64, "{checks} checks recorded for {USERS} users");
 }

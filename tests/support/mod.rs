@@ -148,6 +148,12 @@ impl World {
         .await
     }
 
+    /// The node's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let res = self.http.get(self.url("/metrics")).send().await.expect("metrics");
+        res.text().await.expect("metrics text")
+    }
+
     pub async fn users(&self, org: &str) -> Vec<Value> {
         let (s, body) = self
             .admin(reqwest::Method::GET, &format!("/orgs/{org}/users"), None)
@@ -439,4 +445,13 @@ impl ProcessWorld {
             .expect("json");
         v["value"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// The sum of the samples of metric `name` (a prefix: `_count` and `_sum`
+/// lines of a summary count too) whose line contains `label` ("" for all).
+pub fn metric(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
