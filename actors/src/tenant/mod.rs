@@ -542,9 +542,8 @@ impl Handler<Resubscribe> for TenantSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: Resubscribe, ctx: &mut Context<Self>) {
-        if self.user(&msg.mailbox).is_some_and(|u| u.enabled) {
-            self.activate(msg.mailbox, ctx);
-        }
+        // `activate` passes over a mailbox no longer enabled.
+        self.activate(msg.mailbox, ctx);
     }
 }
 
