@@ -36,9 +36,11 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(out)
 }
 
-/// Appends the encoding of `value` (format byte included) to `out`.
-pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    out.push(FORMAT_BINCODE2);
+/// Writes the encoding of `value` (format byte included) to `out`: a
+/// buffer, or a hasher that needs none.
+pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut impl std::io::Write) -> Result<(), CodecError> {
+    out.write_all(&[FORMAT_BINCODE2])
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
     bincode::serde::encode_into_std_write(value, out, config())
         .map(|_| ())
         .map_err(|e| CodecError::Encode(e.to_string()))

@@ -8,6 +8,7 @@ pub mod subscriptions;
 pub mod tenant;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use serde::Serialize;
 
@@ -137,12 +138,15 @@ impl AnyState {
         value.map_err(|e| ViewError::Serialize(e.to_string()))
     }
 
-    fn view_bytes(&self, stream: &StreamId, reveal: &Reveal) -> Result<Vec<u8>, ViewError> {
-        Ok(match self {
-            AnyState::Tenant(s) => codec::encode(&s.view(stream, reveal)?)?,
-            AnyState::Subscriptions(s) => codec::encode(&s.view(stream, reveal)?)?,
-            AnyState::Mailbox(s) => codec::encode(&s.view(stream, reveal)?)?,
-        })
+    /// Writes the encoded view to `out` (the digest's hasher: a mailbox's
+    /// view of a thousand meetings is some 600 KB, not worth a buffer).
+    fn write_view(&self, stream: &StreamId, reveal: &Reveal, out: &mut impl std::io::Write) -> Result<(), ViewError> {
+        match self {
+            AnyState::Tenant(s) => codec::encode_into(&s.view(stream, reveal)?, out)?,
+            AnyState::Subscriptions(s) => codec::encode_into(&s.view(stream, reveal)?, out)?,
+            AnyState::Mailbox(s) => codec::encode_into(&s.view(stream, reveal)?, out)?,
+        }
+        Ok(())
     }
 }
 
@@ -172,11 +176,14 @@ pub fn digest(
                 scope.spawn(move || {
                     part.iter()
                         .map(|(stream, state)| {
-                            let bytes = state.view_bytes(stream, reveal)?;
                             let mut h = blake3::Hasher::new();
                             h.update(&(stream.text().len() as u64).to_le_bytes());
                             h.update(stream.text().as_bytes());
-                            h.update(&bytes);
+                            // bincode writes field by field; the hasher wants blocks.
+                            let mut out = std::io::BufWriter::with_capacity(16 * 1024, &mut h);
+                            state.write_view(stream, reveal, &mut out)?;
+                            out.flush().map_err(|e| ViewError::Serialize(e.to_string()))?;
+                            drop(out);
                             Ok(*h.finalize().as_bytes())
                         })
                         .collect()
