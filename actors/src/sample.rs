@@ -2,6 +2,8 @@
 //! property tests. The same seed always gives the same events (their sealed
 //! bytes differ, nonces being random; their plaintext does not).
 
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use hcal_schemas::events::mailbox::*;
 use hcal_schemas::{EventId, SealError, Timestamp};
 use rand::rngs::StdRng;
@@ -48,14 +50,36 @@ const JOINS: &[(&str, &str, &str)] = &[
 pub struct SampleCalendar {
     rng: StdRng,
     counter: u64,
+    /// What this calendar's item ids begin with (see [`SampleCalendar::item_id`]).
+    id_head: String,
+    /// The bytes of an item id before its number.
+    item_prefix: [u8; 28],
 }
 
 impl SampleCalendar {
     pub fn new(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut folder = [0u8; 69];
+        rng.fill(&mut folder[..]);
+        let mut item_prefix = [0u8; 28];
+        rng.fill(&mut item_prefix[..]);
         Self {
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             counter: 0,
+            id_head: format!("AAMkAG{}", URL_SAFE.encode(folder)),
+            item_prefix,
         }
+    }
+
+    /// The id of item `n` of this calendar, shaped as Graph's: 146
+    /// characters, the mailbox's store and folder first (the same for all
+    /// of a calendar's items), then 36 bytes naming the item, base64.
+    /// Ids ascend with `n`.
+    pub fn item_id(&self, n: u64) -> String {
+        let mut item = [0u8; 36];
+        item[..28].copy_from_slice(&self.item_prefix);
+        item[28..].copy_from_slice(&n.to_be_bytes());
+        format!("{}{}", self.id_head, URL_SAFE.encode(item))
     }
 
     pub fn rng(&mut self) -> &mut StdRng {
@@ -118,7 +142,12 @@ impl SampleCalendar {
             } else {
                 Sensitivity::Normal
             },
-            change_key: format!("ck{:016x}", self.counter).into(),
+            // Shaped as Graph's: base64 of 30 bytes.
+            change_key: {
+                let mut key = [0x0fu8; 30];
+                key[22..].copy_from_slice(&self.counter.to_be_bytes());
+                STANDARD.encode(key).into()
+            },
             last_modified: Timestamp(1_780_000_000_000 + self.counter as i64 * 1000),
             join_explanation: None,
             content: sealer.seal(MeetingContent::FIELD, &content)?,
@@ -130,7 +159,8 @@ impl SampleCalendar {
     /// new sync cursor.
     pub fn change(&mut self, sealer: &StreamSealer, ids: u32) -> Result<MailboxEvent, SealError> {
         let base = Timestamp(1_780_000_000_000);
-        let id = format!("AAMkAG{:08x}", self.rng.gen_range(0..ids.max(1)));
+        let n = self.rng.gen_range(0..u64::from(ids.max(1)));
+        let id = self.item_id(n);
         let roll = self.rng.gen_range(0..100);
         Ok(if roll < 75 {
             let start = base.plus_millis(self.rng.gen_range(-7 * 24..31 * 24) * 3_600_000);

@@ -45,9 +45,8 @@ async fn append_upserts(store: Store, stream: StreamId, count: usize, seed: u64)
     let mut version = store.log.head(&stream).map_err(|e| e.to_string())?;
     for i in 0..count {
         let start = Timestamp(1_780_000_000_000 + i as i64 * 3_600_000);
-        let meeting = cal
-            .meeting(&sealer, &format!("AAMkAGbench{seed:04x}{i:08x}"), start)
-            .map_err(|e| e.to_string())?;
+        let id = cal.item_id(i as u64);
+        let meeting = cal.meeting(&sealer, &id, start).map_err(|e| e.to_string())?;
         let event: MailboxEvent = CalendarEventUpserted { meeting }.into();
         let new = NewEvent::from_event(&event).map_err(|e| e.to_string())?;
         let a = store
