@@ -206,11 +206,6 @@ impl GraphClient {
         )
     }
 
-    /// Mailboxes whose limits are held now (idle ones are forgotten after a budget window).
-    pub fn tracked_mailboxes(&self) -> usize {
-        self.inner.limiters.tracked()
-    }
-
     /// `{graph}/v1.0{path}`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.inner.base, path)

@@ -22,9 +22,9 @@
 //!    active), the rest through the router's `Get` message
 //!    (`router_activation_ms`: snapshot plus tail loaded, actor started).
 //!    `heap_bytes_per_passivated_mailbox` is *passive* minus *empty* over
-//!    N: everything the node keeps per enabled mailbox (the Graph client's
-//!    budget of one used in the last 11 minutes; users, subscriptions and
-//!    key locations are in the log's tables, on disk), *plus* what the node
+//!    N: everything the node keeps per enabled mailbox (users,
+//!    subscriptions and key locations are in the log's tables, on disk;
+//!    the Graph client's budgets are fixed-size sketches), *plus* what the node
 //!    sets up once on first use whatever its size (sled's page cache and
 //!    I/O buffers, the join detector's compiled patterns, pooled HTTP
 //!    connections). `heap_bytes_per_passivated_mailbox_marginal` is the
