@@ -9,7 +9,7 @@ use hcal_schemas::events::{EventDecodeError, EventMeta};
 use hcal_schemas::{AnyState, KeyLookup, StreamId};
 
 use crate::log::tables::{self, Projection};
-use crate::log::{EventLog, LogError, StoredRecord};
+use crate::log::{EventLog, Frame, LogError, StoredRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -55,20 +55,21 @@ impl Rebuilt {
 
 /// Folds one stored record into `state` (which must be at the version before it).
 pub fn fold_record(state: AnyState, rec: &StoredRecord) -> Result<AnyState, ReplayError> {
-    fold_record_keeping(state, rec, None)
+    fold_frame(state, rec.seq, &rec.frame()?, None)
 }
 
-/// As [`fold_record`], keeping the meeting content the record carries.
-fn fold_record_keeping(
+/// Folds the frame of record `seq` into `state`, keeping the meeting
+/// content it carries in `keep`, if given.
+fn fold_frame(
     state: AnyState,
-    rec: &StoredRecord,
+    seq: u64,
+    f: &Frame<'_>,
     keep: Option<&mut StreamContents>,
 ) -> Result<AnyState, ReplayError> {
-    let f = rec.frame()?;
     let expected = state.version() + 1;
     if f.version != expected {
         return Err(ReplayError::Gap {
-            seq: rec.seq,
+            seq,
             stream: f.stream.to_string(),
             expected,
             found: f.version,
@@ -86,7 +87,7 @@ fn fold_record_keeping(
             keep,
         )
         .map_err(|source| ReplayError::Event {
-            seq: rec.seq,
+            seq,
             type_name: f.type_name.to_string(),
             source,
         })
@@ -197,7 +198,7 @@ fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, 
                 tables::project_record(&crate::tables::TABLES, None, &mut rows, rec.bytes())?;
             }
             let taken = std::mem::replace(&mut slot.state, AnyState::Tenant(Default::default()));
-            slot.state = fold_record_keeping(taken, &rec, Some(&mut slot.contents))?;
+            slot.state = fold_frame(taken, rec.seq, &f, Some(&mut slot.contents))?;
             // Contents of meetings changed since are let go now and then, so
             // a long log does not keep every version of every meeting.
             if let AnyState::Mailbox(m) = &slot.state
