@@ -75,6 +75,60 @@ async fn renewed_before_expiry_as_time_passes() {
     assert_eq!(renewals, 1, "{requests}");
 }
 
+/// A hundred subscriptions due at once are renewed a batch at a time, each
+/// batch right after the one before (the manager answering what queued
+/// meanwhile), not one batch per tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_due_subscriptions_are_renewed_in_batches_without_waiting_for_ticks() {
+    const USERS: usize = 100;
+    let user = |i: usize| format!("many{i:03}@contoso.example");
+    let mut seed = Seed::example();
+    for i in 0..USERS {
+        seed.tenants[0].users.push(hcal_emulator::seed::SeedUser {
+            id: format!("00000000-0000-4000-9100-{i:012}"),
+            mail: user(i),
+            display_name: format!("Many {i}"),
+            locale: None,
+            time_zone: Some("UTC".into()),
+            unlicensed: false,
+            in_policy: true,
+            automatic_replies_setting: None,
+        });
+    }
+    // Ticks 15 s apart: whatever is renewed well within 15 s of the first
+    // renewal was renewed without waiting for a tick.
+    let w = World::start_configured(seed, Default::default(), |c| {
+        c.subscriptions.tick = std::time::Duration::from_secs(15);
+    })
+    .await;
+    assert_eq!(w.connect("acme").await.0, 200);
+    for i in 0..USERS {
+        assert_eq!(w.enable("acme", &user(i), "user").await.0, 200);
+    }
+    eventually(60, "every user subscribed", || async {
+        w.subscriptions().await.len() == USERS
+    })
+    .await;
+
+    // 60 of their 70.5 hours later every one is inside its renewal point.
+    w.advance(60 * 3600).await;
+    let renewed = || async {
+        w.subscriptions()
+            .await
+            .iter()
+            .filter(|s| !s["last_renewed"].is_null())
+            .count()
+    };
+    eventually(30, "a first renewal", || async { renewed().await > 0 }).await;
+    let first = std::time::Instant::now();
+    eventually(30, "every renewal", || async { renewed().await == USERS }).await;
+    let took = first.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the last renewal came {took:?} after the first: a tick apart"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_expired_and_missed_subscriptions_are_followed_through() {
     let w = connected_with_alice().await;

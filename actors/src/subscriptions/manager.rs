@@ -2,7 +2,9 @@
 //! change-notification subscription alive for every enabled mailbox.
 //!
 //! It creates them, renews them well before expiry (each at its own point
-//! in the renewal margin, so renewals do not bunch), reauthorises on
+//! in the renewal margin, so renewals do not bunch; when many are due at
+//! once, as after downtime, 64 at a time, four in flight, each batch right
+//! after the last with what queued meanwhile in between), reauthorises on
 //! `reauthorizationRequired`, recreates after `subscriptionRemoved` or a 404
 //! on renewal, records `missed` as a resync need, deletes on disable, and at
 //! start reconciles what it believes with `GET /subscriptions`. Due work is
@@ -19,6 +21,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
 use hcal_schemas::aggregate::subscriptions::SubscriptionsState;
 use hcal_schemas::events::subscription::*;
 use hcal_schemas::graph::SubscriptionRequest;
@@ -175,27 +178,32 @@ impl SubscriptionManager {
         self.retry_at.get(key).is_none_or(|(_, at)| *at <= self.clock.now())
     }
 
-    /// Subscriptions due for renewal or reauthorisation, and their mailboxes:
-    /// a scan of those expiring within the renewal margin, not of all.
-    fn due(&self, now: Timestamp) -> Result<Vec<(String, MailboxKey)>, LogError> {
+    /// Up to `limit` subscriptions due for reauthorisation or renewal (those
+    /// Graph asked about first, then by expiry), their mailboxes, and whether
+    /// more are due: a scan of those expiring within the renewal margin, not
+    /// of all, and a read of each one taken.
+    fn due(&self, now: Timestamp, limit: usize) -> Result<(Vec<(String, MailboxKey)>, bool), LogError> {
         let margin = self.settings.renew_before.as_millis() as i64;
-        let mut ids: Vec<String> = table::expiring(self.log(), &self.org, now.plus_millis(margin))?
+        let reauthorize = table::reauthorization_wanted(self.log(), &self.org)?;
+        let expiring = table::expiring(self.log(), &self.org, now.plus_millis(margin))?
             .into_iter()
-            .filter(|(id, expires)| now >= self.renew_at(id, *expires))
-            .map(|(id, _)| id)
-            .collect();
-        for id in table::reauthorization_wanted(self.log(), &self.org)? {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
+            .filter(|(id, expires)| now >= self.renew_at(id, *expires) && !reauthorize.contains(id))
+            .map(|(id, _)| id);
+        let mut ids = reauthorize
+            .iter()
+            .cloned()
+            .chain(expiring)
+            .filter(|id| self.may_try(id));
         let mut due = Vec::new();
-        for id in ids.into_iter().filter(|id| self.may_try(id)) {
+        for id in ids.by_ref() {
             if let Some(s) = table::get(self.log(), &id)? {
                 due.push((id, s.mailbox));
+                if due.len() == limit {
+                    break;
+                }
             }
         }
-        Ok(due)
+        Ok((due, ids.next().is_some()))
     }
 
     /// Every live subscription of the organisation, and its mailbox.
@@ -687,6 +695,11 @@ impl Handler<DrainLifecycle> for SubscriptionManager {
 #[rtype(result = "()")]
 pub struct Tick;
 
+/// Renewals a tick makes before the manager takes its next message.
+const RENEWALS_PER_TICK: usize = 64;
+/// Renewals in flight at once (each a different mailbox's).
+const RENEWALS_AT_ONCE: usize = 4;
+
 impl Handler<Tick> for SubscriptionManager {
     type Result = AtomicResponse<Self, ()>;
 
@@ -701,7 +714,7 @@ impl Handler<Tick> for SubscriptionManager {
         let Some(tenant) = self.tenant_id.clone() else {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         };
-        let due = match self.due(now) {
+        let (due, more) = match self.due(now, RENEWALS_PER_TICK) {
             Ok(d) => d,
             Err(e) => {
                 warn!(org = %self.org, error = %e, "reading the subscriptions table failed");
@@ -712,14 +725,28 @@ impl Handler<Tick> for SubscriptionManager {
             return AtomicResponse::new(Box::pin(fut::ready(())));
         }
         self.busy = true;
+        // A batch at a time, so that the manager answers what queued meanwhile
+        // (a new mailbox's `Ensure`) between batches; the next batch right after.
         let graph = self.graph.clone();
         let lifetime = self.settings.lifetime.as_millis() as i64;
         AtomicResponse::new(Box::pin(
             async move {
+                let expires = now.plus_millis(lifetime);
+                let renewals: Vec<_> = futures_util::stream::iter(due)
+                    .map(|(id, mailbox)| {
+                        let (graph, tenant) = (&graph, &tenant);
+                        async move {
+                            let renewed = graph.renew_subscription(tenant, &id, expires).await;
+                            (id, mailbox, renewed)
+                        }
+                    })
+                    .buffer_unordered(RENEWALS_AT_ONCE)
+                    .collect()
+                    .await;
                 let mut o = Outcome::empty();
                 let mut failed = Vec::new();
-                for (id, mailbox) in due {
-                    match graph.renew_subscription(&tenant, &id, now.plus_millis(lifetime)).await {
+                for (id, mailbox, renewed) in renewals {
+                    match renewed {
                         Ok(s) => {
                             metrics::counter!("hcal_subscriptions_renewed_total").increment(1);
                             let expires_at = s.expires().unwrap_or(now.plus_millis(lifetime));
@@ -752,19 +779,25 @@ impl Handler<Tick> for SubscriptionManager {
                 (o, failed)
             }
             .into_actor(self)
-            .then(|(o, failed), act, ctx| {
+            .then(move |(o, failed), act, ctx| {
                 for id in &failed {
                     act.backoff(id);
                 }
+                // The next batch at once, unless a renewal came back still due
+                // (an expiry Graph cut short): then at the next tick, as before.
+                let mut more = more;
                 for ev in &o.events {
                     if let SubscriptionEvent::SubscriptionRenewed(r) = ev {
                         act.retry_at.remove(&r.subscription_id);
+                        more &= now < act.renew_at(&r.subscription_id, r.expires_at);
                     }
                 }
-                act.record(o, ctx).map(|r, act, _| {
+                act.record(o, ctx).map(move |r, act, ctx| {
                     act.busy = false;
-                    if let Err(e) = r {
-                        warn!(error = %e, "recording renewals failed");
+                    match r {
+                        Err(e) => warn!(error = %e, "recording renewals failed"),
+                        Ok(()) if more => to_self(ctx, Tick),
+                        Ok(()) => {}
                     }
                 })
             }),
