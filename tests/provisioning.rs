@@ -278,21 +278,7 @@ async fn enabling_many_users_at_once_answers_every_one() {
     // An organisation of its own: the node's metrics are the process's.
     const ORG: &str = "burst";
     let user = |i: usize| format!("burst{i:03}@contoso.example");
-    let seed = seed_with(|t| {
-        for i in 0..USERS {
-            t.users.push(hcal_emulator::seed::SeedUser {
-                id: format!("00000000-0000-4000-9000-{i:012}"),
-                mail: user(i),
-                display_name: format!("Burst {i}"),
-                locale: None,
-                time_zone: Some("UTC".into()),
-                unlicensed: false,
-                in_policy: true,
-                automatic_replies_setting: None,
-            });
-        }
-    });
-    let w = World::start(seed).await;
+    let w = World::start(support::example_with_users(0x9000, USERS, user)).await;
     assert_eq!(w.connect(ORG).await.0, 200);
     let mut clients = tokio::task::JoinSet::new();
     for c in 0..CLIENTS {

@@ -82,19 +82,7 @@ async fn renewed_before_expiry_as_time_passes() {
 async fn many_due_subscriptions_are_renewed_in_batches_without_waiting_for_ticks() {
     const USERS: usize = 100;
     let user = |i: usize| format!("many{i:03}@contoso.example");
-    let mut seed = Seed::example();
-    for i in 0..USERS {
-        seed.tenants[0].users.push(hcal_emulator::seed::SeedUser {
-            id: format!("00000000-0000-4000-9100-{i:012}"),
-            mail: user(i),
-            display_name: format!("Many {i}"),
-            locale: None,
-            time_zone: Some("UTC".into()),
-            unlicensed: false,
-            in_policy: true,
-            automatic_replies_setting: None,
-        });
-    }
+    let seed = support::example_with_users(0x9100, USERS, user);
     // Ticks 15 s apart: whatever is renewed well within 15 s of the first
     // renewal was renewed without waiting for a tick.
     let w = World::start_configured(seed, Default::default(), |c| {

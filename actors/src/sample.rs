@@ -73,8 +73,8 @@ impl SampleCalendar {
 
     /// The id of item `n` of this calendar, shaped as Graph's: 146
     /// characters, the mailbox's store and folder first (the same for all
-    /// of a calendar's items), then 36 bytes naming the item, base64.
-    /// Ids ascend with `n`.
+    /// of a calendar's items), then 36 bytes naming the item (the last
+    /// eight `n`), base64.
     pub fn item_id(&self, n: u64) -> String {
         let mut item = [0u8; 36];
         item[..28].copy_from_slice(&self.item_prefix);

@@ -24,6 +24,26 @@ pub fn free_port() -> SocketAddr {
     l.local_addr().expect("addr")
 }
 
+/// The example seed with `n` more licensed, in-policy users in its tenant,
+/// `mail(i)` each; `group` keeps their directory ids apart from another
+/// test's.
+pub fn example_with_users(group: u16, n: usize, mail: impl Fn(usize) -> String) -> Seed {
+    let mut seed = Seed::example();
+    for i in 0..n {
+        seed.tenants[0].users.push(hcal_emulator::seed::SeedUser {
+            id: format!("00000000-0000-4000-{group:04x}-{i:012}"),
+            mail: mail(i),
+            display_name: format!("User {i}"),
+            locale: None,
+            time_zone: Some("UTC".into()),
+            unlicensed: false,
+            in_policy: true,
+            automatic_replies_setting: None,
+        });
+    }
+    seed
+}
+
 pub fn config(emulator: &EmulatorHandle, data_dir: &Path, listen: SocketAddr) -> Config {
     let mut c = Config::local(
         &emulator.base_url(),

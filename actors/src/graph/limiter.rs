@@ -5,9 +5,9 @@
 //!
 //! Budgets count in buckets of a tenth of the window, a count-min sketch
 //! of per-mailbox counts for each (8 KiB: see [`Sketch`]), and forget a
-//! bucket only once its *end* is a full window old: they never undercount a true rolling window,
-//! and free a request at most one bucket (a minute of Graph's ten) after
-//! that window would. A mailbox's semaphore exists only while it has a request in
+//! bucket only once its *end* is a full window old: they never undercount
+//! a true rolling window, and free a request at most one bucket (a minute
+//! of Graph's ten) after that window would. A mailbox's semaphore exists only while it has a request in
 //! flight or waiting (one left by a waiter that gave up goes at the next
 //! sweep); mailboxes are known by a 64-bit keyed hash of their key (two
 //! that collide would share limits: stricter, never looser).
@@ -74,9 +74,9 @@ const ROWS: usize = 2;
 /// Requests per mailbox in one bucket, in a count-min sketch: each of
 /// [`ROWS`] rows of [`WIDTH`] counters counts a mailbox in the counter its
 /// hash picks there, and the mailbox's count is the least of its counters.
-/// Never under the mailbox's true count; over it only where another
-/// mailbox shares each of its counters, and then by at most what that
-/// mailbox made. 8 KiB, whatever the number of mailboxes.
+/// Never under the mailbox's true count; over it only where other
+/// mailboxes share every one of its counters, and then by at most what
+/// they made. 8 KiB, whatever the number of mailboxes.
 struct Sketch([u16; ROWS * WIDTH]);
 
 impl Sketch {

@@ -140,7 +140,7 @@ impl AnyState {
 
     /// Writes the encoded view to `out` (the digest's hasher: a mailbox's
     /// view of a thousand meetings is some 600 KB, not worth a buffer).
-    fn write_view(&self, stream: &StreamId, reveal: &Reveal, out: &mut impl std::io::Write) -> Result<(), ViewError> {
+    fn write_view(&self, stream: &StreamId, reveal: &Reveal, out: &mut impl Write) -> Result<(), ViewError> {
         match self {
             AnyState::Tenant(s) => codec::encode_into(&s.view(stream, reveal)?, out)?,
             AnyState::Subscriptions(s) => codec::encode_into(&s.view(stream, reveal)?, out)?,
