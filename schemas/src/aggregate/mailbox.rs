@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Aggregate;
 use super::meetings::Meetings;
+use crate::change_key::ChangeKey;
+use crate::event_id::EventId;
 use crate::events::EventMeta;
 use crate::events::mailbox::*;
 use crate::sealed::{Reveal, SealError, Sealed, Shown};
@@ -239,7 +241,7 @@ impl MailboxState {
 
 impl Aggregate for MailboxState {
     type Event = MailboxEvent;
-    type View = MailboxView;
+    type View<'a> = MailboxView<'a>;
 
     fn apply(mut self, meta: &EventMeta, event: MailboxEvent) -> Self {
         self.version = meta.version;
@@ -423,7 +425,7 @@ impl Aggregate for MailboxState {
         self.meetings.shrink_to_fit();
     }
 
-    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView, SealError> {
+    fn view<'a>(&'a self, stream: &StreamId, reveal: &Reveal) -> Result<MailboxView<'a>, SealError> {
         let mut meetings: Vec<&HeldMeeting> = self.meetings.values().collect();
         meetings.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
         let ats: Vec<ContentAt> = meetings.iter().map(|m| m.content).collect();
@@ -433,18 +435,18 @@ impl Aggregate for MailboxState {
             .zip(contents)
             .map(|(m, content)| {
                 Ok(MeetingView {
-                    id: m.id.to_string(),
+                    id: &m.id,
                     kind: m.kind,
-                    series_master_id: m.series_master_id.as_ref().map(|s| s.to_string()),
+                    series_master_id: m.series_master_id.as_deref(),
                     start: m.start,
                     end: m.end,
                     is_all_day: m.is_all_day,
                     is_cancelled: m.is_cancelled,
                     is_organizer: m.is_organizer,
                     sensitivity: m.sensitivity,
-                    change_key: m.change_key.to_string(),
+                    change_key: &m.change_key,
                     last_modified: m.last_modified,
-                    join_explanation: m.join_explanation.as_deref().map(str::to_string),
+                    join_explanation: m.join_explanation.as_deref(),
                     content,
                 })
             })
@@ -470,8 +472,8 @@ impl Aggregate for MailboxState {
         Ok(MailboxView {
             version: self.version,
             window: self.window.map(|w| (w.start, w.end)),
-            locale: self.locale.clone(),
-            time_zone: self.time_zone.clone(),
+            locale: self.locale.as_deref(),
+            time_zone: self.time_zone.as_deref(),
             presence: self.presence,
             auto_replies,
             sync_cursor,
@@ -479,14 +481,14 @@ impl Aggregate for MailboxState {
             join: self
                 .join
                 .iter()
-                .map(|(id, j)| Ok((id.clone(), JoinView::of(j, stream, reveal)?)))
+                .map(|(id, j)| Ok((id.as_str(), JoinView::of(j, stream, reveal)?)))
                 .collect::<Result<_, SealError>>()?,
             obtp: self
                 .obtp
                 .iter()
                 .map(|(id, o)| {
                     (
-                        id.clone(),
+                        id.as_str(),
                         ObtpView {
                             show_from: o.show_from,
                             until: o.until,
@@ -501,33 +503,33 @@ impl Aggregate for MailboxState {
 }
 
 #[derive(Debug, Serialize)]
-pub struct MailboxView {
+pub struct MailboxView<'a> {
     pub version: u64,
     pub window: Option<(Timestamp, Timestamp)>,
-    pub locale: Option<String>,
-    pub time_zone: Option<String>,
+    pub locale: Option<&'a str>,
+    pub time_zone: Option<&'a str>,
     pub presence: Option<(Presence, Timestamp)>,
     pub auto_replies: Option<AutoRepliesView>,
     pub sync_cursor: Option<CursorView>,
-    pub meetings: Vec<MeetingView>,
-    pub join: BTreeMap<String, JoinView>,
-    pub obtp: BTreeMap<String, ObtpView>,
+    pub meetings: Vec<MeetingView<'a>>,
+    pub join: BTreeMap<&'a str, JoinView>,
+    pub obtp: BTreeMap<&'a str, ObtpView>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct MeetingView {
-    pub id: String,
+pub struct MeetingView<'a> {
+    pub id: &'a EventId,
     pub kind: EventKind,
-    pub series_master_id: Option<String>,
+    pub series_master_id: Option<&'a EventId>,
     pub start: Timestamp,
     pub end: Timestamp,
     pub is_all_day: bool,
     pub is_cancelled: bool,
     pub is_organizer: bool,
     pub sensitivity: Sensitivity,
-    pub change_key: String,
+    pub change_key: &'a ChangeKey,
     pub last_modified: Timestamp,
-    pub join_explanation: Option<String>,
+    pub join_explanation: Option<&'a str>,
     pub content: Shown<MeetingContent>,
 }
 

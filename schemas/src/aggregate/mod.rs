@@ -25,7 +25,11 @@ pub use tenant::TenantState;
 /// A stream's state and how events change it.
 pub trait Aggregate: Default + Clone + Send + 'static {
     type Event: EventFamily;
-    type View: Serialize;
+    /// Borrows from the state what it shows as it is (ids, change keys),
+    /// so that a view of a thousand meetings copies none of them.
+    type View<'a>: Serialize
+    where
+        Self: 'a;
 
     /// The pure fold. Never fails: an event the state cannot use is ignored,
     /// so replay of any log the node wrote is total.
@@ -47,7 +51,7 @@ pub trait Aggregate: Default + Clone + Send + 'static {
 
     /// What an admin (and the digest) sees of the state; sealed content is
     /// opened or redacted as `reveal` says.
-    fn view(&self, stream: &StreamId, reveal: &Reveal) -> Result<Self::View, SealError>;
+    fn view<'a>(&'a self, stream: &StreamId, reveal: &Reveal) -> Result<Self::View<'a>, SealError>;
 }
 
 #[derive(Debug, thiserror::Error)]

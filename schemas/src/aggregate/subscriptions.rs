@@ -18,7 +18,7 @@ pub struct SubscriptionsState {
 
 impl Aggregate for SubscriptionsState {
     type Event = SubscriptionEvent;
-    type View = SubscriptionsView;
+    type View<'a> = SubscriptionsView;
 
     fn apply(mut self, meta: &EventMeta, _: SubscriptionEvent) -> Self {
         self.version = meta.version;

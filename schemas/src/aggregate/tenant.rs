@@ -117,7 +117,7 @@ impl TenantState {
 
 impl Aggregate for TenantState {
     type Event = TenantEvent;
-    type View = TenantView;
+    type View<'a> = TenantView;
 
     fn apply(mut self, meta: &EventMeta, event: TenantEvent) -> Self {
         self.version = meta.version;
