@@ -1,7 +1,7 @@
 //! Rebuilding state from the log: every aggregate (for `hcal replay` and the
 //! digest), or one stream from its snapshot plus the log's tail (activation).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use hcal_schemas::aggregate::{KeptContents, StreamContents, ViewError, digest};
 use hcal_schemas::codec;
@@ -160,8 +160,8 @@ pub fn replay_all(log: &EventLog, mut progress: impl FnMut(u64, u64)) -> Result<
 
 /// Which folder folds `stream`.
 fn folder_of(stream: &str, folders: usize) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(stream) as usize % folders
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(stream) as usize % folders
 }
 
 /// Folds every record it is sent into the state of its stream.
@@ -174,7 +174,7 @@ fn fold_all(rx: std::sync::mpsc::Receiver<Vec<StoredRecord>>) -> Result<Folded, 
         state: AnyState,
         contents: StreamContents,
     }
-    let mut slots: HashMap<Box<str>, Slot> = HashMap::new();
+    let mut slots: foldhash::HashMap<Box<str>, Slot> = Default::default();
     let mut rows = tables::Staged::new();
     let mut events = 0u64;
     for batch in rx {

@@ -165,8 +165,10 @@ impl<'a> Sealer<'a> {
 }
 
 fn associated_data(stream: &StreamId, field: &str, key: KeyRef) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(stream.text().len() + field.len() + 6);
-    aad.extend_from_slice(stream.text().as_bytes());
+    // Written out once: a mailbox's text is its key in hex.
+    let text = stream.text();
+    let mut aad = Vec::with_capacity(text.len() + field.len() + 6);
+    aad.extend_from_slice(text.as_bytes());
     aad.push(0);
     aad.extend_from_slice(field.as_bytes());
     aad.push(0);
