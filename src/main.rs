@@ -3,7 +3,6 @@ use std::process::ExitCode;
 /// jemalloc, for what `hcal::memory` says.
 #[global_allocator]
 static ALLOCATOR: hcal::memory::Allocator = hcal::memory::Allocator;
-hcal::jemalloc_options!();
 
 fn main() -> ExitCode {
     hcal::cli::main()

@@ -11,18 +11,7 @@
 //! change at 1,000 changes/s, and 1,758-2,531 changes/s unpaced against
 //! 1,413 and 1,538 (`docs/bench-history.md`, tenth session).
 //! Every binary declares it: `#[global_allocator] static A: Allocator =
-//! Allocator;`, and its options with [`jemalloc_options!`].
-//!
-//! One arena, not jemalloc's four per core. Each arena keeps pages of its
-//! own for each size class, and the node's threads (actors, HTTP workers,
-//! the log's committer and syncer, sled's) were spread over eight, each
-//! with its partly used pages. Threads mostly allocate from their own
-//! caches, which refill from the arena a batch at a time, so on two cores
-//! they seldom wait for its lock. At 10,000 mailboxes, two alternated
-//! pairs of runs: resident memory set up once 18.3 and 19.5 MB against
-//! 23.0 and 23.8 MB, the same CPU per change at 1,000/s (0.705 against
-//! 0.70-0.72 ms) and 15% less unpaced (1,921-1,961 changes/s against
-//! 1,548-1,628); per passivated mailbox at the margin not told apart.
+//! Allocator;`.
 //!
 //! jemalloc returns freed pages by itself only as its arenas see new work
 //! (a 10 s decay). A node frees much at once when mailboxes passivate, so
@@ -36,22 +25,6 @@ use hcal_actors::mailbox::MailboxRouter;
 use hcal_actors::mailbox::router::Status;
 
 pub use tikv_jemallocator::Jemalloc as Allocator;
-
-/// The options jemalloc reads when it starts (`_RJEM_MALLOC_CONF` in the
-/// environment is applied after them, for an operator to change them).
-pub const JEMALLOC_OPTIONS: &[u8; 10] = b"narenas:1\0";
-
-/// Declares [`JEMALLOC_OPTIONS`] under the name jemalloc looks for, in the
-/// binary that uses [`Allocator`] (a binary's symbol, not a library's, so
-/// that the linker cannot leave it out).
-#[macro_export]
-macro_rules! jemalloc_options {
-    () => {
-        /// Read by jemalloc as its `malloc_conf`: a pointer to a C string.
-        #[unsafe(export_name = "_rjem_malloc_conf")]
-        static JEMALLOC_OPTIONS: &[u8; 10] = $crate::memory::JEMALLOC_OPTIONS;
-    };
-}
 
 /// Live actors fewer than at their peak since the last trim, for a trim.
 const PASSIVATED_FOR_A_TRIM: usize = 256;
@@ -77,23 +50,6 @@ pub fn spawn_after_passivations(router: Addr<MailboxRouter>, every: Duration) {
             }
         }
     });
-}
-
-/// How many arenas jemalloc was told to make for threads (None: it did not say).
-pub fn arenas() -> Option<u32> {
-    let mut n: u32 = 0;
-    let mut len = std::mem::size_of::<u32>();
-    // SAFETY: "opt.narenas" reads an unsigned int into `n`, whose size `len` gives.
-    let failed = unsafe {
-        tikv_jemalloc_sys::mallctl(
-            c"opt.narenas".as_ptr(),
-            (&mut n as *mut u32).cast(),
-            &mut len,
-            std::ptr::null_mut(),
-            0,
-        )
-    };
-    (failed == 0 && len == std::mem::size_of::<u32>()).then_some(n)
 }
 
 /// Returns the free pages of every jemalloc arena to the operating system.

@@ -21,8 +21,6 @@ use clap::{Parser, Subcommand};
 /// Counts live heap bytes while a benchmark asks it to (`pipeline`).
 #[global_allocator]
 static HEAP: heap::Counting = heap::Counting;
-// The node's allocator options: `pipeline` measures the node as it runs.
-hcal::jemalloc_options!();
 
 #[derive(Parser)]
 #[command(name = "hcal-bench", about = "hcal's benchmarks (JSON lines on stdout)")]
