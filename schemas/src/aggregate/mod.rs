@@ -142,8 +142,9 @@ impl AnyState {
         value.map_err(|e| ViewError::Serialize(e.to_string()))
     }
 
-    /// Writes the encoded view to `out` (the digest's hasher: a mailbox's
-    /// view of a thousand meetings is some 600 KB, not worth a buffer).
+    /// Writes the encoded view to `out` (the digest's hasher, through a
+    /// 16 KiB buffer: a mailbox's view of a thousand meetings encodes to
+    /// some 600 KB, not worth holding whole).
     fn write_view(&self, stream: &StreamId, reveal: &Reveal, out: &mut impl Write) -> Result<(), ViewError> {
         match self {
             AnyState::Tenant(s) => codec::encode_into(&s.view(stream, reveal)?, out)?,
