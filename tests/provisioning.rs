@@ -200,6 +200,10 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
             assert!(u["error"]["message"].as_str().unwrap().len() > 20);
         }
     }
+    // The org's summary counts them by status.
+    let (_, summary) = w.admin(Method::GET, "/orgs/acme", None).await;
+    let counts = ["users", "activated", "pending", "in_error"].map(|k| summary[k].as_u64());
+    assert_eq!(counts, [Some(5), Some(2), Some(0), Some(3)], "{summary}");
     // Exactly the activated mailboxes have subscriptions, at hcal and at Graph.
     let ours = w.subscriptions().await;
     assert_eq!(ours.len(), 2, "{ours:?}");

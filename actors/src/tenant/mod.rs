@@ -264,16 +264,21 @@ impl TenantSupervisor {
     /// users table); a failed read is logged and ends the list.
     fn users(&self) -> Vec<(MailboxKey, UserEntry)> {
         let mut out = Vec::new();
+        self.each_user(|mailbox, u| out.push((mailbox, u)));
+        out
+    }
+
+    /// [`Self::users`] one at a time, none of them kept.
+    fn each_user(&self, mut f: impl FnMut(MailboxKey, UserEntry)) {
         for r in tables::users::of_org(&self.journal.store().log, &self.org) {
             match r {
-                Ok(u) => out.push(u),
+                Ok((mailbox, u)) => f(mailbox, u),
                 Err(e) => {
                     warn!(org = %self.org, error = %e, "reading the users table failed");
                     break;
                 }
             }
         }
-        out
     }
 
     /// The addresses of `users`, read from the events that enabled them
@@ -898,8 +903,12 @@ pub struct TenantSummary {
     pub org: String,
     pub consent: &'static str,
     pub tenant_id: Option<String>,
+    /// Enabled users, and how many of them are activated, waiting for
+    /// their first check, or in error.
     pub users: usize,
     pub activated: usize,
+    pub pending: usize,
+    pub in_error: usize,
 }
 
 impl Handler<Describe> for TenantSupervisor {
@@ -907,7 +916,19 @@ impl Handler<Describe> for TenantSupervisor {
 
     fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
         let s = &self.journal.state;
-        let enabled: Vec<UserEntry> = self.users().into_iter().map(|(_, u)| u).filter(|u| u.enabled).collect();
+        // Counted as the table is read: an admin or a progress display may ask
+        // often, and the organisation may have many users.
+        let (mut users, mut activated, mut pending) = (0, 0, 0);
+        self.each_user(|_, u| {
+            if u.enabled {
+                users += 1;
+                match u.status {
+                    UserStatus::Activated => activated += 1,
+                    UserStatus::Pending => pending += 1,
+                    UserStatus::Error { .. } => {}
+                }
+            }
+        });
         MessageResult(TenantSummary {
             org: self.org.to_string(),
             consent: match s.consent {
@@ -917,8 +938,10 @@ impl Handler<Describe> for TenantSupervisor {
                 Consent::Failed { .. } => "failed",
             },
             tenant_id: s.tenant_id().map(str::to_string),
-            users: enabled.len(),
-            activated: enabled.iter().filter(|u| u.status == UserStatus::Activated).count(),
+            users,
+            activated,
+            pending,
+            in_error: users - activated - pending,
         })
     }
 }
