@@ -350,6 +350,24 @@ impl Bench {
         Ok(())
     }
 
+    /// The org's enabled users by status, counted by the node: what a
+    /// bench polls while it waits, since the whole list is built, read and
+    /// sent anew on every request, a cost in the node's memory that grows
+    /// with the users.
+    pub(crate) async fn summary(&self) -> Result<Summary, String> {
+        let v = json_of(self.node_request(reqwest::Method::GET, &format!("/admin/v1/orgs/{ORG}"))).await?;
+        let count = |k: &str| {
+            v[k].as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| format!("org summary without {k}: {v}"))
+        };
+        Ok(Summary {
+            activated: count("activated")?,
+            pending: count("pending")?,
+            in_error: count("in_error")?,
+        })
+    }
+
     /// Every user's address and status (`activated`, `pending`, or `error {kind, code}`).
     pub(crate) async fn users(&self) -> Result<Vec<(String, String)>, String> {
         let v = json_of(self.node_request(reqwest::Method::GET, &format!("/admin/v1/orgs/{ORG}/users"))).await?;
@@ -369,6 +387,25 @@ impl Bench {
                 (u["email"].as_str().unwrap_or_default().to_string(), status)
             })
             .collect())
+    }
+}
+
+/// The org's enabled users by status ([`Bench::summary`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Summary {
+    pub activated: usize,
+    pub pending: usize,
+    pub in_error: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Summary {
+            activated,
+            pending,
+            in_error,
+        } = self;
+        write!(f, "{activated} activated, {pending} pending, {in_error} in error")
     }
 }
 
