@@ -173,7 +173,7 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
         t.users[2].in_policy = false; // carol: outside the application access policy
         t.users[1].unlicensed = true; // bob: no Exchange Online licence
     });
-    let w = World::start(seed).await;
+    let mut w = World::start(seed).await;
     assert_eq!(w.connect("acme").await.0, 200);
     for (email, kind) in [
         ("alice@contoso.example", "user"),
@@ -201,9 +201,7 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
         }
     }
     // The org's summary counts them by status.
-    let (_, summary) = w.admin(Method::GET, "/orgs/acme", None).await;
-    let counts = ["users", "activated", "pending", "in_error"].map(|k| summary[k].as_u64());
-    assert_eq!(counts, [Some(5), Some(2), Some(0), Some(3)], "{summary}");
+    assert_eq!(user_counts(&w).await, [5, 2, 0, 3]);
     // Exactly the activated mailboxes have subscriptions, at hcal and at Graph.
     let ours = w.subscriptions().await;
     assert_eq!(ours.len(), 2, "{ours:?}");
@@ -238,6 +236,17 @@ async fn enabling_users_gives_each_the_status_admins_expect() {
     assert_eq!(body["status"], "disabled");
     assert_eq!(w.subscriptions().await.len(), 1);
     assert_eq!(w.graph_subscriptions().await.len(), 1);
+    // A disabled user counts nowhere, also once the node has counted again from its log.
+    assert_eq!(user_counts(&w).await, [4, 1, 0, 3]);
+    w.restart();
+    assert_eq!(user_counts(&w).await, [4, 1, 0, 3]);
+}
+
+/// The org summary's users: enabled, activated, pending, in error.
+async fn user_counts(w: &World) -> [u64; 4] {
+    let (status, summary) = w.admin(Method::GET, "/orgs/acme", None).await;
+    assert_eq!(status, 200, "{summary}");
+    ["users", "activated", "pending", "in_error"].map(|k| summary[k].as_u64().unwrap_or(u64::MAX))
 }
 
 /// A burst of Graph errors while a mailbox is enabled leaves it in error, and it

@@ -20,7 +20,7 @@ use rand::RngCore;
 use tracing::{info, warn};
 
 pub use checks::{CheckReport, PermissionResult};
-pub use status::{UserInfo, classify, graph_code};
+pub use status::{UserCounts, UserInfo, classify, graph_code};
 
 use crate::clock::Clock;
 use crate::graph::GraphClient;
@@ -133,6 +133,8 @@ pub struct TenantSupervisor {
     next_check: HashMap<MailboxKey, Timestamp>,
     /// Transient failures in a row of each mailbox not activated (for back-off).
     failures: HashMap<MailboxKey, u32>,
+    /// Enabled users by status, as the users table has them.
+    counts: UserCounts,
     mailboxes: Option<Recipient<MailboxLifecycle>>,
 }
 
@@ -191,8 +193,10 @@ impl TenantSupervisor {
         // ones are not held here at all.
         let now = clock.now();
         let mut next_check = HashMap::new();
+        let mut counts = UserCounts::default();
         for r in tables::users::of_org(&store.log, &org) {
             let (mailbox, user) = r?;
+            counts.count(&user, true);
             if user.enabled && user.status != UserStatus::Activated {
                 next_check.insert(mailbox, now);
             }
@@ -209,6 +213,7 @@ impl TenantSupervisor {
             activating: HashSet::new(),
             next_check,
             failures: HashMap::new(),
+            counts,
             mailboxes: None,
         })
     }
@@ -264,21 +269,16 @@ impl TenantSupervisor {
     /// users table); a failed read is logged and ends the list.
     fn users(&self) -> Vec<(MailboxKey, UserEntry)> {
         let mut out = Vec::new();
-        self.each_user(|mailbox, u| out.push((mailbox, u)));
-        out
-    }
-
-    /// [`Self::users`] one at a time, none of them kept.
-    fn each_user(&self, mut f: impl FnMut(MailboxKey, UserEntry)) {
         for r in tables::users::of_org(&self.journal.store().log, &self.org) {
             match r {
-                Ok((mailbox, u)) => f(mailbox, u),
+                Ok(u) => out.push(u),
                 Err(e) => {
                     warn!(org = %self.org, error = %e, "reading the users table failed");
                     break;
                 }
             }
         }
+        out
     }
 
     /// The addresses of `users`, read from the events that enabled them
@@ -297,14 +297,31 @@ impl TenantSupervisor {
     }
 
     fn append(&mut self, events: Vec<TenantEvent>) -> ResponseActFuture<Self, Result<(), TenantError>> {
+        // The entries these events change, before and (read back) after, for the counts.
+        let mut changed: Vec<MailboxKey> = events.iter().filter_map(|e| e.user().cloned()).collect();
+        changed.sort();
+        changed.dedup();
+        let before: Vec<Option<UserEntry>> = changed.iter().map(|m| self.user(m)).collect();
         let pending = match self.journal.prepare(events) {
             Ok(p) => p,
             Err(e) => return Box::pin(fut::ready(Err(e.into()))),
         };
-        Box::pin(async move { pending.write().await }.into_actor(self).map(|w, act, _| {
-            act.journal.commit(w?);
-            Ok(())
-        }))
+        Box::pin(
+            async move { pending.write().await }
+                .into_actor(self)
+                .map(move |w, act, _| {
+                    act.journal.commit(w?);
+                    for (mailbox, before) in changed.iter().zip(before) {
+                        if let Some(u) = before {
+                            act.counts.count(&u, false);
+                        }
+                        if let Some(u) = act.user(mailbox) {
+                            act.counts.count(&u, true);
+                        }
+                    }
+                    Ok(())
+                }),
+        )
     }
 
     fn user_infos(&self) -> Vec<UserInfo> {
@@ -906,9 +923,8 @@ pub struct TenantSummary {
     /// Enabled users, and how many of them are activated, waiting for
     /// their first check, or in error.
     pub users: usize,
-    pub activated: usize,
-    pub pending: usize,
-    pub in_error: usize,
+    #[serde(flatten)]
+    pub counts: UserCounts,
 }
 
 impl Handler<Describe> for TenantSupervisor {
@@ -916,19 +932,6 @@ impl Handler<Describe> for TenantSupervisor {
 
     fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
         let s = &self.journal.state;
-        // Counted as the table is read: an admin or a progress display may ask
-        // often, and the organisation may have many users.
-        let (mut users, mut activated, mut pending) = (0, 0, 0);
-        self.each_user(|_, u| {
-            if u.enabled {
-                users += 1;
-                match u.status {
-                    UserStatus::Activated => activated += 1,
-                    UserStatus::Pending => pending += 1,
-                    UserStatus::Error { .. } => {}
-                }
-            }
-        });
         MessageResult(TenantSummary {
             org: self.org.to_string(),
             consent: match s.consent {
@@ -938,10 +941,8 @@ impl Handler<Describe> for TenantSupervisor {
                 Consent::Failed { .. } => "failed",
             },
             tenant_id: s.tenant_id().map(str::to_string),
-            users,
-            activated,
-            pending,
-            in_error: users - activated - pending,
+            users: self.counts.enabled(),
+            counts: self.counts,
         })
     }
 }

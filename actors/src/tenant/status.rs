@@ -9,6 +9,36 @@ use serde::Serialize;
 
 use crate::graph::GraphError;
 
+/// An organisation's enabled users by status. The supervisor counts them
+/// from the users table once, at load, then keeps the counts as its own
+/// appends change entries, so that a summary costs no pass over the table
+/// (a pass would also keep the table's pages in the log's cache).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UserCounts {
+    pub activated: usize,
+    pub pending: usize,
+    pub in_error: usize,
+}
+
+impl UserCounts {
+    /// Counts `entry` in (`true`) or out (`false`); a disabled entry counts nowhere.
+    pub fn count(&mut self, entry: &UserEntry, into: bool) {
+        if !entry.enabled {
+            return;
+        }
+        let n = match entry.status {
+            UserStatus::Activated => &mut self.activated,
+            UserStatus::Pending => &mut self.pending,
+            UserStatus::Error { .. } => &mut self.in_error,
+        };
+        *n = if into { *n + 1 } else { n.saturating_sub(1) };
+    }
+
+    pub fn enabled(&self) -> usize {
+        self.activated + self.pending + self.in_error
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct UserError {
     pub kind: UserErrorKind,
