@@ -5,7 +5,7 @@ use hcal_schemas::aggregate::mailbox::JoinFailures;
 use hcal_schemas::aggregate::tenant::UserEntry;
 use hcal_schemas::events::tenant::{MailboxKind, UserErrorKind, UserStatus};
 use hcal_schemas::{MailboxKey, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::graph::GraphError;
 
@@ -13,7 +13,7 @@ use crate::graph::GraphError;
 /// from the users table once, at load, then keeps the counts as its own
 /// appends change entries, so that a summary costs no pass over the table
 /// (a pass would also keep the table's pages in the log's cache).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserCounts {
     pub activated: usize,
     pub pending: usize,
@@ -36,6 +36,17 @@ impl UserCounts {
 
     pub fn enabled(&self) -> usize {
         self.activated + self.pending + self.in_error
+    }
+}
+
+impl std::fmt::Display for UserCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let UserCounts {
+            activated,
+            pending,
+            in_error,
+        } = self;
+        write!(f, "{activated} activated, {pending} pending, {in_error} in error")
     }
 }
 

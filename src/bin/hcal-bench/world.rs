@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use hcal::config::Config;
 use hcal::node::NodeHandle;
 use hcal_actors::keys::MasterKeySource;
+use hcal_actors::tenant::UserCounts;
 use hcal_emulator::seed::{EXAMPLE_CLIENT, EXAMPLE_SECRET};
 use hcal_emulator::{EmulatorConfig, EmulatorHandle, Seed, SeedUser};
 use hcal_schemas::OrgId;
@@ -354,18 +355,10 @@ impl Bench {
     /// bench polls while it waits, since the whole list is built, read and
     /// sent anew on every request, a cost in the node's memory that grows
     /// with the users.
-    pub(crate) async fn summary(&self) -> Result<Summary, String> {
+    pub(crate) async fn summary(&self) -> Result<UserCounts, String> {
         let v = json_of(self.node_request(reqwest::Method::GET, &format!("/admin/v1/orgs/{ORG}"))).await?;
-        let count = |k: &str| {
-            v[k].as_u64()
-                .map(|n| n as usize)
-                .ok_or_else(|| format!("org summary without {k}: {v}"))
-        };
-        Ok(Summary {
-            activated: count("activated")?,
-            pending: count("pending")?,
-            in_error: count("in_error")?,
-        })
+        <UserCounts as serde::Deserialize>::deserialize(&v)
+            .map_err(|x| format!("org summary without its counts ({x}): {v}"))
     }
 
     /// Every user's address and status (`activated`, `pending`, or `error {kind, code}`).
@@ -387,25 +380,6 @@ impl Bench {
                 (u["email"].as_str().unwrap_or_default().to_string(), status)
             })
             .collect())
-    }
-}
-
-/// The org's enabled users by status ([`Bench::summary`]).
-#[derive(Clone, Copy)]
-pub(crate) struct Summary {
-    pub activated: usize,
-    pub pending: usize,
-    pub in_error: usize,
-}
-
-impl std::fmt::Display for Summary {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let Summary {
-            activated,
-            pending,
-            in_error,
-        } = self;
-        write!(f, "{activated} activated, {pending} pending, {in_error} in error")
     }
 }
 
