@@ -7,6 +7,10 @@ use super::*;
 const LEAF_SPLIT_BYTES: u64 = 4096;
 /// hcal: a leaf holds at most this many entries.
 const LEAF_MAX_LEN: usize = 128;
+/// hcal: entries a leaf split by an insert past its last entry gives its new
+/// right sibling (not half): keys written in order (the log's commits) then
+/// leave their leaves nearly full. At least `should_merge`'s threshold.
+const APPEND_SPLIT_RIGHT: usize = 4;
 
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct Node {
@@ -169,18 +173,40 @@ impl Node {
         true
     }
 
-    pub(crate) fn split(mut self) -> (Node, Node) {
+    /// hcal: whether `key`, inside this node's bounds, sorts after every
+    /// entry of this leaf: an insert at its end.
+    pub(crate) fn appends_at(&self, key: &[u8]) -> bool {
+        let in_bounds = key >= self.lo.as_ref()
+            && (self.hi.is_empty() || key < self.hi.as_ref());
+        match (&self.data, key.get(self.prefix_len as usize..)) {
+            (Data::Leaf(leaf), Some(suffix)) if in_bounds => {
+                leaf.keys.last().map_or(false, |last| suffix > last.as_ref())
+            }
+            _ => false,
+        }
+    }
+
+    /// Splits in half, or (hcal) a leaf that an insert past its last
+    /// entry has filled (`appending`) leaving `APPEND_SPLIT_RIGHT` entries
+    /// to the right: the left one takes no more inserts when keys come in
+    /// order, so a half split would leave it half empty for good.
+    pub(crate) fn split(mut self, appending: bool) -> (Node, Node) {
         fn split_inner<T>(
             keys: &mut Vec<IVec>,
             values: &mut Vec<T>,
             old_prefix: &[u8],
             old_hi: &[u8],
             suffix_truncation: bool,
+            appending: bool,
         ) -> (IVec, u8, Vec<IVec>, Vec<T>)
         where
             T: Clone + Ord,
         {
-            let split_point = keys.len() / 2 + 1;
+            let split_point = if appending && keys.len() > 2 * APPEND_SPLIT_RIGHT {
+                keys.len() - APPEND_SPLIT_RIGHT
+            } else {
+                keys.len() / 2 + 1
+            };
             let right_keys = keys.split_off(split_point);
             let right_values = values.split_off(split_point);
             let right_min = &right_keys[0];
@@ -258,6 +284,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         false,
+                        false,
                     );
 
                 (
@@ -277,6 +304,7 @@ impl Node {
                         prefixed_lo,
                         prefixed_hi,
                         true,
+                        appending,
                     );
 
                 (
