@@ -21,7 +21,10 @@
 //!    before the mailboxes are enabled; then, the mailboxes being enabled
 //!    in four quarters, one after each quarter is enabled, synced and
 //!    passivated (idle), the last being *passive*; *active* right after
-//!    all are activated again; *again* after they passivate again.
+//!    all are activated again; *again* after they passivate again. Before
+//!    each, the bench reads the log's oldest records, four times what the
+//!    log cache holds, and trims the node's memory (`same_cache`), so that
+//!    the bounded cache holds the same pages at every reading.
 //!    Activation: a meeting-list GET each for the
 //!    first 1,000 (`meeting_list_cold_ms`, then `_warm_ms` once all are
 //!    active), the rest through the router's `Get` message
@@ -156,7 +159,6 @@ async fn active(node: &NodeHandle) -> Result<usize, String> {
     Ok(node.state.router.send(Status).await.map_err(e)?.active)
 }
 
-/// Waits until no mailbox actor is live.
 /// The heap `value` gives back when dropped.
 fn heap_of<T>(value: T) -> i64 {
     let (before, _) = heap::live();
@@ -217,6 +219,29 @@ fn trimmed_rss() -> (heap::Resident, Duration) {
     (heap::resident().unwrap_or_default(), took)
 }
 
+/// Reads the log's oldest records, `bytes` of them, so that sled's page
+/// cache holds the same pages at every memory reading, then trims. The
+/// cache is bounded by the bytes its pages take on disk, and a leaf of
+/// small entries takes more blocks in memory for its bytes than a leaf of
+/// commits: left as the last passivations left it, the cache held more of
+/// them the more mailboxes there were, a slope that is not a mailbox's
+/// cost (same node, at 10,000: heap 159 B and 1.53 blocks a mailbox at
+/// the margin, RSS 270 B, in a run without this read; 75-148 B, 1.39-1.44
+/// blocks and RSS 179-204 B in three with it).
+fn same_cache(store: &Store, bytes: u64) -> Result<(), String> {
+    let mut read = 0u64;
+    for record in store.log.read_all(1) {
+        read += record.map_err(e)?.bytes().len() as u64;
+        if read >= bytes {
+            break;
+        }
+    }
+    // What the reads and the set-up retired, freed before the heap is read.
+    hcal::memory::trim();
+    Ok(())
+}
+
+/// Waits until no mailbox actor is live.
 async fn all_passivated(node: &NodeHandle, within: Duration) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
@@ -297,6 +322,8 @@ async fn measure(
     let sample = n.min(1000);
 
     let store = node.state.store.clone();
+    // Read before each memory reading: four times what the cache holds.
+    let cache_fill = 4 * node.state.config.log_cache_bytes;
     let streams: Vec<StreamId> = (0..n)
         .map(|i| StreamId::mailbox(&bench.org, &store.keys.mailbox_key(&mail(i))))
         .collect();
@@ -308,8 +335,13 @@ async fn measure(
     bench.connect().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(node).await?;
+    same_cache(&store, cache_fill)?;
     let (heap_empty, blocks_empty) = heap::live();
     let (rss_empty, _) = trimmed_rss();
+    eprintln!(
+        "pipeline: empty node: heap {heap_empty} B in {blocks_empty} blocks, RSS {} B, of it anonymous {} B",
+        rss_empty.total, rss_empty.anon,
+    );
     // Enabled in quarters, each synced and left to passivate, with a reading after each: the
     // slope through the readings is what one more passivated mailbox costs once sled's page
     // cache is as full as it gets (at 10,000 mailboxes, a quarter writes more log than the
@@ -328,6 +360,7 @@ async fn measure(
         }
         all_passivated(node, passivation_budget).await?;
         settle(node).await?;
+        same_cache(&store, cache_fill)?;
         let (heap, blocks) = heap::live();
         let (rss, took) = trimmed_rss();
         trim = took;
@@ -370,6 +403,7 @@ async fn measure(
     .await?;
     let activations = activate(node, &streams[sample..]).await?;
     settle(node).await?;
+    same_cache(&store, cache_fill)?;
     let (heap_active, blocks_active) = heap::live();
     let (rss_active, _) = trimmed_rss();
     // The bench's own timing results, allocated in the interval.
@@ -498,6 +532,7 @@ async fn measure(
     );
     all_passivated(node, passivation_budget).await?;
     settle(node).await?;
+    same_cache(&store, cache_fill)?;
     let (heap_again, _) = heap::live();
     report.figure(
         "heap_bytes_per_mailbox_after_activation_cycle",
