@@ -575,6 +575,17 @@ impl Drop for PageCache {
     }
 }
 
+/// hcal: destroys a replaced or paged-out page once no thread can see it,
+/// and hands this thread's deferred destructions to the global queue at
+/// once. Left in the thread's bag (up to 64 of them), they were freed only
+/// when the same thread next filled its bag, so an idle thread kept the
+/// last old versions of the nodes it wrote or evicted (tens of KB each for
+/// the log's commit leaves) for as long as it stayed idle.
+unsafe fn retire<T>(guard: &Guard, page: Shared<'_, T>) {
+    unsafe { guard.defer_destroy(page) };
+    guard.flush();
+}
+
 impl PageCache {
     /// Instantiate a new `PageCache`.
     pub(crate) fn start(config: RunningConfig) -> Result<Self> {
@@ -1095,7 +1106,7 @@ impl PageCache {
                     trace!("link of pid {} succeeded", pid);
 
                     unsafe {
-                        guard.defer_destroy(old.read);
+                        retire(guard, old.read);
                     }
 
                     assert_ne!(old.last_lsn(), 0);
@@ -1287,7 +1298,7 @@ impl PageCache {
 
                 if let Ok(new_shared) = result {
                     unsafe {
-                        guard.defer_destroy(page_view.read);
+                        retire(guard, page_view.read);
                     }
 
                     let lsn = log_reservation.lsn();
@@ -1525,7 +1536,7 @@ impl PageCache {
             match result {
                 Ok(new_shared) => {
                     unsafe {
-                        guard.defer_destroy(old.read);
+                        retire(guard, old.read);
                     }
 
                     trace!("cas_page succeeded on pid {}", pid);
@@ -1756,7 +1767,7 @@ impl PageCache {
             trace!("fix-up for pid {} succeeded", pid);
 
             unsafe {
-                guard.defer_destroy(page_view.read);
+                retire(guard, page_view.read);
             }
 
             // possibly evict an item now that our cache has grown
@@ -1954,7 +1965,7 @@ impl PageCache {
                         .is_ok()
                     {
                         unsafe {
-                            guard.defer_destroy(page_view.read);
+                            retire(guard, page_view.read);
                         }
 
                         break;
