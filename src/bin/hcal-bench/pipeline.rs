@@ -227,7 +227,7 @@ fn trimmed_rss() -> (heap::Resident, Duration) {
 /// them the more mailboxes there were, a slope that is not a mailbox's
 /// cost (same node, at 10,000: heap 159 B and 1.53 blocks a mailbox at
 /// the margin, RSS 270 B, in a run without this read; 75-148 B, 1.39-1.44
-/// blocks and RSS 179-204 B in three with it).
+/// blocks and RSS 154-204 B in four with it).
 fn same_cache(store: &Store, bytes: u64) -> Result<(), String> {
     let mut read = 0u64;
     for record in store.log.read_all(1) {
