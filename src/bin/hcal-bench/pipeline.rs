@@ -23,7 +23,7 @@
 //!    passivated (idle), the last being *passive*; *active* right after
 //!    all are activated again; *again* after they passivate again. Before
 //!    each, the bench reads the log's oldest records, four times what the
-//!    log cache holds, and trims the node's memory (`same_cache`), so that
+//!    log cache holds, and trims the node's memory (`quiesce`), so that
 //!    the bounded cache holds the same pages at every reading.
 //!    Activation: a meeting-list GET each for the
 //!    first 1,000 (`meeting_list_cold_ms`, then `_warm_ms` once all are
@@ -209,26 +209,23 @@ impl Line {
     }
 }
 
-/// The process's resident size right after the node's memory trim (which
-/// the node runs once mailboxes passivate: its steady state), and how long
-/// the trim took.
-fn trimmed_rss() -> (heap::Resident, Duration) {
-    let t = Instant::now();
-    hcal::memory::trim();
-    let took = t.elapsed();
-    (heap::resident().unwrap_or_default(), took)
+/// The process's resident size.
+fn rss() -> heap::Resident {
+    heap::resident().unwrap_or_default()
 }
 
-/// Reads the log's oldest records, `bytes` of them, so that sled's page
-/// cache holds the same pages at every memory reading, then trims. The
-/// cache is bounded by the bytes its pages take on disk, and a leaf of
+/// Puts the node in the same state before every memory reading: reads the
+/// log's oldest records, `bytes` of them, so that sled's page cache holds
+/// the same pages, then runs the node's memory trim (which the node runs
+/// once mailboxes passivate: its steady state) and returns how long that
+/// took. The cache is bounded by the bytes its pages take on disk, and a leaf of
 /// small entries takes more blocks in memory for its bytes than a leaf of
 /// commits: left as the last passivations left it, the cache held more of
 /// them the more mailboxes there were, a slope that is not a mailbox's
 /// cost (same node, at 10,000: heap 159 B and 1.53 blocks a mailbox at
 /// the margin, RSS 270 B, in a run without this read; 75-148 B, 1.39-1.44
 /// blocks and RSS 154-204 B in four with it).
-fn same_cache(store: &Store, bytes: u64) -> Result<(), String> {
+fn quiesce(store: &Store, bytes: u64) -> Result<Duration, String> {
     let mut read = 0u64;
     for record in store.log.read_all(1) {
         read += record.map_err(e)?.bytes().len() as u64;
@@ -236,9 +233,9 @@ fn same_cache(store: &Store, bytes: u64) -> Result<(), String> {
             break;
         }
     }
-    // What the reads and the set-up retired, freed before the heap is read.
+    let t = Instant::now();
     hcal::memory::trim();
-    Ok(())
+    Ok(t.elapsed())
 }
 
 /// Waits until no mailbox actor is live.
@@ -335,9 +332,9 @@ async fn measure(
     bench.connect().await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     settle(node).await?;
-    same_cache(&store, cache_fill)?;
+    quiesce(&store, cache_fill)?;
     let (heap_empty, blocks_empty) = heap::live();
-    let (rss_empty, _) = trimmed_rss();
+    let rss_empty = rss();
     eprintln!(
         "pipeline: empty node: heap {heap_empty} B in {blocks_empty} blocks, RSS {} B, of it anonymous {} B",
         rss_empty.total, rss_empty.anon,
@@ -360,10 +357,9 @@ async fn measure(
         }
         all_passivated(node, passivation_budget).await?;
         settle(node).await?;
-        same_cache(&store, cache_fill)?;
+        trim = quiesce(&store, cache_fill)?;
         let (heap, blocks) = heap::live();
-        let (rss, took) = trimmed_rss();
-        trim = took;
+        let rss = rss();
         eprintln!(
             "pipeline: {to} mailboxes passivated, over empty: heap {} B in {} blocks, RSS {} B, of it anonymous {} B",
             heap - heap_empty,
@@ -403,9 +399,9 @@ async fn measure(
     .await?;
     let activations = activate(node, &streams[sample..]).await?;
     settle(node).await?;
-    same_cache(&store, cache_fill)?;
+    quiesce(&store, cache_fill)?;
     let (heap_active, blocks_active) = heap::live();
-    let (rss_active, _) = trimmed_rss();
+    let rss_active = rss();
     // The bench's own timing results, allocated in the interval.
     let heap_active = heap_active
         - (cold.capacity() * std::mem::size_of::<(f64, usize)>()) as i64
@@ -532,7 +528,7 @@ async fn measure(
     );
     all_passivated(node, passivation_budget).await?;
     settle(node).await?;
-    same_cache(&store, cache_fill)?;
+    quiesce(&store, cache_fill)?;
     let (heap_again, _) = heap::live();
     report.figure(
         "heap_bytes_per_mailbox_after_activation_cycle",
