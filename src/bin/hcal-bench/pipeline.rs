@@ -218,13 +218,13 @@ fn rss() -> heap::Resident {
 /// log's oldest records, `bytes` of them, so that sled's page cache holds
 /// the same pages, then runs the node's memory trim (which the node runs
 /// once mailboxes passivate: its steady state) and returns how long that
-/// took. The cache is bounded by the bytes its pages take on disk, and a leaf of
-/// small entries takes more blocks in memory for its bytes than a leaf of
-/// commits: left as the last passivations left it, the cache held more of
-/// them the more mailboxes there were, a slope that is not a mailbox's
-/// cost (same node, at 10,000: heap 159 B and 1.53 blocks a mailbox at
-/// the margin, RSS 270 B, in a run without this read; 75-148 B, 1.39-1.44
-/// blocks and RSS 154-204 B in four with it).
+/// took. The cache is bounded by the bytes its pages take on disk, and a
+/// leaf of small entries takes more blocks in memory for its bytes than a
+/// leaf of commits: left as the last passivations left it, the cache held
+/// more of them the more mailboxes there were, a slope that is not a
+/// mailbox's cost (same node, at 10,000: heap 159 B and 1.53 blocks a
+/// mailbox at the margin, RSS 270 B, in a run without this read; 75-148 B,
+/// 1.39-1.44 blocks and RSS 154-204 B in four with it).
 fn quiesce(store: &Store, bytes: u64) -> Result<Duration, String> {
     let mut read = 0u64;
     for record in store.log.read_all(1) {
